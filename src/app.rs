@@ -1,0 +1,265 @@
+//! The commands behind the binary: each takes plain settings, reads its files, computes,
+//! and returns an [`Outcome`] (a JSON object, a human text and an exit code). Errors of
+//! every library area meet here in [`Error`], rendered once by the binary.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use nalgebra::DVector;
+use serde_json::{Value, json};
+
+use crate::bias::EffectiveInit;
+use crate::npz::{InputError, NpzReader};
+use crate::predict::{Prediction, predict};
+use crate::problem::{Problem, ProblemSpec};
+use crate::runfile::{RunRecord, save_run};
+use crate::solve::{NewtonSettings, SolveError};
+use crate::train::{Batching, Run, Stepsizes, Stop, TrainConfig, TrainError, load_schedule, train};
+use crate::trajectory::{DegenerateFactor, ExternalTrajectory, read_alpha};
+
+/// Every error a command can meet; all are bad usage or bad input (exit code 2).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error("{file}: {source}")]
+    Gain { file: PathBuf, source: DegenerateFactor },
+    #[error("{0}")]
+    Train(#[from] TrainError),
+    #[error("{0}")]
+    Solve(#[from] SolveError),
+}
+
+impl Error {
+    pub fn exit_code(&self) -> u8 {
+        2
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// What a command produced.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub json: Value,
+    pub text: String,
+    /// 0 ok, 1 a checked claim does not hold, 3 a run diverged.
+    pub exit: u8,
+}
+
+impl Outcome {
+    fn ok(json: Value, text: String) -> Self {
+        Self { json, text, exit: 0 }
+    }
+}
+
+/// `dlncheck gen`: draws a problem and writes it.
+pub fn generate(spec: &ProblemSpec, out: &Path) -> Result<Outcome> {
+    let p = spec.generate().map_err(Error::Usage)?;
+    p.save(out)?;
+    let text = format!("wrote {} ({}×{}, {} nonzeros in b*)\n", out.display(), p.n(), p.d(), spec.sparsity);
+    Ok(Outcome::ok(json!({"out": out, "n": p.n(), "d": p.d(), "sparsity": spec.sparsity}), text))
+}
+
+/// α from the command line: a number, or a `.npz` file holding `alpha`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AlphaArg {
+    Scalar(f64),
+    File(PathBuf),
+}
+
+impl AlphaArg {
+    pub fn parse(s: &str) -> Self {
+        s.parse().map_or_else(|_| Self::File(s.into()), Self::Scalar)
+    }
+
+    fn resolve(&self, d: usize) -> Result<DVector<f64>> {
+        match self {
+            Self::Scalar(a) if a.is_finite() && *a > 0.0 => Ok(DVector::from_element(d, *a)),
+            Self::Scalar(a) => Err(Error::Usage(format!("--alpha is {a}; α must be finite and > 0"))),
+            Self::File(path) => Ok(read_alpha(&mut NpzReader::open(path)?, d)?),
+        }
+    }
+}
+
+/// Settings of `dlncheck train`.
+#[derive(Debug, Clone)]
+pub struct TrainArgs {
+    pub problem: PathBuf,
+    pub alpha: AlphaArg,
+    /// A stepsize spec (`0.1` or `0.5@1000,0.05`), or `None` with a schedule file.
+    pub stepsize: Option<String>,
+    pub schedule: Option<PathBuf>,
+    pub batch: Option<usize>,
+    pub seed: u64,
+    pub iters: usize,
+    pub tol: f64,
+    pub record_batches: bool,
+    pub out: Option<PathBuf>,
+}
+
+/// `dlncheck train`: runs (S)GD and writes the run file (not when it diverged: exit 3).
+pub fn train_cmd(a: &TrainArgs) -> Result<Outcome> {
+    let problem = Problem::load(&a.problem)?;
+    let (n, d) = (problem.n(), problem.d());
+    let (stepsizes, batching) = match (&a.stepsize, &a.schedule) {
+        (Some(s), None) => {
+            let batching = match a.batch {
+                None => Batching::Full,
+                Some(m) => Batching::Random { m, seed: a.seed },
+            };
+            (Stepsizes::parse(s).map_err(Error::Usage)?, batching)
+        }
+        (None, Some(path)) if a.batch.is_none() => load_schedule(path, n)?,
+        _ => return Err(Error::Usage("give either --stepsize (with optional --batch) or --schedule".into())),
+    };
+    let mut config = TrainConfig::new(a.alpha.resolve(d)?, stepsizes, batching);
+    config.max_iters = a.iters;
+    config.tol = a.tol;
+    config.record_batches = a.record_batches;
+    let run = train(&problem, &config)?;
+    if let (Some(out), false) = (&a.out, run.diverged()) {
+        save_run(&run, out)?;
+    }
+    Ok(train_outcome(&run, a.out.as_deref()))
+}
+
+fn train_outcome(run: &Run, out: Option<&Path>) -> Outcome {
+    let beta = run.beta();
+    let json = json!({
+        "beta": beta.as_slice(),
+        "loss": finite_or_null(run.loss),
+        "iters": run.iters,
+        "diverged": run.diverged(),
+        "stop": run.stop,
+        "gain_l1": run.accumulator.gain.lp_norm(1),
+        "out": out,
+    });
+    let mut text = match run.stop {
+        Stop::Converged => format!("converged after {} steps, loss {:.3e}\n", run.iters, run.loss),
+        Stop::MaxIters => format!("stopped at the step cap ({} steps), loss {:.3e}\n", run.iters, run.loss),
+        Stop::Diverged { step } => format!("diverged at step {step} (non-finite or exploding iterates); nothing written\n"),
+    };
+    if !run.diverged() {
+        let _ = writeln!(text, "|Gain|_1 = {:.6e}", run.accumulator.gain.lp_norm(1));
+        if let Some(p) = out {
+            let _ = writeln!(text, "wrote {}", p.display());
+        }
+    }
+    Outcome { json, text, exit: if run.diverged() { 3 } else { 0 } }
+}
+
+fn finite_or_null(x: f64) -> Value {
+    if x.is_finite() { json!(x) } else { Value::Null }
+}
+
+/// Where the gain comes from: a run file or an external trajectory.
+#[derive(Debug, Clone)]
+pub enum GainSource {
+    Run(PathBuf),
+    Trajectory(PathBuf),
+}
+
+/// The effective initialisation, the conservation residual (run files) and the final
+/// iterate if the source has one.
+struct Loaded {
+    eff: EffectiveInit,
+    conservation: Option<f64>,
+    beta: Option<DVector<f64>>,
+}
+
+fn load_source(src: &GainSource) -> Result<Loaded> {
+    match src {
+        GainSource::Run(path) => {
+            let rec = RunRecord::load(path)?;
+            Ok(Loaded { eff: rec.effective_init(), conservation: Some(rec.conservation_residual()), beta: Some(rec.beta) })
+        }
+        GainSource::Trajectory(path) => {
+            let t = ExternalTrajectory::load(path)?;
+            let eff = t.effective_init().map_err(|source| Error::Gain { file: path.clone(), source })?;
+            Ok(Loaded { eff, conservation: None, beta: t.beta })
+        }
+    }
+}
+
+/// `dlncheck gain`: Gain, α_∞, ln α_∞², ρ, α_±, b̃_0.
+pub fn gain_cmd(src: &GainSource) -> Result<Outcome> {
+    let l = load_source(src)?;
+    let e = &l.eff;
+    let v = |x: DVector<f64>| json!(x.as_slice());
+    let json = json!({
+        "gain": v(e.gain.clone()),
+        "alpha_inf": v(e.alpha_inf()),
+        "ln_alpha_inf2": v(e.ln_alpha_inf2()),
+        "rho": v(e.rho.clone()),
+        "q_plus": v(e.q_plus()),
+        "q_minus": v(e.q_minus()),
+        "alpha_plus": v(e.alpha_plus()),
+        "alpha_minus": v(e.alpha_minus()),
+        "beta_tilde0": v(e.beta_tilde0()),
+        "gain_l1": e.gain.lp_norm(1),
+        "conservation_residual": l.conservation,
+    });
+    let mut text = String::new();
+    let _ = writeln!(text, "d = {}, |Gain|_1 = {:.6e}, max Gain = {:.6e}", e.gain.len(), e.gain.lp_norm(1), e.gain.max());
+    let _ = writeln!(text, "ln α_∞² in [{:.6}, {:.6}], |ρ|_∞ = {:.3e}", e.ln_alpha_inf2().min(), e.ln_alpha_inf2().max(), e.rho.amax());
+    if let Some(c) = l.conservation {
+        let _ = writeln!(text, "conservation |u²-v²| = 2α² exp(-Gain): log residual {c:.3e}");
+    }
+    text.push_str("(--json for every vector)\n");
+    Ok(Outcome::ok(json, text))
+}
+
+/// `dlncheck predict`: the theory's limit for a run or trajectory on a problem.
+pub fn predict_cmd(problem_path: &Path, src: &GainSource) -> Result<Outcome> {
+    let problem = Problem::load(problem_path)?;
+    problem.check_interpolation(problem_path)?;
+    let l = load_source(src)?;
+    if l.eff.gain.len() != problem.d() {
+        let file = match src {
+            GainSource::Run(p) | GainSource::Trajectory(p) => p.clone(),
+        };
+        let what = format!("has d = {}, the problem has d = {}", l.eff.gain.len(), problem.d());
+        return Err(InputError { file, array: Some("alpha".into()), what }.into());
+    }
+    let pred = predict(&problem.x, &problem.y, &l.eff, l.beta.as_ref(), &NewtonSettings::default())?;
+    Ok(Outcome::ok(prediction_json(&pred), prediction_text(&pred)))
+}
+
+fn prediction_json(p: &Prediction) -> Value {
+    let c = p.checks;
+    json!({
+        "beta_theory": p.theory.beta.as_slice(),
+        "beta_gradient_flow": p.gradient_flow.beta.as_slice(),
+        "beta_limit": p.beta_limit.as_ref().map(|b| b.as_slice().to_vec()),
+        "rel_err": c.map(|c| c.rel_err),
+        "rel_err_gradient_flow": c.map(|c| c.rel_err_gradient_flow),
+        "kkt_residual": c.map(|c| c.kkt_residual),
+        "primal_residual": c.map(|c| c.primal_residual),
+        "theory_residual": p.theory.residual,
+        "newton_iters": p.theory.newton_iters,
+        "newton_stages": p.theory.stages,
+    })
+}
+
+fn prediction_text(p: &Prediction) -> String {
+    let mut t = format!(
+        "theory: Newton {} iterations in {} stage(s), relative residual {:.2e}\n",
+        p.theory.newton_iters, p.theory.stages, p.theory.residual
+    );
+    if let Some(c) = p.checks {
+        let _ = writeln!(t, "rel_err (theory vs limit)         {:.3e}", c.rel_err);
+        let _ = writeln!(t, "rel_err (gradient flow vs limit)  {:.3e}", c.rel_err_gradient_flow);
+        let _ = writeln!(t, "KKT residual of the limit         {:.3e}", c.kkt_residual);
+        let _ = writeln!(t, "primal residual of the limit      {:.3e}", c.primal_residual);
+    }
+    t
+}
+
+/// `dlncheck check` (built-in suite): trains GD and SGD on the default problems and
+/// compares the observed limits with the theory's.
+pub fn check_builtin() -> Result<Outcome> {
+    Err(Error::Usage("not yet".into()))
+}

@@ -1,0 +1,259 @@
+//! Reading and writing numpy `.npz` archives (plain `np.savez` and compressed
+//! `np.savez_compressed`), and the one error type for bad input files.
+//!
+//! Every array is read into a flat row-major `Vec<f64>` (or `Vec<i64>` for index
+//! arrays) with its shape. Files are written atomically: to a temporary file beside
+//! the target, then renamed, so a crash never leaves half a file.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{BufReader, Cursor, Read, Write};
+use std::path::{Path, PathBuf};
+
+use nalgebra::{DMatrix, DVector};
+use npyz::{NpyFile, Order, TypeChar, WriterBuilder};
+
+/// A bad input file: which file, which array, and what is wrong with it.
+#[derive(Debug, thiserror::Error)]
+pub struct InputError {
+    pub file: PathBuf,
+    pub array: Option<String>,
+    pub what: String,
+}
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(a) = &self.array {
+            write!(f, ": array `{a}`")?;
+        }
+        write!(f, ": {}", self.what)
+    }
+}
+
+pub type Result<T> = std::result::Result<T, InputError>;
+
+/// An array read from an archive, row-major (C order), any number of dimensions.
+#[derive(Debug, Clone)]
+pub struct Array<T> {
+    pub shape: Vec<usize>,
+    pub data: Vec<T>,
+}
+
+/// An opened `.npz` archive.
+pub struct NpzReader {
+    path: PathBuf,
+    archive: zip::ZipArchive<BufReader<File>>,
+}
+
+impl NpzReader {
+    pub fn open(path: &Path) -> Result<Self> {
+        let err = |what: String| InputError { file: path.to_owned(), array: None, what };
+        let file = File::open(path).map_err(|e| err(format!("cannot open: {e}")))?;
+        let archive = zip::ZipArchive::new(BufReader::new(file))
+            .map_err(|e| err(format!("not a readable .npz archive (corrupt or truncated?): {e}")))?;
+        Ok(Self { path: path.to_owned(), archive })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// An error about `array` in this file.
+    pub fn error(&self, array: &str, what: impl Into<String>) -> InputError {
+        InputError { file: self.path.clone(), array: Some(array.to_owned()), what: what.into() }
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.archive.index_for_name(&format!("{name}.npy")).is_some()
+    }
+
+    fn npy(&mut self, name: &str) -> Result<NpyFile<Cursor<Vec<u8>>>> {
+        let read = match self.archive.by_name(&format!("{name}.npy")) {
+            Ok(mut entry) => {
+                let mut bytes = Vec::new();
+                entry.read_to_end(&mut bytes).map(|_| bytes).map_err(|e| format!("corrupt or truncated: {e}"))
+            }
+            Err(zip::result::ZipError::FileNotFound) => Err("missing".to_owned()),
+            Err(e) => Err(format!("cannot read: {e}")),
+        };
+        let bytes = read.map_err(|what| self.error(name, what))?;
+        NpyFile::new(Cursor::new(bytes)).map_err(|e| self.error(name, format!("bad .npy header: {e}")))
+    }
+
+    /// A numeric array converted to f64 (float, int or uint dtypes), row-major.
+    pub fn f64_array(&mut self, name: &str) -> Result<Array<f64>> {
+        let npy = self.npy(name)?;
+        let (shape, order) = shape_and_order(&npy);
+        let ts = plain_type(&npy).ok_or_else(|| self.error(name, "is not a plain numeric array"))?;
+        let data = match (ts.type_char(), ts.size_field()) {
+            (TypeChar::Float, 8) => npy.into_vec::<f64>(),
+            (TypeChar::Float, 4) => npy.into_vec::<f32>().map(widen),
+            (TypeChar::Int, 8) => npy.into_vec::<i64>().map(|v| v.into_iter().map(|x| x as f64).collect()),
+            (TypeChar::Int, 4) => npy.into_vec::<i32>().map(widen),
+            _ => return Err(self.error(name, format!("has dtype {ts}, expected float64"))),
+        }
+        .map_err(|e| self.error(name, format!("corrupt or truncated data: {e}")))?;
+        let arr = to_c_order(Array { shape, data }, order);
+        if let Some((i, v)) = arr.data.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(self.error(name, format!("entry {} is {v} (not finite)", flat_index(&arr.shape, i))));
+        }
+        Ok(arr)
+    }
+
+    /// An integer array (int32 or int64), row-major.
+    pub fn i64_array(&mut self, name: &str) -> Result<Array<i64>> {
+        let npy = self.npy(name)?;
+        let (shape, order) = shape_and_order(&npy);
+        let ts = plain_type(&npy).ok_or_else(|| self.error(name, "is not a plain integer array"))?;
+        let data = match (ts.type_char(), ts.size_field()) {
+            (TypeChar::Int, 8) => npy.into_vec::<i64>(),
+            (TypeChar::Int, 4) => npy.into_vec::<i32>().map(|v| v.into_iter().map(i64::from).collect()),
+            _ => return Err(self.error(name, format!("has dtype {ts}, expected int64 indices"))),
+        }
+        .map_err(|e| self.error(name, format!("corrupt or truncated data: {e}")))?;
+        Ok(to_c_order(Array { shape, data }, order))
+    }
+
+    /// A 1-d float array of length `len` (any length when `None`).
+    pub fn vector(&mut self, name: &str, len: Option<usize>) -> Result<DVector<f64>> {
+        let a = self.f64_array(name)?;
+        if a.shape.len() != 1 || len.is_some_and(|l| l != a.data.len()) {
+            let want = len.map_or("a vector".to_owned(), |l| format!("shape ({l},)"));
+            return Err(self.error(name, format!("has shape {}, expected {want}", fmt_shape(&a.shape))));
+        }
+        Ok(DVector::from_vec(a.data))
+    }
+
+    /// A 2-d float array; `cols` fixes the number of columns when given.
+    pub fn matrix(&mut self, name: &str, cols: Option<usize>) -> Result<DMatrix<f64>> {
+        let a = self.f64_array(name)?;
+        if a.shape.len() != 2 || cols.is_some_and(|c| c != a.shape[1]) {
+            let want = cols.map_or("a matrix".to_owned(), |c| format!("shape (_, {c})"));
+            return Err(self.error(name, format!("has shape {}, expected {want}", fmt_shape(&a.shape))));
+        }
+        Ok(DMatrix::from_row_slice(a.shape[0], a.shape[1], &a.data))
+    }
+
+    /// A 0-d or 1-element array read as one number.
+    pub fn scalar(&mut self, name: &str) -> Result<f64> {
+        let a = self.f64_array(name)?;
+        match a.data.as_slice() {
+            [x] => Ok(*x),
+            _ => Err(self.error(name, format!("has shape {}, expected a scalar", fmt_shape(&a.shape)))),
+        }
+    }
+}
+
+fn widen<T: Into<f64>>(v: Vec<T>) -> Vec<f64> {
+    v.into_iter().map(Into::into).collect()
+}
+
+fn plain_type<R: Read>(npy: &NpyFile<R>) -> Option<npyz::TypeStr> {
+    match npy.dtype() {
+        npyz::DType::Plain(ts) => Some(ts),
+        _ => None,
+    }
+}
+
+fn shape_and_order<R: Read>(npy: &NpyFile<R>) -> (Vec<usize>, Order) {
+    (npy.shape().iter().map(|&s| s as usize).collect(), npy.order())
+}
+
+/// Reorders a Fortran-order matrix's data to C order (1-d arrays need nothing).
+fn to_c_order<T: Copy>(a: Array<T>, order: Order) -> Array<T> {
+    match (order, a.shape.as_slice()) {
+        (Order::Fortran, &[rows, cols]) => {
+            let data = (0..rows * cols).map(|k| a.data[(k % cols) * rows + k / cols]).collect();
+            Array { shape: a.shape, data }
+        }
+        _ => a,
+    }
+}
+
+fn unravel(shape: &[usize], mut flat: usize) -> Vec<usize> {
+    let mut idx = vec![0; shape.len()];
+    for (k, s) in shape.iter().enumerate().rev() {
+        idx[k] = flat % s;
+        flat /= s;
+    }
+    idx
+}
+
+fn flat_index(shape: &[usize], flat: usize) -> String {
+    let idx: Vec<String> = unravel(shape, flat).iter().map(usize::to_string).collect();
+    format!("[{}]", idx.join(", "))
+}
+
+pub fn fmt_shape(shape: &[usize]) -> String {
+    match shape {
+        [] => "()".to_owned(),
+        [a] => format!("({a},)"),
+        _ => format!("({})", shape.iter().map(usize::to_string).collect::<Vec<_>>().join(", ")),
+    }
+}
+
+/// Collects arrays, then writes them as one plain `.npz` archive, atomically.
+#[derive(Default)]
+pub struct NpzWriter {
+    entries: Vec<(String, Vec<u8>)>,
+}
+
+impl NpzWriter {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a float64 array of the given shape (row-major data).
+    pub fn f64(&mut self, name: &str, shape: &[usize], data: &[f64]) -> &mut Self {
+        self.add(name, shape, data)
+    }
+
+    /// Adds an int64 array of the given shape (row-major data).
+    pub fn i64(&mut self, name: &str, shape: &[usize], data: &[i64]) -> &mut Self {
+        self.add(name, shape, data)
+    }
+
+    pub fn vector(&mut self, name: &str, v: &DVector<f64>) -> &mut Self {
+        self.f64(name, &[v.len()], v.as_slice())
+    }
+
+    pub fn matrix(&mut self, name: &str, m: &DMatrix<f64>) -> &mut Self {
+        let row_major: Vec<f64> = m.transpose().as_slice().to_vec();
+        self.f64(name, &[m.nrows(), m.ncols()], &row_major)
+    }
+
+    fn add<T: npyz::AutoSerialize + Copy>(&mut self, name: &str, shape: &[usize], data: &[T]) -> &mut Self {
+        let mut bytes = Vec::new();
+        let shape: Vec<u64> = shape.iter().map(|&s| s as u64).collect();
+        // Writing into a Vec cannot fail.
+        let mut w = npyz::WriteOptions::new()
+            .default_dtype()
+            .shape(&shape)
+            .writer(&mut bytes)
+            .begin_nd()
+            .expect("in-memory write");
+        w.extend(data.iter().copied()).expect("in-memory write");
+        w.finish().expect("in-memory write");
+        self.entries.push((name.to_owned(), bytes));
+        self
+    }
+
+    /// Writes the archive to `path` atomically (temporary file, then rename).
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let err = |what: String| InputError { file: path.to_owned(), array: None, what };
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| err(format!("cannot write: {e}")))?;
+        let mut zip = zip::ZipWriter::new(tmp);
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        for (name, bytes) in &self.entries {
+            zip.start_file(format!("{name}.npy"), opts).map_err(|e| err(format!("cannot write: {e}")))?;
+            zip.write_all(bytes).map_err(|e| err(format!("cannot write: {e}")))?;
+        }
+        let tmp = zip.finish().map_err(|e| err(format!("cannot write: {e}")))?;
+        tmp.as_file().sync_all().map_err(|e| err(format!("cannot write: {e}")))?;
+        tmp.persist(path).map_err(|e| err(format!("cannot write: {e}")))?;
+        Ok(())
+    }
+}

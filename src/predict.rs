@@ -1,0 +1,74 @@
+//! Theory against practice for one run: the predicted limit (Theorem 1), gradient
+//! flow's limit, and independent checks of the observed limit (KKT residual).
+
+use nalgebra::{Cholesky, DMatrix, DVector};
+
+use crate::bias::{EffectiveInit, asinh_scaled};
+use crate::solve::{ImplicitSolution, NewtonSettings, SolveError, solve_implicit};
+
+/// The theory's predictions for one effective initialisation, and how an observed
+/// limit compares with them.
+#[derive(Debug, Clone)]
+pub struct Prediction {
+    /// argmin_{Xb=y} D_{ψ_{α_∞}}(b, b̃_0).
+    pub theory: ImplicitSolution,
+    /// Gradient flow's limit argmin_{Xb=y} ψ_α(b) (Gain = 0, b̃_0 = 0).
+    pub gradient_flow: ImplicitSolution,
+    pub beta_limit: Option<DVector<f64>>,
+    pub checks: Option<LimitChecks>,
+}
+
+/// Checks of an observed limit b∞ against the theory.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct LimitChecks {
+    /// ‖b_theory - b∞‖₂ / ‖b∞‖₂.
+    pub rel_err: f64,
+    /// ‖b_gradient_flow - b∞‖₂ / ‖b∞‖₂.
+    pub rel_err_gradient_flow: f64,
+    /// The part of asinh(b∞/α_∞²) - ρ outside the row space of X, relative to its size
+    /// (Theorem 1's KKT condition, checked without the solver).
+    pub kkt_residual: f64,
+    /// ‖X b∞ - y‖₂ / ‖y‖₂.
+    pub primal_residual: f64,
+}
+
+/// Solves the implicit problem and gradient flow's, and checks `beta_limit` if given.
+pub fn predict(
+    x: &DMatrix<f64>,
+    y: &DVector<f64>,
+    eff: &EffectiveInit,
+    beta_limit: Option<&DVector<f64>>,
+    settings: &NewtonSettings,
+) -> Result<Prediction, SolveError> {
+    let ell = eff.ln_alpha_inf2();
+    let theory = solve_implicit(x, y, &ell, &eff.rho, settings)?;
+    let gf = EffectiveInit::gradient_flow(eff.ln_alpha.clone());
+    let gradient_flow = solve_implicit(x, y, &gf.ln_alpha_inf2(), &gf.rho, settings)?;
+    let checks = match beta_limit {
+        Some(b) => Some(LimitChecks {
+            rel_err: rel_dist(&theory.beta, b),
+            rel_err_gradient_flow: rel_dist(&gradient_flow.beta, b),
+            kkt_residual: kkt_residual(x, &ell, &eff.rho, b)?,
+            primal_residual: (x * b - y).norm() / y.norm().max(1e-300),
+        }),
+        None => None,
+    };
+    Ok(Prediction { theory, gradient_flow, beta_limit: beta_limit.cloned(), checks })
+}
+
+/// ‖a - b‖₂ / ‖b‖₂ (absolute when b = 0).
+pub fn rel_dist(a: &DVector<f64>, b: &DVector<f64>) -> f64 {
+    let nb = b.norm();
+    (a - b).norm() / if nb > 0.0 { nb } else { 1.0 }
+}
+
+/// KKT residual of b for Theorem 1's problem: with r = asinh(b/α_∞²) - ρ, the norm of
+/// r - Xᵀ(XXᵀ)⁻¹X r (the part of r outside the row space of X) over max(‖r‖₂, 1).
+pub fn kkt_residual(x: &DMatrix<f64>, ell: &DVector<f64>, rho: &DVector<f64>, b: &DVector<f64>) -> Result<f64, SolveError> {
+    let r = DVector::from_fn(b.len(), |i, _| asinh_scaled(b[i], ell[i]) - rho[i]);
+    let gram = x * x.transpose();
+    let chol = Cholesky::new(gram).ok_or(SolveError::Numerical("X Xᵀ is not positive definite".into()))?;
+    let coef = chol.solve(&(x * &r));
+    let outside = &r - x.transpose() * coef;
+    Ok(outside.norm() / r.norm().max(1.0))
+}

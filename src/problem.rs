@@ -1,0 +1,168 @@
+//! Sparse-regression problems: the seeded generator, `.npz` I/O, and the checks an
+//! interpolation problem needs (d > n, X of full row rank).
+
+use std::path::Path;
+
+use nalgebra::{DMatrix, DVector};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
+
+use crate::npz::{self, InputError, NpzReader, NpzWriter};
+
+/// A regression problem: X (n × d), y (n), and optionally the planted b* and a test set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    pub x: DMatrix<f64>,
+    pub y: DVector<f64>,
+    pub beta_star: Option<DVector<f64>>,
+    pub x_test: Option<DMatrix<f64>>,
+    pub y_test: Option<DVector<f64>>,
+}
+
+/// Settings of the sparse-regression generator.
+///
+/// | field | default | meaning |
+/// |---|---|---|
+/// | n, d | 20, 30 | samples, features |
+/// | sparsity | 3 | nonzeros of b* |
+/// | mean | 0 | mean of every feature (≥ 1: uncentred data) |
+/// | noise | 0 | standard deviation of the label noise |
+/// | n_test | 100 | held-out samples |
+/// | seed | 0 | ChaCha8 seed: same problem on every machine |
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ProblemSpec {
+    pub n: usize,
+    pub d: usize,
+    pub sparsity: usize,
+    pub mean: f64,
+    pub noise: f64,
+    pub n_test: usize,
+    pub seed: u64,
+}
+
+impl Default for ProblemSpec {
+    fn default() -> Self {
+        Self { n: 20, d: 30, sparsity: 3, mean: 0.0, noise: 0.0, n_test: 100, seed: 0 }
+    }
+}
+
+impl ProblemSpec {
+    /// Draws the problem: X_ij ~ N(mean, 1); b* has `sparsity` nonzeros on a uniform
+    /// random support, each ±(1 + |N(0,1)|); y = X b* + noise·N(0,1).
+    pub fn generate(&self) -> Result<Problem, String> {
+        if self.n == 0 || self.d == 0 {
+            return Err(format!("n and d must be ≥ 1 (got n={}, d={})", self.n, self.d));
+        }
+        if self.sparsity > self.d {
+            return Err(format!("sparsity {} exceeds d = {}", self.sparsity, self.d));
+        }
+        if !self.mean.is_finite() || !(self.noise.is_finite() && self.noise >= 0.0) {
+            return Err(format!("mean must be finite and noise ≥ 0 (got {}, {})", self.mean, self.noise));
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
+        let mut beta_star = DVector::zeros(self.d);
+        for i in rand::seq::index::sample(&mut rng, self.d, self.sparsity) {
+            let mag = 1.0 + normal(&mut rng).abs();
+            beta_star[i] = if rng.random::<bool>() { mag } else { -mag };
+        }
+        let draw = |rng: &mut ChaCha8Rng, rows: usize| {
+            let mut x = DMatrix::zeros(rows, self.d);
+            // Fill row by row so the draw order is the row-major order of the file.
+            for i in 0..rows {
+                for j in 0..self.d {
+                    x[(i, j)] = self.mean + normal(rng);
+                }
+            }
+            let y = &x * &beta_star + DVector::from_fn(rows, |_, _| self.noise * normal(rng));
+            (x, y)
+        };
+        let (x, y) = draw(&mut rng, self.n);
+        let (x_test, y_test) = draw(&mut rng, self.n_test);
+        let has_test = self.n_test > 0;
+        Ok(Problem {
+            x,
+            y,
+            beta_star: Some(beta_star),
+            x_test: has_test.then_some(x_test),
+            y_test: has_test.then_some(y_test),
+        })
+    }
+}
+
+fn normal(rng: &mut ChaCha8Rng) -> f64 {
+    StandardNormal.sample(rng)
+}
+
+impl Problem {
+    pub fn n(&self) -> usize {
+        self.x.nrows()
+    }
+
+    pub fn d(&self) -> usize {
+        self.x.ncols()
+    }
+
+    /// Reads a problem file: `X` (n×d), `y` (n); optional `beta_star`, `X_test`, `y_test`.
+    pub fn load(path: &Path) -> npz::Result<Self> {
+        let mut f = NpzReader::open(path)?;
+        let x = f.matrix("X", None)?;
+        let (n, d) = x.shape();
+        if n == 0 || d == 0 {
+            return Err(f.error("X", format!("is empty ({n}×{d})")));
+        }
+        let y = f.vector("y", Some(n))?;
+        let beta_star = if f.contains("beta_star") { Some(f.vector("beta_star", Some(d))?) } else { None };
+        let (x_test, y_test) = match (f.contains("X_test"), f.contains("y_test")) {
+            (false, false) => (None, None),
+            (true, true) => {
+                let xt = f.matrix("X_test", Some(d))?;
+                let yt = f.vector("y_test", Some(xt.nrows()))?;
+                (Some(xt), Some(yt))
+            }
+            (true, false) => return Err(f.error("y_test", "missing (X_test is present)")),
+            (false, true) => return Err(f.error("X_test", "missing (y_test is present)")),
+        };
+        Ok(Self { x, y, beta_star, x_test, y_test })
+    }
+
+    pub fn save(&self, path: &Path) -> npz::Result<()> {
+        let mut w = NpzWriter::new();
+        w.matrix("X", &self.x).vector("y", &self.y);
+        if let Some(b) = &self.beta_star {
+            w.vector("beta_star", b);
+        }
+        if let (Some(xt), Some(yt)) = (&self.x_test, &self.y_test) {
+            w.matrix("X_test", xt).vector("y_test", yt);
+        }
+        w.write(path)
+    }
+
+    /// Checks that interpolators X b = y exist and are not unique: d > n and X of full
+    /// row rank (smallest pivot of the Cholesky factor of X Xᵀ not negligible).
+    pub fn check_interpolation(&self, file: &Path) -> npz::Result<()> {
+        let err = |what: String| InputError { file: file.to_owned(), array: Some("X".into()), what };
+        let (n, d) = self.x.shape();
+        if n >= d {
+            return Err(err(format!("is {n}×{d}: need d > n (overparametrised) for interpolators")));
+        }
+        let gram = &self.x * self.x.transpose();
+        let scale = gram.diagonal().max();
+        let pivots = nalgebra::Cholesky::new(gram).map(|c| c.l().diagonal());
+        match pivots {
+            Some(p) if p.min().powi(2) > 1e-12 * scale => Ok(()),
+            _ => Err(err(format!("{n}×{d} is rank-deficient (rows linearly dependent): X b = y may have no solution"))),
+        }
+    }
+
+    /// Test loss ½ mean (X_test b - y_test)², when a test set is present.
+    pub fn test_loss(&self, b: &DVector<f64>) -> Option<f64> {
+        let (xt, yt) = (self.x_test.as_ref()?, self.y_test.as_ref()?);
+        Some((xt * b - yt).norm_squared() / (2.0 * yt.len() as f64))
+    }
+
+    /// Training loss L(b) = 1/(2n) |X b - y|².
+    pub fn loss(&self, b: &DVector<f64>) -> f64 {
+        (&self.x * b - &self.y).norm_squared() / (2.0 * self.n() as f64)
+    }
+}

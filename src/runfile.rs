@@ -1,0 +1,105 @@
+//! The run file written by `dlncheck train` and read by `gain` and `predict`:
+//! `alpha`, `u`, `v`, `beta`, `gain`, `q_plus`, `q_minus` (d), `loss_history` and
+//! `loss_steps` (thinned), `iters`, `stepsizes` (K) and, when recorded, `batches` (K × m).
+
+use std::path::Path;
+
+use nalgebra::DVector;
+
+use crate::bias::EffectiveInit;
+use crate::npz::{self, NpzReader, NpzWriter};
+use crate::train::Run;
+use crate::trajectory::read_alpha;
+
+/// The final state of a run as stored on disk.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunRecord {
+    pub alpha: DVector<f64>,
+    pub u: DVector<f64>,
+    pub v: DVector<f64>,
+    pub beta: DVector<f64>,
+    pub gain: DVector<f64>,
+    pub q_plus: DVector<f64>,
+    pub q_minus: DVector<f64>,
+    pub iters: usize,
+}
+
+impl RunRecord {
+    pub fn from_run(run: &Run) -> Self {
+        let eff = run.accumulator.effective_init(run.alpha.map(f64::ln));
+        let w = &run.weights;
+        Self {
+            alpha: run.alpha.clone(),
+            u: DVector::from_column_slice(&w.u),
+            v: DVector::from_column_slice(&w.v),
+            beta: DVector::from_column_slice(&w.b),
+            q_plus: eff.q_plus(),
+            q_minus: eff.q_minus(),
+            gain: eff.gain,
+            iters: run.iters,
+        }
+    }
+
+    /// Gain, ρ = Σq₋ - Σq₊ and ln α.
+    pub fn effective_init(&self) -> EffectiveInit {
+        EffectiveInit { ln_alpha: self.alpha.map(f64::ln), gain: self.gain.clone(), rho: &self.q_minus - &self.q_plus }
+    }
+
+    /// The conservation law |u² - v²| = 2α² exp(-Gain), checked in the log domain:
+    /// max_i |ln(|u_i - v_i|·|u_i + v_i| / (2α_i²)) + Gain_i| (≈ the relative error).
+    pub fn conservation_residual(&self) -> f64 {
+        (0..self.u.len())
+            .map(|i| {
+                let (u, v) = (self.u[i], self.v[i]);
+                let lhs = (u - v).abs().ln() + (u + v).abs().ln();
+                (lhs - std::f64::consts::LN_2 - 2.0 * self.alpha[i].ln() + self.gain[i]).abs()
+            })
+            .fold(0.0, f64::max)
+    }
+
+    pub fn load(path: &Path) -> npz::Result<Self> {
+        let mut f = NpzReader::open(path)?;
+        let beta = f.vector("beta", None)?;
+        let d = beta.len();
+        let alpha = read_alpha(&mut f, d)?;
+        let iters = f.scalar("iters")?;
+        if !(iters >= 0.0 && iters.fract() == 0.0) {
+            return Err(f.error("iters", format!("is {iters}, expected a step count")));
+        }
+        Ok(Self {
+            alpha,
+            u: f.vector("u", Some(d))?,
+            v: f.vector("v", Some(d))?,
+            gain: f.vector("gain", Some(d))?,
+            q_plus: f.vector("q_plus", Some(d))?,
+            q_minus: f.vector("q_minus", Some(d))?,
+            beta,
+            iters: iters as usize,
+        })
+    }
+}
+
+/// Writes a run atomically.
+pub fn save_run(run: &Run, path: &Path) -> npz::Result<()> {
+    let rec = RunRecord::from_run(run);
+    let mut w = NpzWriter::new();
+    w.vector("alpha", &rec.alpha)
+        .vector("u", &rec.u)
+        .vector("v", &rec.v)
+        .vector("beta", &rec.beta)
+        .vector("gain", &rec.gain)
+        .vector("q_plus", &rec.q_plus)
+        .vector("q_minus", &rec.q_minus)
+        .f64("loss_history", &[run.history.losses.len()], &run.history.losses)
+        .i64("loss_steps", &[run.history.steps.len()], &to_i64(&run.history.steps))
+        .i64("iters", &[], &[run.iters as i64])
+        .f64("stepsizes", &[run.stepsizes.len()], &run.stepsizes);
+    if let Some((m, rows)) = &run.batches {
+        w.i64("batches", &[rows.len() / m, *m], &to_i64(rows));
+    }
+    w.write(path)
+}
+
+fn to_i64(v: &[usize]) -> Vec<i64> {
+    v.iter().map(|&s| s as i64).collect()
+}

@@ -1,0 +1,108 @@
+//! The allocation-free inner loops of training. Column-major X for GD (one pass over X
+//! per step), row-major X for SGD (only the batch rows are touched).
+
+/// Σ a_i b_i with eight independent accumulators, so the loop vectorises; the summation
+/// order is fixed, so results are the same on every run.
+#[inline]
+pub fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (xa, xb) in ca.zip(cb) {
+        for k in 0..8 {
+            acc[k] += xa[k] * xb[k];
+        }
+    }
+    let tail: f64 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+}
+
+/// y += a x.
+#[inline]
+pub fn axpy(y: &mut [f64], a: f64, x: &[f64]) {
+    for (yi, xi) in y.iter_mut().zip(x) {
+        *yi += a * xi;
+    }
+}
+
+/// The weights and their product, b = u ⊙ v.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Weights {
+    pub u: Vec<f64>,
+    pub v: Vec<f64>,
+    pub b: Vec<f64>,
+}
+
+impl Weights {
+    /// u_0 = sqrt(2) α, v_0 = 0, so b_0 = 0.
+    pub fn init(alpha: &[f64]) -> Self {
+        let d = alpha.len();
+        Self { u: alpha.iter().map(|a| std::f64::consts::SQRT_2 * a).collect(), v: vec![0.0; d], b: vec![0.0; d] }
+    }
+
+    /// One simultaneous update per coordinate with x = γ g:
+    /// u ← u - x v, v ← v - x u, b = u v.
+    #[inline]
+    pub fn update(&mut self, x: &[f64]) {
+        for (((u, v), b), &xj) in self.u.iter_mut().zip(self.v.iter_mut()).zip(self.b.iter_mut()).zip(x) {
+            let (u0, v0) = (*u, *v);
+            *u = u0 - xj * v0;
+            *v = v0 - xj * u0;
+            *b = *u * *v;
+        }
+    }
+}
+
+/// r = X b - y for column-major X (n × d); one pass over X.
+pub fn residual_cm(x_cm: &[f64], y: &[f64], b: &[f64], r: &mut [f64]) {
+    let n = y.len();
+    r.iter_mut().zip(y).for_each(|(ri, yi)| *ri = -yi);
+    for (col, &bj) in x_cm.chunks_exact(n).zip(b) {
+        axpy(r, bj, col);
+    }
+}
+
+/// One full-batch GD step in a single pass over X: for each column j,
+/// x_j = γ/n <X_j, r>, update (u_j, v_j, b_j), then r_next += X_j b_j.
+/// On return `xs` holds x = γ g and `r_next` = X b_next - y.
+pub fn gd_step(x_cm: &[f64], y: &[f64], gamma: f64, w: &mut Weights, r: &[f64], r_next: &mut [f64], xs: &mut [f64]) {
+    let n = y.len();
+    let scale = gamma / n as f64;
+    r_next.iter_mut().zip(y).for_each(|(ri, yi)| *ri = -yi);
+    for (j, col) in x_cm.chunks_exact(n).enumerate() {
+        let xj = scale * dot(col, r);
+        xs[j] = xj;
+        let (u0, v0) = (w.u[j], w.v[j]);
+        let (u1, v1) = (u0 - xj * v0, v0 - xj * u0);
+        w.u[j] = u1;
+        w.v[j] = v1;
+        w.b[j] = u1 * v1;
+        axpy(r_next, w.b[j], col);
+    }
+}
+
+/// One stochastic step on the batch `rows` of row-major X (n × d):
+/// r_i = <x_i, b> - y_i, x = γ/m Σ_i r_i x_i, then the weight update.
+/// `g` is scratch of length d; on return `xs` holds x = γ g. Returns Σ r_i² over the batch.
+pub fn sgd_step(x_rm: &[f64], y: &[f64], rows: &[usize], gamma: f64, w: &mut Weights, xs: &mut [f64]) -> f64 {
+    let d = w.b.len();
+    let scale = gamma / rows.len() as f64;
+    let mut batch_sq = 0.0;
+    if let [i] = rows {
+        let row = &x_rm[i * d..(i + 1) * d];
+        let ri = dot(row, &w.b) - y[*i];
+        batch_sq = ri * ri;
+        let c = scale * ri;
+        xs.iter_mut().zip(row).for_each(|(x, a)| *x = c * a);
+    } else {
+        xs.fill(0.0);
+        for &i in rows {
+            let row = &x_rm[i * d..(i + 1) * d];
+            let ri = dot(row, &w.b) - y[i];
+            batch_sq += ri * ri;
+            axpy(xs, scale * ri, row);
+        }
+    }
+    w.update(xs);
+    batch_sq
+}

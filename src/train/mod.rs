@@ -1,0 +1,265 @@
+//! (S)GD on the diagonal linear network b = u ⊙ v (theory.md §1): u_0 = sqrt(2) α,
+//! v_0 = 0; at step k, g_k = ∇L_{B_k}(b_k), u ← u - γ_k g_k ⊙ v, v ← v - γ_k g_k ⊙ u.
+//! The gain accumulates online; why a run stopped is data ([`Stop`]), not an error.
+
+mod kernels;
+mod schedule;
+
+pub use kernels::{Weights, axpy, dot};
+pub use schedule::{Batching, Stepsizes, load_schedule};
+
+use nalgebra::DVector;
+
+use crate::problem::Problem;
+use crate::trajectory::{DegenerateFactor, GainAccumulator, LossHistory};
+use schedule::BatchSampler;
+
+/// A loss above this multiple of the initial loss counts as divergence.
+pub const BLOWUP: f64 = 1e16;
+
+/// Training settings. | field | default | meaning |
+/// |---|---|---|
+/// | alpha | — | initialisation scale per coordinate, all > 0 |
+/// | stepsizes | — | γ_k |
+/// | batching | Full | GD, SGD (random m-subsets) or replayed rows |
+/// | tol | 1e-25 | stop when L(b_k) < tol |
+/// | max_iters | 1e6 | step cap |
+/// | record_batches | false | keep the rows of every step in the run |
+/// | history_cap | 4096 | points kept in the thinned loss history |
+/// | check_every | 4 epochs | SGD: steps between full-loss checks |
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainConfig {
+    pub alpha: DVector<f64>,
+    pub stepsizes: Stepsizes,
+    pub batching: Batching,
+    pub tol: f64,
+    pub max_iters: usize,
+    pub record_batches: bool,
+    pub history_cap: usize,
+    pub check_every: Option<usize>,
+}
+
+impl TrainConfig {
+    pub fn new(alpha: DVector<f64>, stepsizes: Stepsizes, batching: Batching) -> Self {
+        Self {
+            alpha,
+            stepsizes,
+            batching,
+            tol: 1e-25,
+            max_iters: 1_000_000,
+            record_batches: false,
+            history_cap: 4096,
+            check_every: None,
+        }
+    }
+
+    /// Validates the settings against a problem of size n × d.
+    pub fn check(&self, n: usize, d: usize) -> Result<(), TrainError> {
+        let bad = |what: String| Err(TrainError::Config(what));
+        if self.alpha.len() != d {
+            return bad(format!("alpha has length {}, the problem has d = {d}", self.alpha.len()));
+        }
+        if let Some((i, a)) = self.alpha.iter().enumerate().find(|(_, a)| !(a.is_finite() && **a > 0.0)) {
+            return bad(format!("alpha entry {i} is {a}; α must be finite and > 0"));
+        }
+        self.stepsizes.check().map_err(TrainError::Config)?;
+        if !(self.tol >= 0.0) {
+            return bad(format!("tol is {}; it must be ≥ 0", self.tol));
+        }
+        match &self.batching {
+            Batching::Random { m, .. } if *m == 0 || *m > n => bad(format!("batch size {m} is outside 1..={n}")),
+            Batching::Replay { m, rows } if rows.len() != m * self.stepsizes.len().unwrap_or(0) => {
+                bad(format!("replayed batches cover {} steps, the stepsizes {}", rows.len() / m, self.stepsizes.len().unwrap_or(0)))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Why a run stopped.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum Stop {
+    /// L(b) fell below the tolerance.
+    Converged,
+    /// The step cap (or the end of a replayed schedule) was reached.
+    MaxIters,
+    /// Non-finite or exploding iterates at this step.
+    Diverged { step: usize },
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TrainError {
+    #[error("bad training settings: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Degenerate(#[from] DegenerateFactor),
+}
+
+/// A finished run: final weights, the gain accumulators and what was recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Run {
+    pub alpha: DVector<f64>,
+    pub weights: Weights,
+    pub accumulator: GainAccumulator,
+    pub history: LossHistory,
+    /// Steps taken.
+    pub iters: usize,
+    /// L(b) at the final iterate.
+    pub loss: f64,
+    pub stop: Stop,
+    /// γ_k of every step taken.
+    pub stepsizes: Vec<f64>,
+    /// Rows of every step (K × m, row-major) when recorded and not full-batch.
+    pub batches: Option<(usize, Vec<usize>)>,
+}
+
+impl Run {
+    pub fn beta(&self) -> DVector<f64> {
+        DVector::from_column_slice(&self.weights.b)
+    }
+
+    pub fn diverged(&self) -> bool {
+        matches!(self.stop, Stop::Diverged { .. })
+    }
+}
+
+/// Runs (S)GD from u_0 = sqrt(2) α, v_0 = 0 until L(b) < tol, the step cap, the end of
+/// the schedule, or divergence.
+pub fn train(problem: &Problem, config: &TrainConfig) -> Result<Run, TrainError> {
+    let (n, d) = (problem.n(), problem.d());
+    config.check(n, d)?;
+    let max_iters = config.stepsizes.len().map_or(config.max_iters, |k| k.min(config.max_iters));
+    let mut state = State::new(problem, config);
+    let stop = match config.batching {
+        Batching::Full => state.run_gd(problem, config, max_iters)?,
+        _ => state.run_sgd(problem, config, max_iters)?,
+    };
+    Ok(state.finish(config, stop))
+}
+
+/// The mutable state of a run and its scratch buffers.
+struct State {
+    weights: Weights,
+    acc: GainAccumulator,
+    history: LossHistory,
+    r: Vec<f64>,
+    r_next: Vec<f64>,
+    xs: Vec<f64>,
+    iters: usize,
+    loss: f64,
+    stepsizes: Vec<f64>,
+    batches: Vec<usize>,
+}
+
+impl State {
+    fn new(problem: &Problem, config: &TrainConfig) -> Self {
+        let (n, d) = (problem.n(), problem.d());
+        let r: Vec<f64> = problem.y.iter().map(|y| -y).collect();
+        Self {
+            weights: Weights::init(config.alpha.as_slice()),
+            acc: GainAccumulator::new(d),
+            history: LossHistory::new(config.history_cap),
+            loss: loss_of(&r),
+            r,
+            r_next: vec![0.0; n],
+            xs: vec![0.0; d],
+            iters: 0,
+            stepsizes: Vec::new(),
+            batches: Vec::new(),
+        }
+    }
+
+    /// Records the loss at step k and decides whether to stop there.
+    fn observe(&mut self, k: usize, loss: f64, loss0: f64, tol: f64) -> Option<Stop> {
+        self.loss = loss;
+        self.iters = k;
+        self.history.offer(k, loss);
+        if !loss.is_finite() || loss > BLOWUP * loss0 {
+            Some(Stop::Diverged { step: k })
+        } else if loss < tol {
+            Some(Stop::Converged)
+        } else {
+            None
+        }
+    }
+
+    fn run_gd(&mut self, p: &Problem, c: &TrainConfig, max_iters: usize) -> Result<Stop, TrainError> {
+        let (x_cm, y) = (p.x.as_slice(), p.y.as_slice());
+        let loss0 = self.loss;
+        for k in 0..max_iters {
+            if let Some(stop) = self.observe(k, loss_of(&self.r), loss0, c.tol) {
+                return Ok(stop);
+            }
+            let gamma = c.stepsizes.at(k);
+            kernels::gd_step(x_cm, y, gamma, &mut self.weights, &self.r, &mut self.r_next, &mut self.xs);
+            self.acc.add(&self.xs)?;
+            self.stepsizes.push(gamma);
+            std::mem::swap(&mut self.r, &mut self.r_next);
+        }
+        Ok(self.observe(max_iters, loss_of(&self.r), loss0, c.tol).unwrap_or(Stop::MaxIters))
+    }
+
+    fn run_sgd(&mut self, p: &Problem, c: &TrainConfig, max_iters: usize) -> Result<Stop, TrainError> {
+        let n = p.n();
+        let x_rm: Vec<f64> = p.x.transpose().as_slice().to_vec();
+        let (x_cm, y) = (p.x.as_slice(), p.y.as_slice());
+        let mut sampler = BatchSampler::new(&c.batching, n);
+        let loss0 = self.loss;
+        let check_every = c.check_every.unwrap_or(4 * n.div_ceil(batch_size(&c.batching).max(1))).max(1);
+        // A single row's squared residual can reach 2n times the loss.
+        let batch_limit = 2.0 * n as f64 * BLOWUP * loss0.max(f64::MIN_POSITIVE);
+        for k in 0..max_iters {
+            if k % check_every == 0 {
+                kernels::residual_cm(x_cm, y, &self.weights.b, &mut self.r);
+                if let Some(stop) = self.observe(k, loss_of(&self.r), loss0, c.tol) {
+                    return Ok(stop);
+                }
+            }
+            let gamma = c.stepsizes.at(k);
+            let rows = sampler.next(k).expect("SGD batching yields rows");
+            let batch_sq = kernels::sgd_step(&x_rm, y, rows, gamma, &mut self.weights, &mut self.xs);
+            if c.record_batches {
+                self.batches.extend_from_slice(rows);
+            }
+            if !(batch_sq.is_finite() && batch_sq <= batch_limit) {
+                self.iters = k;
+                self.loss = f64::INFINITY;
+                return Ok(Stop::Diverged { step: k });
+            }
+            self.acc.add(&self.xs)?;
+            self.stepsizes.push(gamma);
+        }
+        kernels::residual_cm(x_cm, y, &self.weights.b, &mut self.r);
+        Ok(self.observe(max_iters, loss_of(&self.r), loss0, c.tol).unwrap_or(Stop::MaxIters))
+    }
+
+    fn finish(mut self, c: &TrainConfig, stop: Stop) -> Run {
+        self.history.finish(self.iters, self.loss);
+        let m = batch_size(&c.batching);
+        let batches = (c.record_batches && m > 0).then(|| (m, std::mem::take(&mut self.batches)));
+        Run {
+            alpha: c.alpha.clone(),
+            weights: self.weights,
+            accumulator: self.acc,
+            history: self.history,
+            iters: self.iters,
+            loss: self.loss,
+            stop,
+            stepsizes: self.stepsizes,
+            batches,
+        }
+    }
+}
+
+/// Rows per step; 0 for full batch.
+fn batch_size(b: &Batching) -> usize {
+    match b {
+        Batching::Random { m, .. } | Batching::Replay { m, .. } => *m,
+        Batching::Full => 0,
+    }
+}
+/// ½ mean of squared residuals: L(b) = |r|²/(2n).
+fn loss_of(r: &[f64]) -> f64 {
+    dot(r, r) / (2.0 * r.len() as f64)
+}

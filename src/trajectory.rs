@@ -1,0 +1,171 @@
+//! What a run records: the gain accumulators (online, O(d) memory) and a thinned loss
+//! history; and external trajectories (`alpha`, `stepsizes`, `grads`) recorded elsewhere.
+
+use std::path::Path;
+
+use nalgebra::DVector;
+
+use crate::bias::{self, EffectiveInit, SERIES_LIMIT};
+use crate::npz::{self, NpzReader};
+
+/// A factor 1 ∓ γ_k g_k that is exactly zero: the weights hit 0 and the theory's
+/// logarithms are undefined.
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+#[error("step {step}, coordinate {coord}: γ·g = {x}, so a factor 1 ∓ γ·g is exactly 0")]
+pub struct DegenerateFactor {
+    pub step: usize,
+    pub coord: usize,
+    pub x: f64,
+}
+
+/// Online sums Gain = Σ_k q(x_k) and ρ = Σ_k (q₋ - q₊)(x_k), with x_k = γ_k g_k.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GainAccumulator {
+    pub gain: DVector<f64>,
+    pub rho: DVector<f64>,
+    steps: usize,
+}
+
+impl GainAccumulator {
+    pub fn new(d: usize) -> Self {
+        Self { gain: DVector::zeros(d), rho: DVector::zeros(d), steps: 0 }
+    }
+
+    /// Adds one step's x = γ g. Allocation-free; vectorised when every |x_i| is small.
+    pub fn add(&mut self, x: &[f64]) -> Result<(), DegenerateFactor> {
+        let gain = self.gain.as_mut_slice();
+        let rho = self.rho.as_mut_slice();
+        if x.iter().all(|xi| xi.abs() < SERIES_LIMIT) {
+            for ((g, r), &xi) in gain.iter_mut().zip(rho.iter_mut()).zip(x) {
+                let (dq, dr) = bias::series_increments(xi);
+                *g += dq;
+                *r += dr;
+            }
+        } else {
+            for (coord, ((g, r), &xi)) in gain.iter_mut().zip(rho.iter_mut()).zip(x).enumerate() {
+                let (dq, dr) =
+                    bias::increments(xi).ok_or(DegenerateFactor { step: self.steps, coord, x: xi })?;
+                *g += dq;
+                *r += dr;
+            }
+        }
+        self.steps += 1;
+        Ok(())
+    }
+
+    pub fn steps(&self) -> usize {
+        self.steps
+    }
+
+    pub fn effective_init(&self, ln_alpha: DVector<f64>) -> EffectiveInit {
+        EffectiveInit { ln_alpha, gain: self.gain.clone(), rho: self.rho.clone() }
+    }
+}
+
+/// A loss history thinned to at most `cap` points: when full, every other point is
+/// dropped and the stride doubles, so the kept steps stay evenly spaced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LossHistory {
+    pub steps: Vec<usize>,
+    pub losses: Vec<f64>,
+    stride: usize,
+    cap: usize,
+}
+
+impl LossHistory {
+    pub fn new(cap: usize) -> Self {
+        let cap = cap.max(2);
+        Self { steps: Vec::with_capacity(cap), losses: Vec::with_capacity(cap), stride: 1, cap }
+    }
+
+    /// Offers the loss at `step`; kept when `step` falls on the current stride.
+    pub fn offer(&mut self, step: usize, loss: f64) {
+        if step % self.stride != 0 {
+            return;
+        }
+        if self.steps.len() == self.cap {
+            self.stride *= 2;
+            let keep = |s: &usize| s % self.stride == 0;
+            let kept: Vec<(usize, f64)> =
+                self.steps.iter().copied().zip(self.losses.iter().copied()).filter(|(s, _)| keep(s)).collect();
+            (self.steps, self.losses) = kept.into_iter().unzip();
+            if step % self.stride != 0 {
+                return;
+            }
+        }
+        self.steps.push(step);
+        self.losses.push(loss);
+    }
+
+    /// Records the final point whatever the stride.
+    pub fn finish(&mut self, step: usize, loss: f64) {
+        if self.steps.last() != Some(&step) {
+            self.steps.push(step);
+            self.losses.push(loss);
+        }
+    }
+}
+
+/// A trajectory recorded elsewhere: α, the stepsizes, the gradients w.r.t. b at every
+/// step (K × d), and optionally the final iterate.
+#[derive(Debug, Clone)]
+pub struct ExternalTrajectory {
+    pub alpha: DVector<f64>,
+    pub stepsizes: Vec<f64>,
+    /// Row-major K × d.
+    pub grads: Vec<f64>,
+    pub beta: Option<DVector<f64>>,
+}
+
+impl ExternalTrajectory {
+    /// Reads and validates a trajectory file (`alpha`, `stepsizes`, `grads`, optional `beta`).
+    pub fn load(path: &Path) -> npz::Result<Self> {
+        let mut f = NpzReader::open(path)?;
+        let grads = f.f64_array("grads")?;
+        let [k, d] = grads.shape[..] else {
+            return Err(f.error("grads", format!("has shape {}, expected (K, d)", npz::fmt_shape(&grads.shape))));
+        };
+        if k == 0 || d == 0 {
+            return Err(f.error("grads", "is empty (no steps recorded)"));
+        }
+        let stepsizes = f.vector("stepsizes", Some(k))?.as_slice().to_vec();
+        if let Some((i, g)) = stepsizes.iter().enumerate().find(|(_, g)| **g <= 0.0) {
+            return Err(f.error("stepsizes", format!("entry {i} is {g}; stepsizes must be > 0")));
+        }
+        let alpha = read_alpha(&mut f, d)?;
+        let beta = if f.contains("beta") { Some(f.vector("beta", Some(d))?) } else { None };
+        Ok(Self { alpha, stepsizes, grads: grads.data, beta })
+    }
+
+    pub fn dim(&self) -> usize {
+        self.alpha.len()
+    }
+
+    /// Accumulates the gain over the recorded steps.
+    pub fn effective_init(&self) -> Result<EffectiveInit, DegenerateFactor> {
+        let d = self.dim();
+        let mut acc = GainAccumulator::new(d);
+        let mut x = vec![0.0; d];
+        for (row, gamma) in self.grads.chunks_exact(d).zip(&self.stepsizes) {
+            x.iter_mut().zip(row).for_each(|(xi, g)| *xi = gamma * g);
+            acc.add(&x)?;
+        }
+        Ok(acc.effective_init(self.alpha.map(f64::ln)))
+    }
+}
+
+/// Reads `alpha` (scalar or length d) and checks every entry is > 0.
+pub fn read_alpha(f: &mut NpzReader, d: usize) -> npz::Result<DVector<f64>> {
+    let a = f.f64_array("alpha")?;
+    let alpha = match a.data.len() {
+        1 if a.shape.len() <= 1 => DVector::from_element(d, a.data[0]),
+        len if len == d && a.shape.len() == 1 => DVector::from_vec(a.data),
+        _ => {
+            return Err(f.error("alpha", format!("has shape {}, expected a scalar or ({d},)", npz::fmt_shape(&a.shape))));
+        }
+    };
+    if let Some((i, a)) = alpha.iter().enumerate().find(|(_, a)| **a <= 0.0) {
+        return Err(f.error("alpha", format!("entry {i} is {a}; α must be > 0")));
+    }
+    Ok(alpha)
+}
