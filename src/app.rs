@@ -206,7 +206,7 @@ pub fn gain_cmd(src: &GainSource) -> Result<Outcome> {
     let _ = writeln!(text, "d = {}, |Gain|_1 = {:.6e}, max Gain = {:.6e}", e.gain.len(), e.gain.lp_norm(1), e.gain.max());
     let _ = writeln!(text, "ln α_∞² in [{:.6}, {:.6}], |ρ|_∞ = {:.3e}", e.ln_alpha_inf2().min(), e.ln_alpha_inf2().max(), e.rho.amax());
     if let Some(c) = l.conservation {
-        let _ = writeln!(text, "conservation |u²-v²| = 2α² exp(-Gain): log residual {c:.3e}");
+        let _ = writeln!(text, "conservation |u²-v²| = 2α² exp(-Gain): residual {c:.3e} (relative to u²+v²)");
     }
     text.push_str("(--json for every vector)\n");
     Ok(Outcome::ok(json, text))
@@ -259,7 +259,14 @@ fn prediction_text(p: &Prediction) -> String {
 }
 
 /// `dlncheck check` (built-in suite): trains GD and SGD on the default problems and
-/// compares the observed limits with the theory's.
+/// compares the observed limits with the theory's; exit 1 if any does not hold.
 pub fn check_builtin() -> Result<Outcome> {
-    Err(Error::Usage("not yet".into()))
+    let mut outcomes = Vec::new();
+    for s in crate::suite::builtin() {
+        outcomes.push(s.run().map_err(|e| Error::Usage(format!("scenario {}: {e}", s.name)))?);
+    }
+    let all = outcomes.iter().all(|o| o.pass);
+    let mut text = crate::suite::table(&outcomes);
+    let _ = writeln!(text, "\n{} of {} scenarios hold (rel_err, KKT and conservation ≤ {:.0e})", outcomes.iter().filter(|o| o.pass).count(), outcomes.len(), crate::suite::REL_TOL);
+    Ok(Outcome { json: json!({"scenarios": outcomes, "all_hold": all}), text, exit: if all { 0 } else { 1 } })
 }

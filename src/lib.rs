@@ -12,5 +12,6 @@ pub mod predict;
 pub mod problem;
 pub mod runfile;
 pub mod solve;
+pub mod suite;
 pub mod train;
 pub mod trajectory;

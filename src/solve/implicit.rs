@@ -205,10 +205,26 @@ impl<'a> Workspace<'a> {
             scaled.iter_mut().zip(col).zip(c.iter()).for_each(|((s, x), cj)| *s = cj * x);
         }
         self.hessian.gemm(1.0, self.x, &self.scaled_xt, 0.0);
-        let chol = Cholesky::new(self.hessian.clone()).ok_or_else(|| {
-            SolveError::Numerical("the dual Hessian X diag(α_∞² cosh z) Xᵀ is not positive definite".into())
-        })?;
-        Ok(-chol.solve(&self.grad))
+        // When fewer than n coordinates carry curvature (α_∞² cosh z spans e^-200..1),
+        // the Hessian is SPD in exact arithmetic but not in floating point: add the
+        // smallest ridge that lets Cholesky through. It only damps the step.
+        let top = self.hessian.diagonal().max();
+        let mut ridge = 0.0;
+        loop {
+            let mut h = self.hessian.clone();
+            for i in 0..h.nrows() {
+                h[(i, i)] += ridge;
+            }
+            if let Some(chol) = Cholesky::new(h) {
+                return Ok(-chol.solve(&self.grad));
+            }
+            ridge = if ridge == 0.0 { 1e-15 * top } else { ridge * 100.0 };
+            if !(ridge < top) {
+                return Err(SolveError::Numerical(
+                    "the dual Hessian X diag(α_∞² cosh z) Xᵀ is not positive definite (is X of full row rank?)".into(),
+                ));
+            }
+        }
     }
 
     /// Backtracking: accept μ + tΔ when F decreases enough (Armijo) or, near the
