@@ -252,7 +252,11 @@ fn prediction_text(p: &Prediction) -> String {
     if let Some(c) = p.checks {
         let _ = writeln!(t, "rel_err (theory vs limit)         {:.3e}", c.rel_err);
         let _ = writeln!(t, "rel_err (gradient flow vs limit)  {:.3e}", c.rel_err_gradient_flow);
-        let _ = writeln!(t, "KKT residual of the limit         {:.3e}", c.kkt_residual);
+        match c.kkt_residual {
+            Some(k) => writeln!(t, "KKT residual of the limit         {k:.3e}"),
+            None => writeln!(t, "KKT residual of the limit         not computable (entries of the limit underflowed)"),
+        }
+        .ok();
         let _ = writeln!(t, "primal residual of the limit      {:.3e}", c.primal_residual);
     }
     t

@@ -4,9 +4,13 @@
 
 use nalgebra::DVector;
 
-/// Below this |x| the gain increments use their power series (exact to rounding);
-/// above it, logarithms.
+/// Below this |x| the gain increments use an eight-term power series (exact to
+/// rounding there); the vectorised fast path of the accumulator.
 pub const SERIES_LIMIT: f64 = 1.0 / 16.0;
+
+/// Below this |x| (and above [`SERIES_LIMIT`]) a sixteen-term series; above it,
+/// logarithms, whose cancellation in q₋ - q₊ = 2x - 2 atanh(x) costs ~ε/x² relative.
+pub const LONG_SERIES_LIMIT: f64 = 1.0 / 4.0;
 
 /// q(x) = -ln|1 - x²|  (the paper's -½ ln((1 - x²)²)).
 pub fn q(x: f64) -> f64 {
@@ -32,6 +36,9 @@ pub fn increments(x: f64) -> Option<(f64, f64)> {
     if x.abs() < SERIES_LIMIT {
         return Some(series_increments(x));
     }
+    if x.abs() < LONG_SERIES_LIMIT {
+        return Some(series::<16>(x));
+    }
     if x.abs() == 1.0 {
         return None;
     }
@@ -40,27 +47,23 @@ pub fn increments(x: f64) -> Option<(f64, f64)> {
     Some((-(ln_1mx + ln_1px), 2.0 * x - ln_1px + ln_1mx))
 }
 
-/// The series branch of [`increments`], branch-free so loops over it vectorise.
+/// The series branch of [`increments`] below [`SERIES_LIMIT`], branch-free so loops over
+/// it vectorise: the first omitted term is below 2⁻⁶⁴ relative.
 #[inline(always)]
 pub fn series_increments(x: f64) -> (f64, f64) {
+    series::<8>(x)
+}
+
+/// K terms of q = t Σ_{k<K} t^k/(k+1) and q₋ - q₊ = -2x t Σ_{k<K} t^k/(2k+3), t = x²,
+/// by Horner.
+#[inline(always)]
+fn series<const K: usize>(x: f64) -> (f64, f64) {
     let t = x * x;
-    // Horner in t: q = t (1 + t/2 + t²/3 + ... + t⁷/8).
-    let mut pq = 1.0 / 8.0;
-    let mut pr = 1.0 / 17.0;
-    pq = pq * t + 1.0 / 7.0;
-    pr = pr * t + 1.0 / 15.0;
-    pq = pq * t + 1.0 / 6.0;
-    pr = pr * t + 1.0 / 13.0;
-    pq = pq * t + 1.0 / 5.0;
-    pr = pr * t + 1.0 / 11.0;
-    pq = pq * t + 1.0 / 4.0;
-    pr = pr * t + 1.0 / 9.0;
-    pq = pq * t + 1.0 / 3.0;
-    pr = pr * t + 1.0 / 7.0;
-    pq = pq * t + 1.0 / 2.0;
-    pr = pr * t + 1.0 / 5.0;
-    pq = pq * t + 1.0;
-    pr = pr * t + 1.0 / 3.0;
+    let (mut pq, mut pr) = (0.0, 0.0);
+    for k in (0..K).rev() {
+        pq = pq * t + 1.0 / (k + 1) as f64;
+        pr = pr * t + 1.0 / (2 * k + 3) as f64;
+    }
     (t * pq, -2.0 * x * t * pr)
 }
 

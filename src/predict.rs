@@ -26,8 +26,9 @@ pub struct LimitChecks {
     /// ‖b_gradient_flow - b∞‖₂ / ‖b∞‖₂.
     pub rel_err_gradient_flow: f64,
     /// The part of asinh(b∞/α_∞²) - ρ outside the row space of X, relative to its size
-    /// (Theorem 1's KKT condition, checked without the solver).
-    pub kkt_residual: f64,
+    /// (Theorem 1's KKT condition, checked without the solver); `None` where b∞ has
+    /// underflowed entries that no longer determine it.
+    pub kkt_residual: Option<f64>,
     /// ‖X b∞ - y‖₂ / ‖y‖₂.
     pub primal_residual: f64,
 }
@@ -64,11 +65,17 @@ pub fn rel_dist(a: &DVector<f64>, b: &DVector<f64>) -> f64 {
 
 /// KKT residual of b for Theorem 1's problem: with r = asinh(b/α_∞²) - ρ, the norm of
 /// r - Xᵀ(XXᵀ)⁻¹X r (the part of r outside the row space of X) over max(‖r‖₂, 1).
-pub fn kkt_residual(x: &DMatrix<f64>, ell: &DVector<f64>, rho: &DVector<f64>, b: &DVector<f64>) -> Result<f64, SolveError> {
+///
+/// `None` when some b_i underflowed (|b_i| below the smallest normal f64 while
+/// α_∞,i² sinh(z) need not be 0): such an entry no longer carries r_i.
+pub fn kkt_residual(x: &DMatrix<f64>, ell: &DVector<f64>, rho: &DVector<f64>, b: &DVector<f64>) -> Result<Option<f64>, SolveError> {
+    if b.iter().any(|bi| bi.abs() < f64::MIN_POSITIVE) {
+        return Ok(None);
+    }
     let r = DVector::from_fn(b.len(), |i, _| asinh_scaled(b[i], ell[i]) - rho[i]);
     let gram = x * x.transpose();
     let chol = Cholesky::new(gram).ok_or(SolveError::Numerical("X Xᵀ is not positive definite".into()))?;
     let coef = chol.solve(&(x * &r));
     let outside = &r - x.transpose() * coef;
-    Ok(outside.norm() / r.norm().max(1.0))
+    Ok(Some(outside.norm() / r.norm().max(1.0)))
 }

@@ -66,7 +66,7 @@ impl Scenario {
         let conservation_residual = rec.conservation_residual();
         let pass = run.stop == Stop::Converged
             && checks.rel_err <= REL_TOL
-            && checks.kkt_residual <= REL_TOL
+            && checks.kkt_residual.is_some_and(|k| k <= REL_TOL)
             && conservation_residual <= REL_TOL;
         Ok(Outcome {
             name: self.name,
@@ -125,7 +125,7 @@ pub fn table(outcomes: &[Outcome]) -> String {
             o.gain_l1,
             o.gain_max,
             o.checks.rel_err,
-            o.checks.kkt_residual,
+            o.checks.kkt_residual.unwrap_or(f64::NAN),
             o.conservation_residual,
             o.newton_iters,
             if o.pass { "holds" } else { "FAILS" }
