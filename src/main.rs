@@ -47,10 +47,10 @@ enum Command {
         #[arg(long)]
         problem: PathBuf,
         /// α: a number, or a .npz file holding `alpha` (scalar or per coordinate).
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         alpha: String,
         /// Constant `0.1`, or phases `0.5@1000,0.05` (γ for that many steps, then the last).
-        #[arg(long, conflicts_with = "schedule")]
+        #[arg(long, conflicts_with = "schedule", allow_negative_numbers = true)]
         stepsize: Option<String>,
         /// SGD batch size (omit for GD).
         #[arg(long)]
