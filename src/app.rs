@@ -140,7 +140,9 @@ fn train_outcome(run: &Run, out: Option<&Path>) -> Outcome {
     let mut text = match run.stop {
         Stop::Converged => format!("converged after {} steps, loss {:.3e}\n", run.iters, run.loss),
         Stop::MaxIters => format!("stopped at the step cap ({} steps), loss {:.3e}\n", run.iters, run.loss),
-        Stop::Diverged { step } => format!("diverged at step {step} (non-finite or exploding iterates); nothing written\n"),
+        Stop::Diverged { step } => {
+            format!("diverged at step {step} (non-finite or exploding iterates); nothing written\n")
+        }
     };
     if !run.diverged() {
         let _ = writeln!(text, "|Gain|_1 = {:.6e}", run.accumulator.gain.lp_norm(1));
@@ -174,7 +176,11 @@ fn load_source(src: &GainSource) -> Result<Loaded> {
     match src {
         GainSource::Run(path) => {
             let rec = RunRecord::load(path)?;
-            Ok(Loaded { eff: rec.effective_init(), conservation: Some(rec.conservation_residual()), beta: Some(rec.beta) })
+            Ok(Loaded {
+                eff: rec.effective_init(),
+                conservation: Some(rec.conservation_residual()),
+                beta: Some(rec.beta),
+            })
         }
         GainSource::Trajectory(path) => {
             let t = ExternalTrajectory::load(path)?;
@@ -203,8 +209,15 @@ pub fn gain_cmd(src: &GainSource) -> Result<Outcome> {
         "conservation_residual": l.conservation,
     });
     let mut text = String::new();
-    let _ = writeln!(text, "d = {}, |Gain|_1 = {:.6e}, max Gain = {:.6e}", e.gain.len(), e.gain.lp_norm(1), e.gain.max());
-    let _ = writeln!(text, "ln α_∞² in [{:.6}, {:.6}], |ρ|_∞ = {:.3e}", e.ln_alpha_inf2().min(), e.ln_alpha_inf2().max(), e.rho.amax());
+    let _ =
+        writeln!(text, "d = {}, |Gain|_1 = {:.6e}, max Gain = {:.6e}", e.gain.len(), e.gain.lp_norm(1), e.gain.max());
+    let _ = writeln!(
+        text,
+        "ln α_∞² in [{:.6}, {:.6}], |ρ|_∞ = {:.3e}",
+        e.ln_alpha_inf2().min(),
+        e.ln_alpha_inf2().max(),
+        e.rho.amax()
+    );
     if let Some(c) = l.conservation {
         let _ = writeln!(text, "conservation |u²-v²| = 2α² exp(-Gain): residual {c:.3e} (relative to u²+v²)");
     }
@@ -271,6 +284,12 @@ pub fn check_builtin() -> Result<Outcome> {
     }
     let all = outcomes.iter().all(|o| o.pass);
     let mut text = crate::suite::table(&outcomes);
-    let _ = writeln!(text, "\n{} of {} scenarios hold (rel_err, KKT and conservation ≤ {:.0e})", outcomes.iter().filter(|o| o.pass).count(), outcomes.len(), crate::suite::REL_TOL);
+    let _ = writeln!(
+        text,
+        "\n{} of {} scenarios hold (rel_err, KKT and conservation ≤ {:.0e})",
+        outcomes.iter().filter(|o| o.pass).count(),
+        outcomes.len(),
+        crate::suite::REL_TOL
+    );
     Ok(Outcome { json: json!({"scenarios": outcomes, "all_hold": all}), text, exit: if all { 0 } else { 1 } })
 }

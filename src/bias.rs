@@ -54,10 +54,17 @@ pub fn series_increments(x: f64) -> (f64, f64) {
     series::<8>(x)
 }
 
+/// Terms of the series needed for rounding-level accuracy when every |x| ≤ `max_abs`:
+/// the smallest K with (x²)^K ≤ 2⁻⁵⁶ (the first omitted term, relative to the first).
+pub fn series_terms(max_abs: f64) -> usize {
+    let t = max_abs * max_abs;
+    if t == 0.0 { 1 } else { (-56.0 * std::f64::consts::LN_2 / t.ln()).ceil().max(1.0) as usize }
+}
+
 /// K terms of q = t Σ_{k<K} t^k/(k+1) and q₋ - q₊ = -2x t Σ_{k<K} t^k/(2k+3), t = x²,
 /// by Horner.
 #[inline(always)]
-fn series<const K: usize>(x: f64) -> (f64, f64) {
+pub fn series<const K: usize>(x: f64) -> (f64, f64) {
     let t = x * x;
     let (mut pq, mut pr) = (0.0, 0.0);
     for k in (0..K).rev() {
@@ -153,7 +160,8 @@ impl EffectiveInit {
         self.ln_alpha_inf2().zip_map(&self.rho, |ell, rho| {
             let r = rho.abs();
             // sinh(r) = e^r (1 - e^{-2r}) / 2, so the product never overflows early.
-            let ln_sinh = if r < 1.0 { r.sinh().ln() } else { r + (-(-2.0 * r).exp()).ln_1p() - std::f64::consts::LN_2 };
+            let ln_sinh =
+                if r < 1.0 { r.sinh().ln() } else { r + (-(-2.0 * r).exp()).ln_1p() - std::f64::consts::LN_2 };
             if r == 0.0 { 0.0 } else { (ell + ln_sinh).exp().copysign(rho) }
         })
     }

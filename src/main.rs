@@ -9,7 +9,11 @@ use dlncheck::app::{self, AlphaArg, GainSource, Outcome, TrainArgs};
 use dlncheck::problem::ProblemSpec;
 
 #[derive(Parser)]
-#[command(name = "dlncheck", version, about = "Checks the implicit regularisation of (S)GD on diagonal linear networks")]
+#[command(
+    name = "dlncheck",
+    version,
+    about = "Checks the implicit regularisation of (S)GD on diagonal linear networks"
+)]
 struct Cli {
     /// Print one JSON object on stdout (human text goes to stderr).
     #[arg(long, global = true)]
@@ -136,7 +140,18 @@ fn run(command: Command) -> app::Result<Outcome> {
         }
         Command::Train { problem, alpha, stepsize, batch, iters, seed, schedule, tol, record_batches, out } => {
             let alpha = AlphaArg::parse(&alpha);
-            app::train_cmd(&TrainArgs { problem, alpha, stepsize, schedule, batch, seed, iters, tol, record_batches, out })
+            app::train_cmd(&TrainArgs {
+                problem,
+                alpha,
+                stepsize,
+                schedule,
+                batch,
+                seed,
+                iters,
+                tol,
+                record_batches,
+                out,
+            })
         }
         Command::Gain { run, trajectory } => app::gain_cmd(&gain_source(run, trajectory)?),
         Command::Predict { problem, run, trajectory } => app::predict_cmd(&problem, &gain_source(run, trajectory)?),

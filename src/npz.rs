@@ -245,8 +245,7 @@ impl NpzWriter {
         let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| err(format!("cannot write: {e}")))?;
         let mut zip = zip::ZipWriter::new(tmp);
-        let opts = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Stored);
+        let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
         for (name, bytes) in &self.entries {
             zip.start_file(format!("{name}.npy"), opts).map_err(|e| err(format!("cannot write: {e}")))?;
             zip.write_all(bytes).map_err(|e| err(format!("cannot write: {e}")))?;

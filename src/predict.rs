@@ -68,7 +68,12 @@ pub fn rel_dist(a: &DVector<f64>, b: &DVector<f64>) -> f64 {
 ///
 /// `None` when some b_i underflowed (|b_i| below the smallest normal f64 while
 /// α_∞,i² sinh(z) need not be 0): such an entry no longer carries r_i.
-pub fn kkt_residual(x: &DMatrix<f64>, ell: &DVector<f64>, rho: &DVector<f64>, b: &DVector<f64>) -> Result<Option<f64>, SolveError> {
+pub fn kkt_residual(
+    x: &DMatrix<f64>,
+    ell: &DVector<f64>,
+    rho: &DVector<f64>,
+    b: &DVector<f64>,
+) -> Result<Option<f64>, SolveError> {
     if b.iter().any(|bi| bi.abs() < f64::MIN_POSITIVE) {
         return Ok(None);
     }

@@ -57,7 +57,7 @@ impl ProblemSpec {
         if self.sparsity > self.d {
             return Err(format!("sparsity {} exceeds d = {}", self.sparsity, self.d));
         }
-        if !self.mean.is_finite() || !(self.noise.is_finite() && self.noise >= 0.0) {
+        if !(self.mean.is_finite() && self.noise.is_finite() && self.noise >= 0.0) {
             return Err(format!("mean must be finite and noise ≥ 0 (got {}, {})", self.mean, self.noise));
         }
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed);

@@ -31,26 +31,39 @@ impl GainAccumulator {
         Self { gain: DVector::zeros(d), rho: DVector::zeros(d), steps: 0 }
     }
 
-    /// Adds one step's x = γ g. Allocation-free; vectorised when every |x_i| is small.
+    /// Adds one step's x = γ g. Allocation-free; when every |x_i| < 1/16 a branch-free
+    /// series with just the terms this step's largest |x_i| needs (vectorised).
     pub fn add(&mut self, x: &[f64]) -> Result<(), DegenerateFactor> {
-        let gain = self.gain.as_mut_slice();
-        let rho = self.rho.as_mut_slice();
-        if x.iter().all(|xi| xi.abs() < SERIES_LIMIT) {
-            for ((g, r), &xi) in gain.iter_mut().zip(rho.iter_mut()).zip(x) {
-                let (dq, dr) = bias::series_increments(xi);
-                *g += dq;
-                *r += dr;
+        let max_abs = x.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        if max_abs < SERIES_LIMIT {
+            match bias::series_terms(max_abs) {
+                1 => self.add_series::<1>(x),
+                2 => self.add_series::<2>(x),
+                3 => self.add_series::<3>(x),
+                4 => self.add_series::<4>(x),
+                5 | 6 => self.add_series::<6>(x),
+                _ => self.add_series::<8>(x),
             }
         } else {
+            let (gain, rho) = (self.gain.as_mut_slice(), self.rho.as_mut_slice());
             for (coord, ((g, r), &xi)) in gain.iter_mut().zip(rho.iter_mut()).zip(x).enumerate() {
-                let (dq, dr) =
-                    bias::increments(xi).ok_or(DegenerateFactor { step: self.steps, coord, x: xi })?;
+                let (dq, dr) = bias::increments(xi).ok_or(DegenerateFactor { step: self.steps, coord, x: xi })?;
                 *g += dq;
                 *r += dr;
             }
         }
         self.steps += 1;
         Ok(())
+    }
+
+    #[inline(always)]
+    fn add_series<const K: usize>(&mut self, x: &[f64]) {
+        let (gain, rho) = (self.gain.as_mut_slice(), self.rho.as_mut_slice());
+        for ((g, r), &xi) in gain.iter_mut().zip(rho.iter_mut()).zip(x) {
+            let (dq, dr) = bias::series::<K>(xi);
+            *g += dq;
+            *r += dr;
+        }
     }
 
     pub fn steps(&self) -> usize {
@@ -80,16 +93,16 @@ impl LossHistory {
 
     /// Offers the loss at `step`; kept when `step` falls on the current stride.
     pub fn offer(&mut self, step: usize, loss: f64) {
-        if step % self.stride != 0 {
+        if !step.is_multiple_of(self.stride) {
             return;
         }
         if self.steps.len() == self.cap {
             self.stride *= 2;
-            let keep = |s: &usize| s % self.stride == 0;
+            let keep = |s: &usize| s.is_multiple_of(self.stride);
             let kept: Vec<(usize, f64)> =
                 self.steps.iter().copied().zip(self.losses.iter().copied()).filter(|(s, _)| keep(s)).collect();
             (self.steps, self.losses) = kept.into_iter().unzip();
-            if step % self.stride != 0 {
+            if !step.is_multiple_of(self.stride) {
                 return;
             }
         }
@@ -161,7 +174,9 @@ pub fn read_alpha(f: &mut NpzReader, d: usize) -> npz::Result<DVector<f64>> {
         1 if a.shape.len() <= 1 => DVector::from_element(d, a.data[0]),
         len if len == d && a.shape.len() == 1 => DVector::from_vec(a.data),
         _ => {
-            return Err(f.error("alpha", format!("has shape {}, expected a scalar or ({d},)", npz::fmt_shape(&a.shape))));
+            return Err(
+                f.error("alpha", format!("has shape {}, expected a scalar or ({d},)", npz::fmt_shape(&a.shape)))
+            );
         }
     };
     if let Some((i, a)) = alpha.iter().enumerate().find(|(_, a)| **a <= 0.0) {

@@ -45,7 +45,19 @@ fn gen_train_gain_predict_round_trip() {
     let dir = Dir::new();
     let (code, _) = dlncheck_json(&["gen", "--n", "10", "--d", "25", "--seed", "4", "--out", &dir.s("p.npz")]);
     assert_eq!(code, 0);
-    let (code, t) = dlncheck_json(&["train", "--problem", &dir.s("p.npz"), "--alpha", "0.1", "--stepsize", "0.1", "--batch", "2", "--out", &dir.s("r.npz")]);
+    let (code, t) = dlncheck_json(&[
+        "train",
+        "--problem",
+        &dir.s("p.npz"),
+        "--alpha",
+        "0.1",
+        "--stepsize",
+        "0.1",
+        "--batch",
+        "2",
+        "--out",
+        &dir.s("r.npz"),
+    ]);
     assert_eq!(code, 0);
     assert_eq!(t["diverged"], false);
     assert!(t["loss"].as_f64().unwrap() < 1e-25);
@@ -83,13 +95,24 @@ fn reads_numpy_plain_compressed_and_fortran_archives() {
 fn diverging_run_exits_3_with_the_step_and_writes_nothing() {
     let dir = Dir::new();
     dlncheck(&["gen", "--out", &dir.s("p.npz")]);
-    let (code, t) = dlncheck_json(&["train", "--problem", &dir.s("p.npz"), "--alpha", "0.1", "--stepsize", "5", "--out", &dir.s("r.npz")]);
+    let (code, t) = dlncheck_json(&[
+        "train",
+        "--problem",
+        &dir.s("p.npz"),
+        "--alpha",
+        "0.1",
+        "--stepsize",
+        "5",
+        "--out",
+        &dir.s("r.npz"),
+    ]);
     assert_eq!(code, 3);
     assert_eq!(t["diverged"], true);
     assert_eq!(t["stop"]["reason"], "diverged");
     assert!(t["stop"]["step"].as_u64().unwrap() > 0);
     assert!(!dir.path("r.npz").exists(), "a diverged run writes no file");
-    let (code, _, err) = dlncheck(&["train", "--problem", &dir.s("p.npz"), "--alpha", "0.1", "--stepsize", "5", "--batch", "1"]);
+    let (code, _, err) =
+        dlncheck(&["train", "--problem", &dir.s("p.npz"), "--alpha", "0.1", "--stepsize", "5", "--batch", "1"]);
     assert_eq!(code, 3);
     assert!(err.is_empty());
 }
@@ -99,27 +122,51 @@ fn bad_problem_files() {
     let dir = Dir::new();
     let x: Vec<f64> = (0..12).map(|i| ((i * 7) % 5) as f64 - 2.0 + 0.1 * i as f64).collect();
     write(&dir.path("short_y.npz"), &[("X", &[3, 4], &x), ("y", &[2], &[1.0, 2.0])]);
-    assert_bad(&["train", "--problem", &dir.s("short_y.npz"), "--alpha", "0.1", "--stepsize", "0.1"], &["short_y.npz", "array `y`", "shape (2,)", "(3,)"]);
+    assert_bad(
+        &["train", "--problem", &dir.s("short_y.npz"), "--alpha", "0.1", "--stepsize", "0.1"],
+        &["short_y.npz", "array `y`", "shape (2,)", "(3,)"],
+    );
     let mut x_nan = x.clone();
     x_nan[5] = f64::NAN;
     write(&dir.path("nan.npz"), &[("X", &[3, 4], &x_nan), ("y", &[3], &[1.0, 2.0, 3.0])]);
-    assert_bad(&["train", "--problem", &dir.s("nan.npz"), "--alpha", "0.1", "--stepsize", "0.1"], &["array `X`", "[1, 1]", "not finite"]);
+    assert_bad(
+        &["train", "--problem", &dir.s("nan.npz"), "--alpha", "0.1", "--stepsize", "0.1"],
+        &["array `X`", "[1, 1]", "not finite"],
+    );
     write(&dir.path("no_y.npz"), &[("X", &[3, 4], &x)]);
-    assert_bad(&["train", "--problem", &dir.s("no_y.npz"), "--alpha", "0.1", "--stepsize", "0.1"], &["array `y`", "missing"]);
+    assert_bad(
+        &["train", "--problem", &dir.s("no_y.npz"), "--alpha", "0.1", "--stepsize", "0.1"],
+        &["array `y`", "missing"],
+    );
     write(&dir.path("tall.npz"), &[("X", &[4, 3], &x), ("y", &[4], &[1.0, 2.0, 3.0, 4.0])]);
-    write(&dir.path("run_tall.npz"), &[("alpha", &[], &[0.1]), ("stepsizes", &[1], &[0.1]), ("grads", &[1, 3], &[0.1, 0.2, 0.3])]);
-    assert_bad(&["predict", "--problem", &dir.s("tall.npz"), "--trajectory", &dir.s("run_tall.npz")], &["tall.npz", "array `X`", "d > n"]);
+    write(
+        &dir.path("run_tall.npz"),
+        &[("alpha", &[], &[0.1]), ("stepsizes", &[1], &[0.1]), ("grads", &[1, 3], &[0.1, 0.2, 0.3])],
+    );
+    assert_bad(
+        &["predict", "--problem", &dir.s("tall.npz"), "--trajectory", &dir.s("run_tall.npz")],
+        &["tall.npz", "array `X`", "d > n"],
+    );
     let dup: Vec<f64> = x[..4].iter().chain(&x[..4]).chain(&x[8..]).copied().collect();
     write(&dir.path("rank.npz"), &[("X", &[3, 4], &dup), ("y", &[3], &[1.0, 1.0, 2.0])]);
-    write(&dir.path("traj4.npz"), &[("alpha", &[], &[0.1]), ("stepsizes", &[1], &[0.1]), ("grads", &[1, 4], &[0.1, 0.2, 0.3, 0.4])]);
-    assert_bad(&["predict", "--problem", &dir.s("rank.npz"), "--trajectory", &dir.s("traj4.npz")], &["array `X`", "rank-deficient"]);
+    write(
+        &dir.path("traj4.npz"),
+        &[("alpha", &[], &[0.1]), ("stepsizes", &[1], &[0.1]), ("grads", &[1, 4], &[0.1, 0.2, 0.3, 0.4])],
+    );
+    assert_bad(
+        &["predict", "--problem", &dir.s("rank.npz"), "--trajectory", &dir.s("traj4.npz")],
+        &["array `X`", "rank-deficient"],
+    );
 }
 
 #[test]
 fn corrupt_and_truncated_archives() {
     let dir = Dir::new();
     std::fs::write(dir.path("junk.npz"), b"this is not a zip archive at all").unwrap();
-    assert_bad(&["train", "--problem", &dir.s("junk.npz"), "--alpha", "0.1", "--stepsize", "0.1"], &["junk.npz", "not a readable .npz"]);
+    assert_bad(
+        &["train", "--problem", &dir.s("junk.npz"), "--alpha", "0.1", "--stepsize", "0.1"],
+        &["junk.npz", "not a readable .npz"],
+    );
     let bytes = std::fs::read(fixture("problem_compressed.npz")).unwrap();
     std::fs::write(dir.path("cut.npz"), &bytes[..bytes.len() / 2]).unwrap();
     assert_bad(&["train", "--problem", &dir.s("cut.npz"), "--alpha", "0.1", "--stepsize", "0.1"], &["cut.npz"]);
@@ -134,11 +181,17 @@ fn bad_training_settings() {
     assert_bad(&["train", "--problem", p, "--alpha", "-0.5", "--stepsize", "0.1"], &["-0.5"]);
     assert_bad(&["train", "--problem", p, "--alpha", "0.1", "--stepsize", "fast"], &["`fast` is not a number"]);
     assert_bad(&["train", "--problem", p, "--alpha", "0.1", "--stepsize", "-1"], &["> 0"]);
-    assert_bad(&["train", "--problem", p, "--alpha", "0.1", "--stepsize", "0.1", "--batch", "9"], &["batch size 9", "1..=4"]);
+    assert_bad(
+        &["train", "--problem", p, "--alpha", "0.1", "--stepsize", "0.1", "--batch", "9"],
+        &["batch size 9", "1..=4"],
+    );
     assert_bad(&["train", "--problem", p, "--alpha", "0.1"], &["--stepsize", "--schedule"]);
     let dir = Dir::new();
     write(&dir.path("alpha.npz"), &[("alpha", &[6], &[0.1, 0.1, -0.1, 0.1, 0.1, 0.1])]);
-    assert_bad(&["train", "--problem", p, "--alpha", &dir.s("alpha.npz"), "--stepsize", "0.1"], &["alpha.npz", "array `alpha`", "entry 2"]);
+    assert_bad(
+        &["train", "--problem", p, "--alpha", &dir.s("alpha.npz"), "--stepsize", "0.1"],
+        &["alpha.npz", "array `alpha`", "entry 2"],
+    );
 }
 
 #[test]
@@ -147,26 +200,44 @@ fn bad_schedules() {
     let p = p.to_str().unwrap();
     let dir = Dir::new();
     write(&dir.path("empty.npz"), &[("stepsizes", &[0], &[])]);
-    assert_bad(&["train", "--problem", p, "--alpha", "0.1", "--schedule", &dir.s("empty.npz")], &["empty.npz", "array `stepsizes`", "empty"]);
+    assert_bad(
+        &["train", "--problem", p, "--alpha", "0.1", "--schedule", &dir.s("empty.npz")],
+        &["empty.npz", "array `stepsizes`", "empty"],
+    );
     let mut w = NpzWriter::new();
     w.f64("stepsizes", &[2], &[0.1, 0.1]).i64("batches", &[2, 1], &[0, 4]);
     w.write(&dir.path("range.npz")).unwrap();
-    assert_bad(&["train", "--problem", p, "--alpha", "0.1", "--schedule", &dir.s("range.npz")], &["array `batches`", "index 4 at step 1", "out of range 0..4"]);
+    assert_bad(
+        &["train", "--problem", p, "--alpha", "0.1", "--schedule", &dir.s("range.npz")],
+        &["array `batches`", "index 4 at step 1", "out of range 0..4"],
+    );
     let mut w = NpzWriter::new();
     w.f64("stepsizes", &[2], &[0.1, 0.1]).i64("batches", &[3, 1], &[0, 1, 2]);
     w.write(&dir.path("rows.npz")).unwrap();
-    assert_bad(&["train", "--problem", p, "--alpha", "0.1", "--schedule", &dir.s("rows.npz")], &["array `batches`", "(3, 1)"]);
+    assert_bad(
+        &["train", "--problem", p, "--alpha", "0.1", "--schedule", &dir.s("rows.npz")],
+        &["array `batches`", "(3, 1)"],
+    );
 }
 
 #[test]
 fn bad_trajectories() {
     let dir = Dir::new();
     // γ·g = 1 exactly at step 1, coordinate 0: the factor 1 - γg is 0.
-    write(&dir.path("zero.npz"), &[("alpha", &[], &[0.1]), ("stepsizes", &[2], &[0.5, 0.5]), ("grads", &[2, 2], &[0.1, 0.1, 2.0, 0.1])]);
+    write(
+        &dir.path("zero.npz"),
+        &[("alpha", &[], &[0.1]), ("stepsizes", &[2], &[0.5, 0.5]), ("grads", &[2, 2], &[0.1, 0.1, 2.0, 0.1])],
+    );
     assert_bad(&["gain", "--trajectory", &dir.s("zero.npz")], &["zero.npz", "step 1, coordinate 0", "exactly 0"]);
-    write(&dir.path("shape.npz"), &[("alpha", &[], &[0.1]), ("stepsizes", &[3], &[0.5, 0.5, 0.5]), ("grads", &[2, 2], &[0.1; 4])]);
+    write(
+        &dir.path("shape.npz"),
+        &[("alpha", &[], &[0.1]), ("stepsizes", &[3], &[0.5, 0.5, 0.5]), ("grads", &[2, 2], &[0.1; 4])],
+    );
     assert_bad(&["gain", "--trajectory", &dir.s("shape.npz")], &["array `stepsizes`", "(3,)", "(2,)"]);
-    write(&dir.path("alpha3.npz"), &[("alpha", &[3], &[0.1; 3]), ("stepsizes", &[1], &[0.5]), ("grads", &[1, 2], &[0.1; 2])]);
+    write(
+        &dir.path("alpha3.npz"),
+        &[("alpha", &[3], &[0.1; 3]), ("stepsizes", &[1], &[0.5]), ("grads", &[1, 2], &[0.1; 2])],
+    );
     assert_bad(&["gain", "--trajectory", &dir.s("alpha3.npz")], &["array `alpha`", "scalar or (2,)"]);
     write(&dir.path("nogrid.npz"), &[("alpha", &[], &[0.1]), ("stepsizes", &[0], &[]), ("grads", &[0, 2], &[])]);
     assert_bad(&["gain", "--trajectory", &dir.s("nogrid.npz")], &["array `grads`", "empty"]);

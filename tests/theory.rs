@@ -198,7 +198,8 @@ fn bisect(f: impl Fn(f64) -> f64) -> f64 {
 fn implicit_solution_at_tiny_scale() {
     let p = ProblemSpec::default().generate().unwrap();
     let rho = DVector::from_fn(p.d(), |i, _| 0.01 * (i as f64).sin());
-    let other_path = NewtonSettings { start_level: 0.0, stage_tol: 1e-12, max_iters: 5000, ..NewtonSettings::default() };
+    let other_path =
+        NewtonSettings { start_level: 0.0, stage_tol: 1e-12, max_iters: 5000, ..NewtonSettings::default() };
     for level in [-10.0, -200.0, -1000.0] {
         let ell = DVector::from_fn(p.d(), |i, _| level * (1.0 + 0.5 * (i as f64 / 30.0)));
         let sol = solve_implicit(&p.x, &p.y, &ell, &rho, &NewtonSettings::default()).unwrap();

@@ -6,9 +6,8 @@
 //! F(μ) = Σ_i ½(exp(ℓ_i + z_i) + exp(ℓ_i - z_i)) - <μ, y>,
 //! with gradient X b(μ) - y and Hessian X diag(α_∞² cosh z) Xᵀ (SPD when X has full row
 //! rank). Damped Newton with Cholesky converges quadratically near the solution. When
-//! α_∞ is tiny (ℓ down to -1000) the start matters: we solve a sequence of problems with
-//! ℓ clamped from below at a level c that falls from -4 to min ℓ, warm-starting each from
-//! the linear extrapolation of the previous two (μ is asymptotically linear in c).
+//! α_∞ is tiny (ℓ down to -1000) plain Newton from μ = 0 crawls, so we follow the path
+//! ℓ(s) = s·ℓ from an easy scale to s = 1 (see [`solve_implicit`]).
 
 use nalgebra::{Cholesky, DMatrix, DVector};
 
@@ -20,8 +19,8 @@ use super::SolveError;
 /// |---|---|---|
 /// | tol | 1e-13 | stop when ‖X b - y‖₂ ≤ tol · max(‖y‖₂, 1e-300) |
 /// | max_iters | 500 | Newton iterations over all continuation stages |
-/// | stage_tol | 1e-6 | relative residual of intermediate continuation stages |
-/// | start_level | -4 | ℓ is clamped at this level in the first stage |
+/// | stage_tol | 1e-3 | relative residual of intermediate path stages |
+/// | start_level | -30 | plain Newton when min ℓ ≥ this; else the path starts here |
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct NewtonSettings {
     pub tol: f64,
@@ -32,7 +31,7 @@ pub struct NewtonSettings {
 
 impl Default for NewtonSettings {
     fn default() -> Self {
-        Self { tol: 1e-13, max_iters: 500, stage_tol: 1e-6, start_level: -4.0 }
+        Self { tol: 1e-13, max_iters: 500, stage_tol: 1e-3, start_level: -30.0 }
     }
 }
 
@@ -70,6 +69,11 @@ struct DualPoint {
 }
 
 /// Solves `argmin_{Xb=y} D_{ψ_{α_∞}}(b, b̃_0)` given ℓ = ln α_∞² and ρ.
+///
+/// Plain damped Newton from μ = 0 when min ℓ ≥ `start_level`; otherwise (or if that
+/// fails) path following on ℓ(s) = s·ℓ: s starts where min ℓ(s) = `start_level`, grows
+/// geometrically to 1, and each stage starts from the linear extrapolation of the last
+/// two solutions (μ(s) is asymptotically linear in s, like an interior-point central path).
 pub fn solve_implicit(
     x: &DMatrix<f64>,
     y: &DVector<f64>,
@@ -80,29 +84,51 @@ pub fn solve_implicit(
     check_inputs(x, y, ell, rho)?;
     let mut ws = Workspace::new(x, y);
     let ell_min = ell.min();
-    let mut mu = DVector::zeros(x.nrows());
+    if ell_min >= settings.start_level {
+        let mut mu = DVector::zeros(x.nrows());
+        let plain = ws.newton(ell, rho, &mut mu, settings.tol, settings.max_iters);
+        if let Ok((iters, residual)) = plain {
+            return ws.finish(ell, rho, mu, iters, 1, residual);
+        }
+    }
+    follow_path(&mut ws, ell, rho, settings)
+}
+
+/// Path following on ℓ(s) = s·ℓ from s₀ = start_level / min ℓ to s = 1.
+fn follow_path(
+    ws: &mut Workspace,
+    ell: &DVector<f64>,
+    rho: &DVector<f64>,
+    settings: &NewtonSettings,
+) -> Result<ImplicitSolution, SolveError> {
+    let mut s = (settings.start_level / ell.min()).clamp(f64::MIN_POSITIVE, 1.0);
+    let mut mu = DVector::zeros(ws.x.nrows());
     let mut prev: Option<(f64, DVector<f64>)> = None;
-    let (mut level, mut step, mut iters, mut stages) = (settings.start_level, 4.0_f64, 0, 0);
+    let (mut factor, mut iters, mut stages) = (2.0_f64, 0, 0);
     loop {
-        let last = level <= ell_min;
-        let clamped = ell.map(|l| l.max(level));
+        let last = s >= 1.0;
+        let scaled = ell * s;
         let tol = if last { settings.tol } else { settings.stage_tol };
-        let budget = settings.max_iters.saturating_sub(iters);
-        let (used, residual) = ws.newton(&clamped, rho, &mut mu, tol, budget)?;
+        let (used, residual) = ws.newton(&scaled, rho, &mut mu, tol, settings.max_iters.saturating_sub(iters))?;
         iters += used;
         stages += 1;
         if last {
-            let beta = ws.eval(&clamped, rho, &mu).map(|p| p.b).ok_or(SolveError::Numerical("overflow at the solution".into()))?;
-            return Ok(ImplicitSolution { beta, mu, newton_iters: iters, stages, residual });
+            return ws.finish(ell, rho, mu, iters, stages, residual);
         }
-        step = if used <= 3 { step * 2.0 } else if used > 8 { (step * 0.5).max(0.5) } else { step };
-        let next = (level - step).max(ell_min);
-        let predicted = match &prev {
-            Some((l0, mu0)) => &mu + (&mu - mu0) * ((next - level) / (level - l0)),
-            None => mu.clone(),
+        factor = if used <= 3 {
+            factor * 2.0
+        } else if used > 8 {
+            (factor.sqrt()).max(1.1)
+        } else {
+            factor
         };
-        prev = Some((level, std::mem::replace(&mut mu, predicted)));
-        level = next;
+        let next = (s * factor).min(1.0);
+        let predicted = match &prev {
+            Some((s0, mu0)) => &mu + (&mu - mu0) * ((next - s) / (s - s0)),
+            None => &mu * (next / s),
+        };
+        prev = Some((s, std::mem::replace(&mut mu, predicted)));
+        s = next;
     }
 }
 
@@ -135,6 +161,20 @@ impl<'a> Workspace<'a> {
             grad: DVector::zeros(n),
             hessian: DMatrix::zeros(n, n),
         }
+    }
+
+    fn finish(
+        &mut self,
+        ell: &DVector<f64>,
+        rho: &DVector<f64>,
+        mu: DVector<f64>,
+        newton_iters: usize,
+        stages: usize,
+        residual: f64,
+    ) -> Result<ImplicitSolution, SolveError> {
+        let beta =
+            self.eval(ell, rho, &mu).map(|p| p.b).ok_or(SolveError::Numerical("overflow at the solution".into()))?;
+        Ok(ImplicitSolution { beta, mu, newton_iters, stages, residual })
     }
 
     /// F, b and c at μ; `None` if an exponent leaves the range of f64.
@@ -219,7 +259,7 @@ impl<'a> Workspace<'a> {
                 return Ok(-chol.solve(&self.grad));
             }
             ridge = if ridge == 0.0 { 1e-15 * top } else { ridge * 100.0 };
-            if !(ridge < top) {
+            if ridge >= top || ridge.is_nan() {
                 return Err(SolveError::Numerical(
                     "the dual Hessian X diag(α_∞² cosh z) Xᵀ is not positive definite (is X of full row rank?)".into(),
                 ));

@@ -1,20 +1,37 @@
 //! The allocation-free inner loops of training. Column-major X for GD (one pass over X
 //! per step), row-major X for SGD (only the batch rows are touched).
 
-/// Σ a_i b_i with eight independent accumulators, so the loop vectorises; the summation
-/// order is fixed, so results are the same on every run.
+/// Σ a_i b_i: with 8 independent accumulators for short vectors and 32 for long ones
+/// (enough to hide the add latency on wide vector units), so the loop vectorises; the
+/// summation order depends only on the length, so results are reproducible.
 #[inline]
 pub fn dot(a: &[f64], b: &[f64]) -> f64 {
-    let mut acc = [0.0f64; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    if a.len() >= 256 { dot_lanes::<32>(a, b) } else { dot_lanes::<8>(a, b) }
+}
+
+#[inline(always)]
+fn dot_lanes<const W: usize>(a: &[f64], b: &[f64]) -> f64 {
+    let mut acc = [0.0f64; W];
+    let (ca, cb) = (a.chunks_exact(W), b.chunks_exact(W));
     let (ra, rb) = (ca.remainder(), cb.remainder());
     for (xa, xb) in ca.zip(cb) {
-        for k in 0..8 {
+        for k in 0..W {
             acc[k] += xa[k] * xb[k];
         }
     }
-    let tail: f64 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
-    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+    let mut tail = 0.0;
+    for (x, y) in ra.iter().zip(rb) {
+        tail += x * y;
+    }
+    // Pairwise reduction of the lanes (W is a power of two).
+    let mut width = W / 2;
+    while width > 0 {
+        for k in 0..width {
+            acc[k] += acc[k + width];
+        }
+        width /= 2;
+    }
+    acc[0] + tail
 }
 
 /// y += a x.

@@ -63,14 +63,16 @@ impl TrainConfig {
             return bad(format!("alpha entry {i} is {a}; α must be finite and > 0"));
         }
         self.stepsizes.check().map_err(TrainError::Config)?;
-        if !(self.tol >= 0.0) {
+        if self.tol.is_nan() || self.tol < 0.0 {
             return bad(format!("tol is {}; it must be ≥ 0", self.tol));
         }
         match &self.batching {
             Batching::Random { m, .. } if *m == 0 || *m > n => bad(format!("batch size {m} is outside 1..={n}")),
-            Batching::Replay { m, rows } if rows.len() != m * self.stepsizes.len().unwrap_or(0) => {
-                bad(format!("replayed batches cover {} steps, the stepsizes {}", rows.len() / m, self.stepsizes.len().unwrap_or(0)))
-            }
+            Batching::Replay { m, rows } if rows.len() != m * self.stepsizes.len().unwrap_or(0) => bad(format!(
+                "replayed batches cover {} steps, the stepsizes {}",
+                rows.len() / m,
+                self.stepsizes.len().unwrap_or(0)
+            )),
             _ => Ok(()),
         }
     }

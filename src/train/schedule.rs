@@ -134,7 +134,7 @@ pub fn load_schedule(path: &Path, n: usize) -> npz::Result<(Stepsizes, Batching)
 /// Produces the rows of each step without allocating.
 pub(crate) enum BatchSampler {
     Full,
-    Random { rng: ChaCha8Rng, perm: Vec<usize>, m: usize },
+    Random { rng: Box<ChaCha8Rng>, perm: Vec<usize>, m: usize },
     Replay { m: usize, rows: Vec<usize> },
 }
 
@@ -143,7 +143,7 @@ impl BatchSampler {
         match batching {
             Batching::Full => Self::Full,
             Batching::Random { m, seed } => {
-                Self::Random { rng: ChaCha8Rng::seed_from_u64(*seed), perm: (0..n).collect(), m: *m }
+                Self::Random { rng: Box::new(ChaCha8Rng::seed_from_u64(*seed)), perm: (0..n).collect(), m: *m }
             }
             Batching::Replay { m, rows } => Self::Replay { m: *m, rows: rows.clone() },
         }

@@ -1,0 +1,73 @@
+//! Speed of the core (issue 2): GD and SGD steps, one GD step on a large problem against
+//! a pass over X at memory bandwidth, and the dual Newton solve behind `predict`.
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use dlncheck::problem::{Problem, ProblemSpec};
+use dlncheck::solve::{NewtonSettings, solve_implicit};
+use dlncheck::train::{Batching, Stepsizes, TrainConfig, dot, train};
+use nalgebra::DVector;
+use std::hint::black_box;
+
+fn problem(n: usize, d: usize) -> Problem {
+    ProblemSpec { n, d, sparsity: 5.min(d), n_test: 0, ..ProblemSpec::default() }.generate().unwrap()
+}
+
+/// `steps` steps of (S)GD with the loss tolerance off, so every step runs.
+fn config(p: &Problem, gamma: f64, batching: Batching, steps: usize) -> TrainConfig {
+    let mut c = TrainConfig::new(DVector::from_element(p.d(), 0.1), Stepsizes::Constant(gamma), batching);
+    c.tol = 0.0;
+    c.max_iters = steps;
+    c
+}
+
+fn steps(c: &mut Criterion) {
+    let mut g = c.benchmark_group("step");
+    g.sample_size(20);
+    let small = problem(20, 30);
+    let k = 100_000;
+    let cfg = config(&small, 0.1, Batching::Full, k);
+    g.throughput(Throughput::Elements(k as u64));
+    g.bench_function("gd n=20 d=30 (per 100k steps)", |b| b.iter(|| train(black_box(&small), &cfg).unwrap()));
+    let wide = problem(100, 1000);
+    let cfg = config(&wide, 0.001, Batching::Random { m: 1, seed: 1 }, k);
+    g.bench_function("sgd batch 1 d=1000 (per 100k steps)", |b| b.iter(|| train(black_box(&wide), &cfg).unwrap()));
+    g.finish();
+}
+
+fn large(c: &mut Criterion) {
+    let mut g = c.benchmark_group("large");
+    g.sample_size(10);
+    let p = problem(1000, 10_000);
+    let k = 10;
+    let cfg = config(&p, 1e-5, Batching::Full, k);
+    g.bench_function("gd n=1000 d=10000 (per 10 steps)", |b| b.iter(|| train(black_box(&p), &cfg).unwrap()));
+    let x = p.x.as_slice();
+    g.bench_function("one pass over X (80 MB, per 10 passes)", |b| {
+        b.iter(|| (0..k).map(|_| dot(black_box(x), black_box(x))).sum::<f64>())
+    });
+    g.finish();
+}
+
+fn newton(c: &mut Criterion) {
+    let mut g = c.benchmark_group("predict");
+    g.sample_size(20);
+    let p = problem(100, 1000);
+    // A realistic effective initialisation: α = 0.1, gains spread over [0, 4].
+    let ell = DVector::from_fn(p.d(), |i, _| 2.0 * 0.1f64.ln() - 4.0 * ((i * 37 % 101) as f64 / 100.0));
+    let rho = DVector::from_fn(p.d(), |i, _| 0.2 * ((i * 13 % 7) as f64 / 7.0 - 0.5));
+    let s = NewtonSettings { tol: 1e-12, ..NewtonSettings::default() };
+    let sol = solve_implicit(&p.x, &p.y, &ell, &rho, &s).unwrap();
+    assert!(sol.residual <= 1e-12);
+    println!("n=100 d=1000: {} Newton iterations, residual {:.1e}", sol.newton_iters, sol.residual);
+    g.bench_function("dual Newton n=100 d=1000", |b| b.iter(|| solve_implicit(&p.x, &p.y, &ell, &rho, &s).unwrap()));
+    let deep = ell.map(|l| 40.0 * l); // ln α_∞² down to -350: continuation
+    let sol = solve_implicit(&p.x, &p.y, &deep, &rho, &s).unwrap();
+    println!("deep scale: {} Newton iterations in {} stages", sol.newton_iters, sol.stages);
+    g.bench_function("dual Newton n=100 d=1000, ln α_∞² to -350", |b| {
+        b.iter(|| solve_implicit(&p.x, &p.y, &deep, &rho, &s).unwrap())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, steps, large, newton);
+criterion_main!(benches);
