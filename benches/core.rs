@@ -2,6 +2,8 @@
 //! a pass over X at memory bandwidth, and the dual Newton solve behind `predict`.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use dlncheck::bias::EffectiveInit;
+use dlncheck::predict::predict;
 use dlncheck::problem::{Problem, ProblemSpec};
 use dlncheck::solve::{NewtonSettings, solve_implicit};
 use dlncheck::train::{Batching, Stepsizes, TrainConfig, dot, train};
@@ -60,6 +62,15 @@ fn newton(c: &mut Criterion) {
     assert!(sol.residual <= 1e-12);
     println!("n=100 d=1000: {} Newton iterations, residual {:.1e}", sol.newton_iters, sol.residual);
     g.bench_function("dual Newton n=100 d=1000", |b| b.iter(|| solve_implicit(&p.x, &p.y, &ell, &rho, &s).unwrap()));
+    // What `predict` computes: the theory's limit and gradient flow's (warm-started).
+    let eff = EffectiveInit {
+        ln_alpha: DVector::from_element(p.d(), 0.1f64.ln()),
+        gain: ell.map(|l| 2.0 * 0.1f64.ln() - l),
+        rho: rho.clone(),
+    };
+    g.bench_function("predict (theory + gradient flow) n=100 d=1000", |b| {
+        b.iter(|| predict(&p.x, &p.y, &eff, None, &s).unwrap())
+    });
     let deep = ell.map(|l| 40.0 * l); // ln α_∞² down to -350: continuation
     let sol = solve_implicit(&p.x, &p.y, &deep, &rho, &s).unwrap();
     println!("deep scale: {} Newton iterations in {} stages", sol.newton_iters, sol.stages);

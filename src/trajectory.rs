@@ -34,7 +34,13 @@ impl GainAccumulator {
     /// Adds one step's x = γ g. Allocation-free; when every |x_i| < 1/16 a branch-free
     /// series with just the terms this step's largest |x_i| needs (vectorised).
     pub fn add(&mut self, x: &[f64]) -> Result<(), DegenerateFactor> {
-        let max_abs = x.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        self.add_bounded(x, x.iter().fold(0.0f64, |m, v| m.max(v.abs())))
+    }
+
+    /// [`Self::add`] when the caller already knows a bound `max_abs` ≥ max_i |x_i|
+    /// (e.g. |γ r_i|·max_j |X_ij| for a batch-1 step), saving a pass over x.
+    pub fn add_bounded(&mut self, x: &[f64], max_abs: f64) -> Result<(), DegenerateFactor> {
+        debug_assert!(x.iter().all(|v| v.abs() <= max_abs));
         if max_abs < SERIES_LIMIT {
             match bias::series_terms(max_abs) {
                 1 => self.add_series::<1>(x),

@@ -81,11 +81,24 @@ pub fn solve_implicit(
     rho: &DVector<f64>,
     settings: &NewtonSettings,
 ) -> Result<ImplicitSolution, SolveError> {
+    solve_implicit_from(x, y, ell, rho, settings, None)
+}
+
+/// [`solve_implicit`] with plain Newton started at `mu0` (e.g. the dual solution of a
+/// nearby problem) instead of 0; the path is still the fallback.
+pub fn solve_implicit_from(
+    x: &DMatrix<f64>,
+    y: &DVector<f64>,
+    ell: &DVector<f64>,
+    rho: &DVector<f64>,
+    settings: &NewtonSettings,
+    mu0: Option<&DVector<f64>>,
+) -> Result<ImplicitSolution, SolveError> {
     check_inputs(x, y, ell, rho)?;
     let mut ws = Workspace::new(x, y);
     let ell_min = ell.min();
-    if ell_min >= settings.start_level {
-        let mut mu = DVector::zeros(x.nrows());
+    if ell_min >= settings.start_level || mu0.is_some() {
+        let mut mu = mu0.filter(|m| m.len() == x.nrows()).cloned().unwrap_or_else(|| DVector::zeros(x.nrows()));
         let plain = ws.newton(ell, rho, &mut mu, settings.tol, settings.max_iters);
         if let Ok((iters, residual)) = plain {
             return ws.finish(ell, rho, mu, iters, 1, residual);
@@ -94,40 +107,56 @@ pub fn solve_implicit(
     follow_path(&mut ws, ell, rho, settings)
 }
 
-/// Path following on ℓ(s) = s·ℓ from s₀ = start_level / min ℓ to s = 1.
+/// Path following on ℓ(s) = s·ℓ from s₀ = start_level / min ℓ to s = 1. A stage whose
+/// Newton run fails is retried from the last solved point with a smaller step in s.
 fn follow_path(
     ws: &mut Workspace,
     ell: &DVector<f64>,
     rho: &DVector<f64>,
     settings: &NewtonSettings,
 ) -> Result<ImplicitSolution, SolveError> {
-    let mut s = (settings.start_level / ell.min()).clamp(f64::MIN_POSITIVE, 1.0);
+    let mut s = (settings.start_level.min(-1.0) / ell.min()).clamp(1e-12, 1.0);
     let mut mu = DVector::zeros(ws.x.nrows());
-    let mut prev: Option<(f64, DVector<f64>)> = None;
+    // The last solved point (s, μ) and the one before, for the predictor.
+    let mut solved: Vec<(f64, DVector<f64>)> = Vec::new();
     let (mut factor, mut iters, mut stages) = (2.0_f64, 0, 0);
     loop {
         let last = s >= 1.0;
-        let scaled = ell * s;
         let tol = if last { settings.tol } else { settings.stage_tol };
-        let (used, residual) = ws.newton(&scaled, rho, &mut mu, tol, settings.max_iters.saturating_sub(iters))?;
-        iters += used;
-        stages += 1;
-        if last {
-            return ws.finish(ell, rho, mu, iters, stages, residual);
+        let budget = settings.max_iters.saturating_sub(iters);
+        match ws.newton(&(ell * s), rho, &mut mu, tol, budget) {
+            Ok((used, residual)) => {
+                iters += used;
+                stages += 1;
+                if last {
+                    return ws.finish(ell, rho, mu, iters, stages, residual);
+                }
+                factor = if used <= 3 {
+                    factor * 2.0
+                } else if used > 8 {
+                    factor.sqrt().max(1.05)
+                } else {
+                    factor
+                };
+                solved.push((s, mu.clone()));
+            }
+            Err(e) => {
+                // Back off: a shorter step from the last solved point.
+                if solved.is_empty() || factor <= 1.05 || iters >= settings.max_iters {
+                    return Err(e);
+                }
+                factor = factor.sqrt().max(1.05);
+            }
         }
-        factor = if used <= 3 {
-            factor * 2.0
-        } else if used > 8 {
-            (factor.sqrt()).max(1.1)
-        } else {
-            factor
+        let (s1, mu1) = solved.last().expect("at least one solved stage");
+        let next = (s1 * factor).min(1.0);
+        mu = match solved.len() {
+            1 => mu1 * (next / s1),
+            len => {
+                let (s0, mu0) = &solved[len - 2];
+                mu1 + (mu1 - mu0) * ((next - s1) / (s1 - s0))
+            }
         };
-        let next = (s * factor).min(1.0);
-        let predicted = match &prev {
-            Some((s0, mu0)) => &mu + (&mu - mu0) * ((next - s) / (s - s0)),
-            None => &mu * (next / s),
-        };
-        prev = Some((s, std::mem::replace(&mut mu, predicted)));
         s = next;
     }
 }

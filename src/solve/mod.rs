@@ -3,7 +3,7 @@
 
 mod implicit;
 
-pub use implicit::{ImplicitSolution, NewtonSettings, solve_implicit};
+pub use implicit::{ImplicitSolution, NewtonSettings, solve_implicit, solve_implicit_from};
 
 /// Why a solve produced no answer.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -57,6 +57,20 @@ impl Weights {
         Self { u: alpha.iter().map(|a| std::f64::consts::SQRT_2 * a).collect(), v: vec![0.0; d], b: vec![0.0; d] }
     }
 
+    /// The update with x = c·row, writing x into `xs` in the same pass (batch-1 SGD).
+    #[inline]
+    pub fn update_scaled(&mut self, c: f64, row: &[f64], xs: &mut [f64]) {
+        let it = self.u.iter_mut().zip(self.v.iter_mut()).zip(self.b.iter_mut()).zip(row.iter().zip(xs.iter_mut()));
+        for (((u, v), b), (&a, x)) in it {
+            let xj = c * a;
+            *x = xj;
+            let (u0, v0) = (*u, *v);
+            *u = u0 - xj * v0;
+            *v = v0 - xj * u0;
+            *b = *u * *v;
+        }
+    }
+
     /// One simultaneous update per coordinate with x = γ g:
     /// u ← u - x v, v ← v - x u, b = u v.
     #[inline]
@@ -98,28 +112,79 @@ pub fn gd_step(x_cm: &[f64], y: &[f64], gamma: f64, w: &mut Weights, r: &[f64], 
     }
 }
 
+/// Problems with n·d at least this large take the blocked, parallel GD step.
+pub const PARALLEL_MIN_ENTRIES: usize = 1 << 20;
+
+/// Columns per block of the blocked GD step (fixed, so results do not depend on the
+/// number of threads).
+pub const GD_BLOCK: usize = 256;
+
+/// [`gd_step`] over blocks of [`GD_BLOCK`] columns in parallel: each block accumulates
+/// its own part of X b_next, and the parts are summed in block order, so the result is
+/// the same whatever the thread count. `partials` holds one n-vector per block.
+#[allow(clippy::too_many_arguments)]
+pub fn gd_step_blocked(
+    x_cm: &[f64],
+    y: &[f64],
+    gamma: f64,
+    w: &mut Weights,
+    r: &[f64],
+    r_next: &mut [f64],
+    xs: &mut [f64],
+    partials: &mut [f64],
+) {
+    use rayon::prelude::*;
+    let n = y.len();
+    let scale = gamma / n as f64;
+    let cols = x_cm.par_chunks(GD_BLOCK * n).zip(xs.par_chunks_mut(GD_BLOCK));
+    let weights = w.u.par_chunks_mut(GD_BLOCK).zip(w.v.par_chunks_mut(GD_BLOCK)).zip(w.b.par_chunks_mut(GD_BLOCK));
+    partials.par_chunks_mut(n).zip(cols).zip(weights).for_each(|((part, (block, xs)), ((u, v), b))| {
+        part.fill(0.0);
+        for (j, col) in block.chunks_exact(n).enumerate() {
+            let xj = scale * dot(col, r);
+            xs[j] = xj;
+            let (u0, v0) = (u[j], v[j]);
+            (u[j], v[j]) = (u0 - xj * v0, v0 - xj * u0);
+            b[j] = u[j] * v[j];
+            axpy(part, b[j], col);
+        }
+    });
+    r_next.iter_mut().zip(y).for_each(|(ri, yi)| *ri = -yi);
+    for part in partials.chunks_exact(n) {
+        r_next.iter_mut().zip(part).for_each(|(ri, p)| *ri += p);
+    }
+}
+
 /// One stochastic step on the batch `rows` of row-major X (n × d):
 /// r_i = <x_i, b> - y_i, x = γ/m Σ_i r_i x_i, then the weight update.
-/// `g` is scratch of length d; on return `xs` holds x = γ g. Returns Σ r_i² over the batch.
-pub fn sgd_step(x_rm: &[f64], y: &[f64], rows: &[usize], gamma: f64, w: &mut Weights, xs: &mut [f64]) -> f64 {
+/// On return `xs` holds x = γ g. Returns Σ r_i² over the batch and a bound on max |x_j|
+/// (for batch 1, |γ r_i| · `row_max[i]`, with `row_max[i]` = max_j |X_ij|).
+pub fn sgd_step(
+    x_rm: &[f64],
+    row_max: &[f64],
+    y: &[f64],
+    rows: &[usize],
+    gamma: f64,
+    w: &mut Weights,
+    xs: &mut [f64],
+) -> (f64, f64) {
     let d = w.b.len();
     let scale = gamma / rows.len() as f64;
-    let mut batch_sq = 0.0;
     if let [i] = rows {
         let row = &x_rm[i * d..(i + 1) * d];
         let ri = dot(row, &w.b) - y[*i];
-        batch_sq = ri * ri;
         let c = scale * ri;
-        xs.iter_mut().zip(row).for_each(|(x, a)| *x = c * a);
-    } else {
-        xs.fill(0.0);
-        for &i in rows {
-            let row = &x_rm[i * d..(i + 1) * d];
-            let ri = dot(row, &w.b) - y[i];
-            batch_sq += ri * ri;
-            axpy(xs, scale * ri, row);
-        }
+        w.update_scaled(c, row, xs);
+        return (ri * ri, c.abs() * row_max[*i]);
+    }
+    xs.fill(0.0);
+    let mut batch_sq = 0.0;
+    for &i in rows {
+        let row = &x_rm[i * d..(i + 1) * d];
+        let ri = dot(row, &w.b) - y[i];
+        batch_sq += ri * ri;
+        axpy(xs, scale * ri, row);
     }
     w.update(xs);
-    batch_sq
+    (batch_sq, xs.iter().fold(0.0f64, |m, v| m.max(v.abs())))
 }

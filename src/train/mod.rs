@@ -5,7 +5,7 @@
 mod kernels;
 mod schedule;
 
-pub use kernels::{Weights, axpy, dot};
+pub use kernels::{GD_BLOCK, Weights, axpy, dot, gd_step, gd_step_blocked, sgd_step};
 pub use schedule::{Batching, Stepsizes, load_schedule};
 
 use nalgebra::DVector;
@@ -189,12 +189,19 @@ impl State {
     fn run_gd(&mut self, p: &Problem, c: &TrainConfig, max_iters: usize) -> Result<Stop, TrainError> {
         let (x_cm, y) = (p.x.as_slice(), p.y.as_slice());
         let loss0 = self.loss;
+        let blocked = x_cm.len() >= kernels::PARALLEL_MIN_ENTRIES;
+        let mut partials = if blocked { vec![0.0; p.d().div_ceil(kernels::GD_BLOCK) * p.n()] } else { Vec::new() };
         for k in 0..max_iters {
             if let Some(stop) = self.observe(k, loss_of(&self.r), loss0, c.tol) {
                 return Ok(stop);
             }
             let gamma = c.stepsizes.at(k);
-            kernels::gd_step(x_cm, y, gamma, &mut self.weights, &self.r, &mut self.r_next, &mut self.xs);
+            let (w, r, r_next, xs) = (&mut self.weights, &self.r, &mut self.r_next, &mut self.xs);
+            if blocked {
+                kernels::gd_step_blocked(x_cm, y, gamma, w, r, r_next, xs, &mut partials);
+            } else {
+                kernels::gd_step(x_cm, y, gamma, w, r, r_next, xs);
+            }
             self.acc.add(&self.xs)?;
             self.stepsizes.push(gamma);
             std::mem::swap(&mut self.r, &mut self.r_next);
@@ -205,6 +212,8 @@ impl State {
     fn run_sgd(&mut self, p: &Problem, c: &TrainConfig, max_iters: usize) -> Result<Stop, TrainError> {
         let n = p.n();
         let x_rm: Vec<f64> = p.x.transpose().as_slice().to_vec();
+        let row_max: Vec<f64> =
+            x_rm.chunks_exact(p.d()).map(|r| r.iter().fold(0.0f64, |m, v| m.max(v.abs()))).collect();
         let (x_cm, y) = (p.x.as_slice(), p.y.as_slice());
         let mut sampler = BatchSampler::new(&c.batching, n);
         let loss0 = self.loss;
@@ -220,7 +229,8 @@ impl State {
             }
             let gamma = c.stepsizes.at(k);
             let rows = sampler.next(k).expect("SGD batching yields rows");
-            let batch_sq = kernels::sgd_step(&x_rm, y, rows, gamma, &mut self.weights, &mut self.xs);
+            let (batch_sq, max_abs) =
+                kernels::sgd_step(&x_rm, &row_max, y, rows, gamma, &mut self.weights, &mut self.xs);
             if c.record_batches {
                 self.batches.extend_from_slice(rows);
             }
@@ -229,7 +239,7 @@ impl State {
                 self.loss = f64::INFINITY;
                 return Ok(Stop::Diverged { step: k });
             }
-            self.acc.add(&self.xs)?;
+            self.acc.add_bounded(&self.xs, max_abs)?;
             self.stepsizes.push(gamma);
         }
         kernels::residual_cm(x_cm, y, &self.weights.b, &mut self.r);
