@@ -57,8 +57,16 @@ pub fn series_increments(x: f64) -> (f64, f64) {
 /// Terms of the series needed for rounding-level accuracy when every |x| ≤ `max_abs`:
 /// the smallest K with (x²)^K ≤ 2⁻⁵⁶ (the first omitted term, relative to the first).
 pub fn series_terms(max_abs: f64) -> usize {
+    // t^K ≤ 2⁻⁵⁶ ⇔ t ≤ 2^(-56/K), for the K the accumulator instantiates.
+    const LIMITS: [(f64, usize); 5] = [
+        (1.3877787807814457e-17, 1),
+        (3.725290298461914e-9, 2),
+        (2.403108691968674e-6, 3),
+        (6.103515625e-5, 4),
+        (1.5501963398126943e-3, 6),
+    ];
     let t = max_abs * max_abs;
-    if t == 0.0 { 1 } else { (-56.0 * std::f64::consts::LN_2 / t.ln()).ceil().max(1.0) as usize }
+    LIMITS.iter().find(|(limit, _)| t <= *limit).map_or(8, |&(_, k)| k)
 }
 
 /// K terms of q = t Σ_{k<K} t^k/(k+1) and q₋ - q₊ = -2x t Σ_{k<K} t^k/(2k+3), t = x²,

@@ -62,6 +62,33 @@ impl GainAccumulator {
         Ok(())
     }
 
+    /// Adds x_j = `x_of(j)` for j = 0..d in one pass, given max_j |x_j| ≤ `max_abs` <
+    /// [`SERIES_LIMIT`]: lets a caller fuse its own per-coordinate work (the weight update
+    /// of a batch-1 SGD step) into the accumulation loop.
+    #[inline(always)]
+    pub fn add_fused(&mut self, max_abs: f64, mut x_of: impl FnMut(usize) -> f64) {
+        debug_assert!(max_abs < SERIES_LIMIT);
+        match bias::series_terms(max_abs) {
+            1 => self.add_series_with::<1>(&mut x_of),
+            2 => self.add_series_with::<2>(&mut x_of),
+            3 => self.add_series_with::<3>(&mut x_of),
+            4 => self.add_series_with::<4>(&mut x_of),
+            5 | 6 => self.add_series_with::<6>(&mut x_of),
+            _ => self.add_series_with::<8>(&mut x_of),
+        }
+        self.steps += 1;
+    }
+
+    #[inline(always)]
+    fn add_series_with<const K: usize>(&mut self, x_of: &mut impl FnMut(usize) -> f64) {
+        let (gain, rho) = (self.gain.as_mut_slice(), self.rho.as_mut_slice());
+        for (j, (g, r)) in gain.iter_mut().zip(rho.iter_mut()).enumerate() {
+            let (dq, dr) = bias::series::<K>(x_of(j));
+            *g += dq;
+            *r += dr;
+        }
+    }
+
     #[inline(always)]
     fn add_series<const K: usize>(&mut self, x: &[f64]) {
         let (gain, rho) = (self.gain.as_mut_slice(), self.rho.as_mut_slice());

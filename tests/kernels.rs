@@ -2,6 +2,7 @@
 //! the blocked parallel GD step against the serial one.
 
 use dlncheck::train::{GD_BLOCK, Weights, gd_step, gd_step_blocked, sgd_step};
+use dlncheck::trajectory::GainAccumulator;
 use nalgebra::{DMatrix, DVector};
 
 fn data(n: usize, d: usize) -> (DMatrix<f64>, DVector<f64>) {
@@ -65,11 +66,19 @@ fn sgd_kernel_matches_the_plain_update() {
     let mut w = Weights::init(&vec![0.2; d]);
     let (mut u, mut v) = (DVector::from_element(d, 0.2 * 2f64.sqrt()), DVector::zeros(d));
     let mut xs = vec![0.0; d];
+    let mut acc = GainAccumulator::new(d);
+    let mut reference = GainAccumulator::new(d);
     for k in 0..300 {
         let rows: Vec<usize> = if k % 2 == 0 { vec![k % n] } else { vec![k % n, (k * 5 + 1) % n, (k * 7 + 3) % n] };
-        let (_, bound) = sgd_step(&x_rm, &row_max, y.as_slice(), &rows, 0.1, &mut w, &mut xs);
-        assert!(xs.iter().all(|t| t.abs() <= bound), "the bound bounds |x|");
+        let b = u.component_mul(&v);
+        sgd_step(&x_rm, &row_max, y.as_slice(), &rows, 0.1, &mut w, &mut xs, &mut acc).unwrap();
+        let xb = x.select_rows(&rows);
+        let yb = DVector::from_fn(rows.len(), |k, _| y[rows[k]]);
+        let g = xb.tr_mul(&(&xb * &b - yb)) / rows.len() as f64;
+        reference.add((0.1 * g).as_slice()).unwrap();
         naive_step(&x, &y, &rows, 0.1, &mut u, &mut v);
     }
     assert!(close(&w.u, &u, 1e-12) && close(&w.v, &v, 1e-12));
+    // The fused batch-1 accumulation equals the separate one.
+    assert!(close(acc.gain.as_slice(), &reference.gain, 1e-12) && close(acc.rho.as_slice(), &reference.rho, 1e-12));
 }

@@ -219,3 +219,18 @@ fn implicit_solution_at_tiny_scale() {
         }
     }
 }
+
+/// The series length chosen for a bound makes the first omitted term negligible:
+/// (x²)^K ≤ 2⁻⁵⁶, and no shorter accepted length would do.
+#[test]
+fn series_terms_suffice() {
+    for &m in &[0.0, 1e-12, 1e-9, 3e-5, 6e-5, 1e-3, 1.5e-3, 7e-3, 0.01, 0.039, 0.04, 0.0624] {
+        let k = bias::series_terms(m);
+        let t: f64 = m * m;
+        assert!(t.powi(k as i32) <= 2f64.powi(-56) * (1.0 + 1e-12), "|x| = {m}: K = {k}");
+        let shorter = [1, 2, 3, 4, 6, 8].iter().rev().find(|&&j| j < k).copied();
+        if let Some(j) = shorter {
+            assert!(t.powi(j as i32) > 2f64.powi(-56), "|x| = {m}: K = {j} would do");
+        }
+    }
+}

@@ -1,6 +1,9 @@
 //! The allocation-free inner loops of training. Column-major X for GD (one pass over X
 //! per step), row-major X for SGD (only the batch rows are touched).
 
+use crate::bias::SERIES_LIMIT;
+use crate::trajectory::{DegenerateFactor, GainAccumulator};
+
 /// Σ a_i b_i: with 8 independent accumulators for short vectors and 32 for long ones
 /// (enough to hide the add latency on wide vector units), so the loop vectorises; the
 /// summation order depends only on the length, so results are reproducible.
@@ -60,14 +63,15 @@ impl Weights {
     /// The update with x = c·row, writing x into `xs` in the same pass (batch-1 SGD).
     #[inline]
     pub fn update_scaled(&mut self, c: f64, row: &[f64], xs: &mut [f64]) {
-        let it = self.u.iter_mut().zip(self.v.iter_mut()).zip(self.b.iter_mut()).zip(row.iter().zip(xs.iter_mut()));
-        for (((u, v), b), (&a, x)) in it {
-            let xj = c * a;
-            *x = xj;
-            let (u0, v0) = (*u, *v);
-            *u = u0 - xj * v0;
-            *v = v0 - xj * u0;
-            *b = *u * *v;
+        let d = row.len();
+        let (u, v, b, xs) = (&mut self.u[..d], &mut self.v[..d], &mut self.b[..d], &mut xs[..d]);
+        for j in 0..d {
+            let xj = c * row[j];
+            xs[j] = xj;
+            let (u0, v0) = (u[j], v[j]);
+            u[j] = u0 - xj * v0;
+            v[j] = v0 - xj * u0;
+            b[j] = u[j] * v[j];
         }
     }
 
@@ -155,10 +159,12 @@ pub fn gd_step_blocked(
     }
 }
 
-/// One stochastic step on the batch `rows` of row-major X (n × d):
-/// r_i = <x_i, b> - y_i, x = γ/m Σ_i r_i x_i, then the weight update.
-/// On return `xs` holds x = γ g. Returns Σ r_i² over the batch and a bound on max |x_j|
-/// (for batch 1, |γ r_i| · `row_max[i]`, with `row_max[i]` = max_j |X_ij|).
+/// One stochastic step on the batch `rows` of row-major X (n × d), gain included:
+/// r_i = <x_i, b> - y_i, x = γ/m Σ_i r_i x_i, the weight update, and Gain, ρ += q(x),
+/// (q₋ - q₊)(x). `row_max[i]` = max_j |X_ij| bounds |x| for batch 1 without a pass, so
+/// the update and the accumulation share one loop there. `xs` is scratch of length d.
+/// Returns Σ r_i² over the batch.
+#[allow(clippy::too_many_arguments)]
 pub fn sgd_step(
     x_rm: &[f64],
     row_max: &[f64],
@@ -167,15 +173,29 @@ pub fn sgd_step(
     gamma: f64,
     w: &mut Weights,
     xs: &mut [f64],
-) -> (f64, f64) {
+    acc: &mut GainAccumulator,
+) -> Result<f64, DegenerateFactor> {
     let d = w.b.len();
     let scale = gamma / rows.len() as f64;
     if let [i] = rows {
         let row = &x_rm[i * d..(i + 1) * d];
         let ri = dot(row, &w.b) - y[*i];
         let c = scale * ri;
-        w.update_scaled(c, row, xs);
-        return (ri * ri, c.abs() * row_max[*i]);
+        let bound = c.abs() * row_max[*i];
+        if bound < SERIES_LIMIT {
+            let (u, v, b) = (&mut w.u[..d], &mut w.v[..d], &mut w.b[..d]);
+            acc.add_fused(bound, |j| {
+                let xj = c * row[j];
+                let (u0, v0) = (u[j], v[j]);
+                (u[j], v[j]) = (u0 - xj * v0, v0 - xj * u0);
+                b[j] = u[j] * v[j];
+                xj
+            });
+        } else {
+            w.update_scaled(c, row, xs);
+            acc.add_bounded(xs, bound)?;
+        }
+        return Ok(ri * ri);
     }
     xs.fill(0.0);
     let mut batch_sq = 0.0;
@@ -186,5 +206,6 @@ pub fn sgd_step(
         axpy(xs, scale * ri, row);
     }
     w.update(xs);
-    (batch_sq, xs.iter().fold(0.0f64, |m, v| m.max(v.abs())))
+    acc.add(xs)?;
+    Ok(batch_sq)
 }

@@ -229,8 +229,8 @@ impl State {
             }
             let gamma = c.stepsizes.at(k);
             let rows = sampler.next(k).expect("SGD batching yields rows");
-            let (batch_sq, max_abs) =
-                kernels::sgd_step(&x_rm, &row_max, y, rows, gamma, &mut self.weights, &mut self.xs);
+            let (w, xs, acc) = (&mut self.weights, &mut self.xs, &mut self.acc);
+            let batch_sq = kernels::sgd_step(&x_rm, &row_max, y, rows, gamma, w, xs, acc)?;
             if c.record_batches {
                 self.batches.extend_from_slice(rows);
             }
@@ -239,7 +239,6 @@ impl State {
                 self.loss = f64::INFINITY;
                 return Ok(Stop::Diverged { step: k });
             }
-            self.acc.add_bounded(&self.xs, max_abs)?;
             self.stepsizes.push(gamma);
         }
         kernels::residual_cm(x_cm, y, &self.weights.b, &mut self.r);
