@@ -4,7 +4,7 @@
 use nalgebra::{Cholesky, DMatrix, DVector};
 
 use crate::bias::{EffectiveInit, asinh_scaled};
-use crate::solve::{ImplicitSolution, NewtonSettings, SolveError, solve_implicit, solve_implicit_from};
+use crate::solve::{ImplicitSolution, NewtonSettings, SolveError, solve_implicit};
 
 /// The theory's predictions for one effective initialisation, and how an observed
 /// limit compares with them.
@@ -42,10 +42,13 @@ pub fn predict(
     settings: &NewtonSettings,
 ) -> Result<Prediction, SolveError> {
     let ell = eff.ln_alpha_inf2();
-    let theory = solve_implicit(x, y, &ell, &eff.rho, settings)?;
     let gf = EffectiveInit::gradient_flow(eff.ln_alpha.clone());
-    // Warm start from the theory's dual point: the two problems differ only by the gain.
-    let gradient_flow = solve_implicit_from(x, y, &gf.ln_alpha_inf2(), &gf.rho, settings, Some(&theory.mu))?;
+    // The two solves are independent: one per core.
+    let (theory, gradient_flow) = rayon::join(
+        || solve_implicit(x, y, &ell, &eff.rho, settings),
+        || solve_implicit(x, y, &gf.ln_alpha_inf2(), &gf.rho, settings),
+    );
+    let (theory, gradient_flow) = (theory?, gradient_flow?);
     let checks = match beta_limit {
         Some(b) => Some(LimitChecks {
             rel_err: rel_dist(&theory.beta, b),
