@@ -1,9 +1,19 @@
 //! Solvers for the problems the theory relates: the implicit-regularisation problem
-//! (hyperbolic entropy, dual Newton).
+//! (hyperbolic entropy, dual Newton), weighted basis pursuit (LP), the minimum-ℓ2
+//! interpolator, and the small-scale limit that links the first two.
 
 mod implicit;
+mod limit;
+mod lp;
 
 pub use implicit::{ImplicitSolution, NewtonSettings, solve_implicit, solve_implicit_from};
+pub use limit::{LimitPoint, weighted_bp_limit_curve};
+pub use lp::{LpBackend, LpSolution, basis_pursuit, min_norm, weighted_basis_pursuit};
+
+/// Serialises a vector as a JSON array.
+pub(crate) fn ser_vec<S: serde::Serializer>(v: &nalgebra::DVector<f64>, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(v.iter())
+}
 
 /// Why a solve produced no answer.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -12,6 +22,10 @@ pub enum SolveError {
     Shape(String),
     #[error("dual Newton did not converge in {iters} iterations (relative residual {residual:.3e})")]
     NotConverged { iters: usize, residual: f64 },
-    #[error("numerical failure in the dual Newton solver: {0}")]
+    #[error("numerical failure: {0}")]
     Numerical(String),
+    #[error("bad weights: {0}")]
+    BadWeights(String),
+    #[error("LP backend {backend} gave no answer: {status}")]
+    Lp { backend: &'static str, status: String },
 }

@@ -1,0 +1,85 @@
+//! Basis pursuit and its relatives (theory.md §3): exact recovery, certificates, a second
+//! method (the t → ∞ limit of the implicit solver), and the answers to bad problems.
+
+use dlncheck::problem::ProblemSpec;
+use dlncheck::solve::{
+    LpBackend, SolveError, basis_pursuit, min_norm, weighted_basis_pursuit, weighted_bp_limit_curve,
+};
+use nalgebra::{DMatrix, DVector};
+
+#[test]
+fn basis_pursuit_recovers_a_sparse_vector_and_is_certified() {
+    let p = ProblemSpec { n: 40, d: 100, sparsity: 4, n_test: 0, seed: 2, ..ProblemSpec::default() }.generate().unwrap();
+    let bp = basis_pursuit(&p.x, &p.y, LpBackend::Minilp).unwrap();
+    let b_star = p.beta_star.unwrap();
+    let err = (&bp.beta - &b_star).norm() / b_star.norm();
+    assert!(err < 1e-12, "recovery error {err:e}");
+    assert!(bp.feasibility < 1e-12 * p.y.amax(), "{:e}", bp.feasibility);
+    assert!(bp.rel_gap.abs() < 1e-12, "gap {:e}", bp.rel_gap);
+    assert!((bp.objective - b_star.lp_norm(1)).abs() < 1e-12 * bp.objective);
+}
+
+#[test]
+fn basis_pursuit_fails_to_recover_when_n_is_too_small_but_stays_optimal() {
+    let p = ProblemSpec { n: 8, d: 100, sparsity: 6, n_test: 0, seed: 5, ..ProblemSpec::default() }.generate().unwrap();
+    let bp = basis_pursuit(&p.x, &p.y, LpBackend::Minilp).unwrap();
+    let b_star = p.beta_star.unwrap();
+    assert!((&bp.beta - &b_star).norm() / b_star.norm() > 0.1, "8 samples cannot pin down 6 of 100");
+    assert!(bp.objective < b_star.lp_norm(1), "BP finds a smaller ℓ1 interpolator than b*");
+    assert!(bp.rel_gap.abs() < 1e-10, "still certified optimal: gap {:e}", bp.rel_gap);
+}
+
+/// A second method: the implicit solution with ln(1/α_∞) = t·w at t = 80 is weighted BP
+/// to ~1e-13 (theory.md §3), computed by a different algorithm (dual Newton).
+#[test]
+fn weighted_bp_matches_the_implicit_limit() {
+    let p = ProblemSpec { n: 15, d: 40, sparsity: 3, n_test: 0, seed: 1, ..ProblemSpec::default() }.generate().unwrap();
+    let w = DVector::from_fn(p.d(), |i, _| 1.0 + 2.0 * ((i * 29 % 40) as f64 / 39.0));
+    let curve =
+        weighted_bp_limit_curve(&p.x, &p.y, &w, &DVector::zeros(p.d()), &[2.0, 10.0, 20.0, 40.0, 80.0], LpBackend::Minilp)
+            .unwrap();
+    let d: Vec<f64> = curve.iter().map(|c| c.rel_dist).collect();
+    assert!(d.windows(2).all(|w| w[1] < w[0]), "the distance falls with t: {d:?}");
+    assert!(d[0] > 0.01, "at t = 2 the implicit solution is not yet sparse: {d:?}");
+    assert!(d[4] <= 1e-8, "at t = 80 it is weighted BP: {d:?}");
+    let wbp = weighted_basis_pursuit(&p.x, &p.y, &w, LpBackend::Minilp).unwrap();
+    assert!(wbp.rel_gap.abs() < 1e-10, "gap {:e}, support {}, curve {d:?}", wbp.rel_gap, wbp.beta.iter().filter(|b| b.abs() > 1e-9).count());
+}
+
+#[test]
+fn min_norm_interpolates_within_the_row_space() {
+    let p = ProblemSpec { n: 10, d: 25, n_test: 0, ..ProblemSpec::default() }.generate().unwrap();
+    let b = min_norm(&p.x, &p.y).unwrap();
+    assert!((&p.x * &b - &p.y).amax() < 1e-12 * p.y.amax());
+    // b = Xᵀc for some c: the least-squares residual of that system vanishes.
+    let c = p.x.transpose().svd(true, true).solve(&b, 1e-12).unwrap();
+    assert!((p.x.transpose() * c - &b).amax() < 1e-12 * b.amax());
+    // Any other interpolator is longer: b + (null-space direction).
+    let bp = basis_pursuit(&p.x, &p.y, LpBackend::Minilp).unwrap();
+    assert!(b.norm() <= bp.beta.norm());
+}
+
+#[test]
+fn bad_problems_are_answers_not_crashes() {
+    let x = DMatrix::from_row_slice(3, 4, &[1.0, 2.0, 0.0, 1.0, 1.0, 2.0, 0.0, 1.0, 0.0, 1.0, 1.0, 0.0]);
+    let y = DVector::from_vec(vec![1.0, 2.0, 0.5]); // rows 0 and 1 equal, labels differ
+    match basis_pursuit(&x, &y, LpBackend::Minilp) {
+        Err(SolveError::Lp { backend: "minilp", status }) => assert!(status.contains("infeasible"), "{status}"),
+        other => panic!("expected an infeasible LP, got {other:?}"),
+    }
+    let w = DVector::from_vec(vec![1.0, 0.0, 1.0, 1.0]);
+    assert!(matches!(weighted_basis_pursuit(&x, &y, &w, LpBackend::Minilp), Err(SolveError::BadWeights(_))));
+    let w = DVector::from_vec(vec![1.0, -2.0, 1.0, f64::NAN]);
+    assert!(matches!(weighted_basis_pursuit(&x, &y, &w, LpBackend::Minilp), Err(SolveError::BadWeights(_))));
+    assert!(min_norm(&x, &y).is_err(), "X Xᵀ is singular");
+}
+
+#[cfg(not(feature = "highs"))]
+#[test]
+fn a_backend_not_compiled_in_says_so() {
+    let x = DMatrix::from_row_slice(1, 2, &[1.0, 1.0]);
+    match basis_pursuit(&x, &DVector::from_vec(vec![1.0]), LpBackend::Highs) {
+        Err(SolveError::Lp { backend: "highs", status }) => assert!(status.contains("--features highs")),
+        other => panic!("{other:?}"),
+    }
+}
