@@ -9,11 +9,15 @@ use nalgebra::DVector;
 use serde_json::{Value, json};
 
 use crate::bias::EffectiveInit;
+use crate::compare::{CompareSpec, ProblemSource, compare};
 use crate::npz::{InputError, NpzReader};
 use crate::predict::{Prediction, predict};
 use crate::problem::{Problem, ProblemSpec};
+use crate::report::{Format, render};
 use crate::runfile::{RunRecord, save_run};
-use crate::solve::{NewtonSettings, SolveError};
+use crate::solve::{
+    LpBackend, LpSolution, NewtonSettings, SolveError, basis_pursuit, min_norm, solve_implicit, weighted_basis_pursuit,
+};
 use crate::train::{Batching, Run, Stepsizes, Stop, TrainConfig, TrainError, load_schedule, train};
 use crate::trajectory::{DegenerateFactor, ExternalTrajectory, read_alpha};
 
@@ -292,4 +296,134 @@ pub fn check_builtin() -> Result<Outcome> {
         crate::suite::REL_TOL
     );
     Ok(Outcome { json: json!({"scenarios": outcomes, "all_hold": all}), text, exit: if all { 0 } else { 1 } })
+}
+
+/// What `dlncheck solve` solves.
+#[derive(Debug, Clone)]
+pub enum SolveMode {
+    /// argmin_{Xb=y} ψ_α(b): gradient flow's limit.
+    Entropy(AlphaArg),
+    /// argmin_{Xb=y} D_{ψ_{α_∞}}(b, b̃₀) with α_∞ and b̃₀ from a run file.
+    EntropyFromRun(PathBuf),
+    /// Basis pursuit argmin |b|₁.
+    L1,
+    /// Weighted basis pursuit with weights from a .npy / .npz (`weights`) file.
+    Weights(PathBuf),
+    /// Weighted basis pursuit with w = ln(1/α_∞) from a run file.
+    WeightsFromRun(PathBuf),
+    /// The minimum-ℓ2 interpolator.
+    L2,
+}
+
+/// `dlncheck solve`: one of the interpolation problems the theory relates.
+pub fn solve_cmd(problem_path: &Path, mode: &SolveMode, backend: LpBackend) -> Result<Outcome> {
+    let p = Problem::load(problem_path)?;
+    p.check_interpolation(problem_path)?;
+    let d = p.d();
+    let run_eff = |path: &Path| -> Result<EffectiveInit> {
+        let rec = RunRecord::load(path)?;
+        if rec.beta.len() != d {
+            let what = format!("has d = {}, the problem has d = {d}", rec.beta.len());
+            return Err(InputError { file: path.to_owned(), array: Some("beta".into()), what }.into());
+        }
+        Ok(rec.effective_init())
+    };
+    let (name, json) = match mode {
+        SolveMode::Entropy(a) => {
+            let alpha = a.resolve(d)?;
+            let gf = EffectiveInit::gradient_flow(alpha.map(f64::ln));
+            ("hyperbolic entropy ψ_α", entropy_json(&p, &gf)?)
+        }
+        SolveMode::EntropyFromRun(path) => {
+            ("Bregman divergence D_{ψ_{α_∞}}(·, b̃₀)", entropy_json(&p, &run_eff(path)?)?)
+        }
+        SolveMode::L1 => ("basis pursuit", lp_json(&basis_pursuit(&p.x, &p.y, backend)?)),
+        SolveMode::Weights(path) => {
+            let w = crate::npz::read_vector(path, "weights", d)?;
+            ("weighted basis pursuit", lp_json(&weighted_basis_pursuit(&p.x, &p.y, &w, backend)?))
+        }
+        SolveMode::WeightsFromRun(path) => {
+            let w = run_eff(path)?.ln_alpha_inf2().map(|l| -0.5 * l);
+            if let Some((i, wi)) = w.iter().enumerate().find(|(_, wi)| **wi <= 0.0) {
+                let what = format!("ln(1/α_∞) at coordinate {i} is {wi}: weights must be > 0 (α_∞ < 1)");
+                return Err(InputError { file: path.clone(), array: Some("gain".into()), what }.into());
+            }
+            ("weighted basis pursuit, w = ln(1/α_∞)", lp_json(&weighted_basis_pursuit(&p.x, &p.y, &w, backend)?))
+        }
+        SolveMode::L2 => {
+            let b = min_norm(&p.x, &p.y)?;
+            let feas = (&p.x * &b - &p.y).amax();
+            ("minimum ℓ2 norm", json!({"beta": b.as_slice(), "objective": b.norm(), "feasibility": feas}))
+        }
+    };
+    let mut text = format!("{name}: objective {}\n", json["objective"]);
+    for key in ["feasibility", "dual_objective", "rel_gap", "dual_from", "backend", "newton_iters", "residual"] {
+        if let Some(v) = json.get(key) {
+            let _ = writeln!(text, "  {key}: {v}");
+        }
+    }
+    text.push_str("(--json for the solution vector)\n");
+    Ok(Outcome::ok(json, text))
+}
+
+/// Solves argmin_{Xb=y} D_{ψ_{α_∞}}(b, b̃₀); the objective is reported where α_∞ is
+/// representable (it is the plain ψ_α when b̃₀ = 0), else `null`.
+fn entropy_json(p: &Problem, eff: &EffectiveInit) -> Result<Value> {
+    let sol = solve_implicit(&p.x, &p.y, &eff.ln_alpha_inf2(), &eff.rho, &NewtonSettings::default())?;
+    let alpha_inf = eff.alpha_inf();
+    let objective = (alpha_inf.min() > 0.0)
+        .then(|| crate::bias::bregman_divergence(&alpha_inf, &sol.beta, &eff.beta_tilde0()))
+        .filter(|o| o.is_finite());
+    Ok(json!({
+        "beta": sol.beta.as_slice(),
+        "objective": objective,
+        "residual": sol.residual,
+        "feasibility": (&p.x * &sol.beta - &p.y).amax(),
+        "newton_iters": sol.newton_iters,
+    }))
+}
+
+fn lp_json(s: &LpSolution) -> Value {
+    serde_json::to_value(s).unwrap_or(Value::Null)
+}
+
+/// Settings of `dlncheck compare` beyond [`CompareSpec`].
+#[derive(Debug, Clone)]
+pub struct CompareArgs {
+    /// A problem file; without it, problems are drawn from `generator` with seed k.
+    pub problem: Option<PathBuf>,
+    pub generator: ProblemSpec,
+    pub spec: CompareSpec,
+    pub format: Format,
+}
+
+/// `dlncheck compare`: runs and reference solutions side by side.
+pub fn compare_cmd(a: &CompareArgs) -> Result<Outcome> {
+    if a.spec.runs.is_empty() {
+        return Err(Error::Usage("give at least one --run gd:γ or sgd:γ:m".into()));
+    }
+    if !(a.spec.alpha.is_finite() && a.spec.alpha > 0.0) || a.spec.seeds == 0 {
+        return Err(Error::Usage(format!(
+            "--alpha must be > 0 and --seeds ≥ 1 (got {}, {})",
+            a.spec.alpha, a.spec.seeds
+        )));
+    }
+    let loaded;
+    let source = match &a.problem {
+        Some(path) => {
+            loaded = Problem::load(path)?;
+            loaded.check_interpolation(path)?;
+            ProblemSource::Fixed(&loaded)
+        }
+        None => ProblemSource::Generated(a.generator),
+    };
+    let c = compare(&source, &a.spec)?;
+    let mut text = render(&c, a.format);
+    if a.format != Format::Json {
+        for note in &c.notes {
+            let _ = writeln!(text, "note: {note}");
+        }
+    }
+    let json: Value = serde_json::from_str(&render(&c, Format::Json)).unwrap_or(Value::Null);
+    Ok(Outcome::ok(json, text))
 }

@@ -7,9 +7,11 @@
 
 pub mod app;
 pub mod bias;
+pub mod compare;
 pub mod npz;
 pub mod predict;
 pub mod problem;
+pub mod report;
 pub mod runfile;
 pub mod solve;
 pub mod suite;

@@ -5,8 +5,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use dlncheck::app::{self, AlphaArg, GainSource, Outcome, TrainArgs};
+use dlncheck::app::{self, AlphaArg, CompareArgs, GainSource, Outcome, SolveMode, TrainArgs};
+use dlncheck::compare::{CompareSpec, RunSpec};
 use dlncheck::problem::ProblemSpec;
+use dlncheck::report::Format;
+use dlncheck::solve::LpBackend;
 
 #[derive(Parser)]
 #[command(
@@ -92,6 +95,63 @@ enum Command {
         #[arg(long, conflicts_with = "run")]
         trajectory: Option<PathBuf>,
     },
+    /// Solve an interpolation problem: hyperbolic entropy, (weighted) basis pursuit, min ℓ2.
+    Solve {
+        #[arg(long)]
+        problem: PathBuf,
+        /// argmin ψ_α(b) (gradient flow's limit) for this α (number or .npz with `alpha`).
+        #[arg(long, group = "mode", allow_negative_numbers = true)]
+        alpha: Option<String>,
+        /// argmin D_{ψ_{α_∞}}(b, b̃₀) with α_∞, b̃₀ from this run file (Theorem 1).
+        #[arg(long, group = "mode")]
+        run: Option<PathBuf>,
+        /// Basis pursuit argmin ‖b‖₁.
+        #[arg(long, group = "mode")]
+        l1: bool,
+        /// Weighted basis pursuit, weights from a .npy (or .npz with `weights`).
+        #[arg(long, group = "mode")]
+        weights: Option<PathBuf>,
+        /// Weighted basis pursuit with w = ln(1/α_∞) from a run file.
+        #[arg(long, group = "mode")]
+        weights_from_run: Option<PathBuf>,
+        /// The minimum-ℓ2 interpolator.
+        #[arg(long, group = "mode")]
+        l2: bool,
+        /// LP backend: minilp (default), clarabel, highs (cargo features).
+        #[arg(long, default_value = "minilp")]
+        backend: String,
+    },
+    /// Runs and reference solutions side by side, as a table.
+    Compare {
+        /// A problem file; without it, problems are generated (seed k for seed k).
+        #[arg(long)]
+        problem: Option<PathBuf>,
+        #[arg(long, default_value_t = 0.1)]
+        alpha: f64,
+        /// `gd:γ` or `sgd:γ:m`, repeatable.
+        #[arg(long = "run", required = true)]
+        runs: Vec<String>,
+        /// Seeds: problems (when generated) and SGD batches; mean and 95% t-interval.
+        #[arg(long, default_value_t = 1)]
+        seeds: usize,
+        #[arg(long, default_value_t = 20)]
+        n: usize,
+        #[arg(long, default_value_t = 30)]
+        d: usize,
+        #[arg(long, default_value_t = 3)]
+        sparsity: usize,
+        #[arg(long, default_value_t = 0.0)]
+        mean: f64,
+        #[arg(long, default_value_t = 1_000_000)]
+        iters: usize,
+        #[arg(long, default_value_t = 1e-25)]
+        tol: f64,
+        #[arg(long, default_value = "minilp")]
+        backend: String,
+        /// md, csv, latex or json.
+        #[arg(long, default_value = "md")]
+        format: String,
+    },
     /// Check the theory against runs on the built-in problems.
     Check,
 }
@@ -155,6 +215,30 @@ fn run(command: Command) -> app::Result<Outcome> {
         }
         Command::Gain { run, trajectory } => app::gain_cmd(&gain_source(run, trajectory)?),
         Command::Predict { problem, run, trajectory } => app::predict_cmd(&problem, &gain_source(run, trajectory)?),
+        Command::Solve { problem, alpha, run, l1, weights, weights_from_run, l2, backend } => {
+            let mode = match (alpha, run, weights, weights_from_run) {
+                (Some(a), ..) => SolveMode::Entropy(AlphaArg::parse(&a)),
+                (_, Some(r), ..) => SolveMode::EntropyFromRun(r),
+                (_, _, Some(w), _) => SolveMode::Weights(w),
+                (_, _, _, Some(r)) => SolveMode::WeightsFromRun(r),
+                _ if l1 => SolveMode::L1,
+                _ if l2 => SolveMode::L2,
+                _ => {
+                    return Err(app::Error::Usage(
+                        "give one of --alpha, --run, --l1, --weights, --weights-from-run, --l2".into(),
+                    ));
+                }
+            };
+            app::solve_cmd(&problem, &mode, LpBackend::parse(&backend).map_err(app::Error::Usage)?)
+        }
+        Command::Compare { problem, alpha, runs, seeds, n, d, sparsity, mean, iters, tol, backend, format } => {
+            let runs = runs.iter().map(|r| RunSpec::parse(r)).collect::<Result<_, _>>().map_err(app::Error::Usage)?;
+            let backend = LpBackend::parse(&backend).map_err(app::Error::Usage)?;
+            let spec = CompareSpec { alpha, runs, seeds, max_iters: iters, tol, backend };
+            let generator = ProblemSpec { n, d, sparsity, mean, ..ProblemSpec::default() };
+            let format = Format::parse(&format).map_err(app::Error::Usage)?;
+            app::compare_cmd(&CompareArgs { problem, generator, spec, format })
+        }
         Command::Check => app::check_builtin(),
     }
 }

@@ -145,6 +145,25 @@ impl NpzReader {
     }
 }
 
+/// A float vector from a `.npy` file, or from array `name` of a `.npz` archive.
+pub fn read_vector(path: &Path, name: &str, len: usize) -> Result<DVector<f64>> {
+    if path.extension().is_some_and(|e| e == "npz") {
+        return NpzReader::open(path)?.vector(name, Some(len));
+    }
+    let err = |what: String| InputError { file: path.to_owned(), array: None, what };
+    let file = File::open(path).map_err(|e| err(format!("cannot open: {e}")))?;
+    let npy = NpyFile::new(BufReader::new(file)).map_err(|e| err(format!("not a readable .npy file: {e}")))?;
+    let shape: Vec<usize> = npy.shape().iter().map(|&s| s as usize).collect();
+    if shape != [len] {
+        return Err(err(format!("has shape {}, expected ({len},)", fmt_shape(&shape))));
+    }
+    let data = npy.into_vec::<f64>().map_err(|e| err(format!("expected float64 data: {e}")))?;
+    if let Some((i, v)) = data.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        return Err(err(format!("entry {i} is {v} (not finite)")));
+    }
+    Ok(DVector::from_vec(data))
+}
+
 fn widen<T: Into<f64>>(v: Vec<T>) -> Vec<f64> {
     v.into_iter().map(Into::into).collect()
 }

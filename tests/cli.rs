@@ -250,3 +250,88 @@ fn usage_errors_exit_2() {
     let (code, _, _) = dlncheck(&["gain"]);
     assert_eq!(code, 2);
 }
+
+#[test]
+fn solve_modes_and_certificates() {
+    let dir = Dir::new();
+    dlncheck(&["gen", "--out", &dir.s("p.npz")]);
+    let (code, bp) = dlncheck_json(&["solve", "--problem", &dir.s("p.npz"), "--l1"]);
+    assert_eq!(code, 0);
+    assert!(bp["feasibility"].as_f64().unwrap() < 1e-12);
+    assert!(bp["rel_gap"].as_f64().unwrap().abs() < 1e-9);
+    assert_eq!(bp["backend"], "minilp");
+    let (code, l2) = dlncheck_json(&["solve", "--problem", &dir.s("p.npz"), "--l2"]);
+    assert_eq!(code, 0);
+    assert!(l2["objective"].as_f64().unwrap() > 0.0);
+    let (code, ent) = dlncheck_json(&["solve", "--problem", &dir.s("p.npz"), "--alpha", "0.1"]);
+    assert_eq!(code, 0);
+    assert_eq!(ent["beta"].as_array().unwrap().len(), 30);
+    // Weighted BP with all weights 2 has the BP solution and twice its objective.
+    let mut w = NpzWriter::new();
+    w.f64("weights", &[30], &[2.0; 30]);
+    w.write(&dir.path("w.npz")).unwrap();
+    let (code, wbp) = dlncheck_json(&["solve", "--problem", &dir.s("p.npz"), "--weights", &dir.s("w.npz")]);
+    assert_eq!(code, 0);
+    let ratio = wbp["objective"].as_f64().unwrap() / bp["objective"].as_f64().unwrap();
+    assert!((ratio - 2.0).abs() < 1e-12, "{ratio}");
+}
+
+#[test]
+fn bad_solve_inputs() {
+    let dir = Dir::new();
+    dlncheck(&["gen", "--out", &dir.s("p.npz")]);
+    let p = dir.s("p.npz");
+    let mut w = NpzWriter::new();
+    let mut zero = [1.0; 30];
+    zero[4] = 0.0;
+    w.f64("weights", &[30], &zero);
+    w.write(&dir.path("zero.npz")).unwrap();
+    assert_bad(&["solve", "--problem", &p, "--weights", &dir.s("zero.npz")], &["weight 4 is 0", "> 0"]);
+    let mut w = NpzWriter::new();
+    let mut nan = [1.0; 30];
+    nan[7] = f64::NAN;
+    w.f64("weights", &[30], &nan);
+    w.write(&dir.path("nan.npz")).unwrap();
+    assert_bad(
+        &["solve", "--problem", &p, "--weights", &dir.s("nan.npz")],
+        &["nan.npz", "array `weights`", "not finite"],
+    );
+    assert_bad(&["solve", "--problem", &p, "--l1", "--backend", "gurobi"], &["unknown LP backend `gurobi`"]);
+    dlncheck(&["gen", "--n", "30", "--d", "20", "--sparsity", "2", "--out", &dir.s("tall.npz")]);
+    assert_bad(&["solve", "--problem", &dir.s("tall.npz"), "--l1"], &["array `X`", "d > n"]);
+    assert_bad(&["solve", "--problem", &p], &["give one of"]);
+}
+
+#[cfg(not(feature = "highs"))]
+#[test]
+fn a_backend_not_built_is_reported() {
+    let dir = Dir::new();
+    dlncheck(&["gen", "--out", &dir.s("p.npz")]);
+    assert_bad(
+        &["solve", "--problem", &dir.s("p.npz"), "--l1", "--backend", "highs"],
+        &["LP backend highs", "--features highs"],
+    );
+}
+
+#[test]
+fn compare_formats() {
+    let args = ["compare", "--run", "gd:0.2", "--run", "sgd:0.05:1", "--seeds", "3"];
+    let (code, j) = dlncheck_json(&args);
+    assert_eq!(code, 0);
+    let rows = j["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 10);
+    assert_eq!(j["seeds"], 3);
+    let run = &rows[0];
+    assert_eq!(run["method"], "GD γ=0.2: run");
+    assert!(run["dist_theory"].as_f64().unwrap() < 1e-10, "{run}");
+    assert!(run["err_ci95"].as_f64().unwrap() > 0.0, "three problems, three errors");
+    let (_, md, _) = dlncheck(&[&args[..], &["--format", "md"]].concat());
+    assert!(md.starts_with("| method |") && md.contains(" ± "), "{md}");
+    let (_, tex, _) = dlncheck(&[&args[..], &["--format", "latex"]].concat());
+    assert!(tex.contains("\\toprule") && tex.contains("\\bottomrule") && tex.contains("$\\gamma$"), "{tex}");
+    let (_, csv, _) = dlncheck(&[&args[..], &["--format", "csv"]].concat());
+    assert_eq!(csv.lines().count(), 11);
+    assert!(csv.lines().all(|l| l.matches(',').count() == 16), "{csv}");
+    assert_bad(&["compare", "--run", "adam:0.1"], &["gd:γ or sgd:γ:m"]);
+    assert_bad(&["compare", "--run", "gd:0.1", "--format", "xlsx"], &["unknown format"]);
+}

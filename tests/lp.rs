@@ -9,7 +9,8 @@ use nalgebra::{DMatrix, DVector};
 
 #[test]
 fn basis_pursuit_recovers_a_sparse_vector_and_is_certified() {
-    let p = ProblemSpec { n: 40, d: 100, sparsity: 4, n_test: 0, seed: 2, ..ProblemSpec::default() }.generate().unwrap();
+    let p =
+        ProblemSpec { n: 40, d: 100, sparsity: 4, n_test: 0, seed: 2, ..ProblemSpec::default() }.generate().unwrap();
     let bp = basis_pursuit(&p.x, &p.y, LpBackend::Minilp).unwrap();
     let b_star = p.beta_star.unwrap();
     let err = (&bp.beta - &b_star).norm() / b_star.norm();
@@ -35,15 +36,26 @@ fn basis_pursuit_fails_to_recover_when_n_is_too_small_but_stays_optimal() {
 fn weighted_bp_matches_the_implicit_limit() {
     let p = ProblemSpec { n: 15, d: 40, sparsity: 3, n_test: 0, seed: 1, ..ProblemSpec::default() }.generate().unwrap();
     let w = DVector::from_fn(p.d(), |i, _| 1.0 + 2.0 * ((i * 29 % 40) as f64 / 39.0));
-    let curve =
-        weighted_bp_limit_curve(&p.x, &p.y, &w, &DVector::zeros(p.d()), &[2.0, 10.0, 20.0, 40.0, 80.0], LpBackend::Minilp)
-            .unwrap();
+    let curve = weighted_bp_limit_curve(
+        &p.x,
+        &p.y,
+        &w,
+        &DVector::zeros(p.d()),
+        &[2.0, 10.0, 20.0, 40.0, 80.0],
+        LpBackend::Minilp,
+    )
+    .unwrap();
     let d: Vec<f64> = curve.iter().map(|c| c.rel_dist).collect();
     assert!(d.windows(2).all(|w| w[1] < w[0]), "the distance falls with t: {d:?}");
     assert!(d[0] > 0.01, "at t = 2 the implicit solution is not yet sparse: {d:?}");
     assert!(d[4] <= 1e-8, "at t = 80 it is weighted BP: {d:?}");
     let wbp = weighted_basis_pursuit(&p.x, &p.y, &w, LpBackend::Minilp).unwrap();
-    assert!(wbp.rel_gap.abs() < 1e-10, "gap {:e}, support {}, curve {d:?}", wbp.rel_gap, wbp.beta.iter().filter(|b| b.abs() > 1e-9).count());
+    assert!(
+        wbp.rel_gap.abs() < 1e-10,
+        "gap {:e}, support {}, curve {d:?}",
+        wbp.rel_gap,
+        wbp.beta.iter().filter(|b| b.abs() > 1e-9).count()
+    );
 }
 
 #[test]

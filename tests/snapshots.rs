@@ -57,3 +57,38 @@ fn builtin_suite_measurements() {
     }
     snapshot_settings().bind(|| insta::assert_snapshot!("builtin_suite", s));
 }
+
+/// `compare` on the default problem: the error to b* and the ℓ1 norm of every row, and
+/// the gain columns of the runs, to five digits; the LaTeX rendering of the same table.
+#[test]
+fn compare_default_problem() {
+    use dlncheck::compare::{CompareSpec, ProblemSource, RunSpec, compare};
+    use dlncheck::report::{Format, render};
+    use dlncheck::solve::LpBackend;
+    let spec = CompareSpec {
+        alpha: 0.1,
+        runs: vec![RunSpec::parse("gd:0.2").unwrap(), RunSpec::parse("sgd:0.05:1").unwrap()],
+        seeds: 1,
+        max_iters: 1_000_000,
+        tol: 1e-25,
+        backend: LpBackend::Minilp,
+    };
+    let mut c = compare(&ProblemSource::Generated(ProblemSpec::default()), &spec).unwrap();
+    let mut s = String::from("method | err | l1 | gain_l1 | gain on/off\n");
+    for (label, m) in c.labels.iter().zip(&c.per_seed[0]) {
+        // Exact recovery leaves an error at rounding level: pin that it is tiny, not its digits.
+        let err = if m.err < 1e-10 { "<1e-10".to_owned() } else { sig(m.err, 5) };
+        writeln!(s, "{label} | {err} | {} | {} | {}", sig(m.l1, 5), sig(m.gain_l1, 5), sig(m.gain_ratio, 5)).unwrap();
+    }
+    snapshot_settings().bind(|| insta::assert_snapshot!("compare_default", s));
+    // Distances to the theory (~1e-13) and errors of exact recovery (~1e-15) are rounding
+    // noise: pin the format, not those digits.
+    for row in &mut c.per_seed[0] {
+        for x in [&mut row.dist_theory, &mut row.err, &mut row.test_loss] {
+            if *x < 1e-10 {
+                *x = 0.0;
+            }
+        }
+    }
+    snapshot_settings().bind(|| insta::assert_snapshot!("compare_default_latex", render(&c, Format::Latex)));
+}

@@ -100,7 +100,12 @@ pub fn weighted_basis_pursuit(
 }
 
 /// max yᵀν subject to −w ≤ Xᵀν ≤ w.
-fn solve_dual_lp(x: &DMatrix<f64>, y: &DVector<f64>, w: &DVector<f64>, backend: LpBackend) -> Result<DVector<f64>, SolveError> {
+fn solve_dual_lp(
+    x: &DMatrix<f64>,
+    y: &DVector<f64>,
+    w: &DVector<f64>,
+    backend: LpBackend,
+) -> Result<DVector<f64>, SolveError> {
     let (n, d) = x.shape();
     let mut vars = variables!();
     let nu: Vec<Variable> = vars.add_vector(variable(), n);
@@ -131,7 +136,12 @@ pub fn basis_pursuit(x: &DMatrix<f64>, y: &DVector<f64>, backend: LpBackend) -> 
     weighted_basis_pursuit(x, y, &DVector::from_element(x.ncols(), 1.0), backend)
 }
 
-fn solve_lp(x: &DMatrix<f64>, y: &DVector<f64>, w: &DVector<f64>, backend: LpBackend) -> Result<DVector<f64>, SolveError> {
+fn solve_lp(
+    x: &DMatrix<f64>,
+    y: &DVector<f64>,
+    w: &DVector<f64>,
+    backend: LpBackend,
+) -> Result<DVector<f64>, SolveError> {
     let (n, d) = x.shape();
     let mut vars = variables!();
     let p: Vec<Variable> = vars.add_vector(variable().min(0.0), d);

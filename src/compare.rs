@@ -1,0 +1,208 @@
+//! One problem (or one per seed), several runs, and the reference solutions side by
+//! side: what `dlncheck compare` measures. Rendering lives in [`crate::report`].
+
+use nalgebra::DVector;
+
+use crate::predict::rel_dist;
+use crate::problem::{Problem, ProblemSpec};
+use crate::runfile::RunRecord;
+use crate::solve::{
+    LpBackend, NewtonSettings, SolveError, basis_pursuit, min_norm, solve_implicit, weighted_basis_pursuit,
+};
+use crate::train::{Batching, Stepsizes, TrainConfig, train};
+
+/// A run to compare: `gd:γ` or `sgd:γ:m`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunSpec {
+    pub stepsize: f64,
+    /// SGD batch size; `None` for GD.
+    pub batch: Option<usize>,
+}
+
+impl RunSpec {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let parts: Vec<&str> = s.split(':').collect();
+        let num = |t: &str| t.parse::<f64>().ok().filter(|g| g.is_finite() && *g > 0.0);
+        match parts[..] {
+            ["gd", g] => num(g).map(|stepsize| Self { stepsize, batch: None }),
+            ["sgd", g, m] => {
+                num(g).zip(m.parse().ok().filter(|m| *m > 0)).map(|(stepsize, m)| Self { stepsize, batch: Some(m) })
+            }
+            _ => None,
+        }
+        .ok_or_else(|| format!("run `{s}` must read gd:γ or sgd:γ:m with γ > 0 and m ≥ 1"))
+    }
+
+    pub fn label(&self) -> String {
+        match self.batch {
+            None => format!("GD γ={}", self.stepsize),
+            Some(m) => format!("SGD γ={} m={m}", self.stepsize),
+        }
+    }
+}
+
+/// Settings of a comparison.
+#[derive(Debug, Clone)]
+pub struct CompareSpec {
+    pub alpha: f64,
+    pub runs: Vec<RunSpec>,
+    pub seeds: usize,
+    pub max_iters: usize,
+    pub tol: f64,
+    pub backend: LpBackend,
+}
+
+/// The measured columns of one row (NaN where a column does not apply).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Metrics {
+    /// ‖b − b*‖₂.
+    pub err: f64,
+    pub test_loss: f64,
+    pub l1: f64,
+    /// Support recovery at |b_i| > 0.01 ‖b*‖_∞.
+    pub precision: f64,
+    pub recall: f64,
+    pub gain_l1: f64,
+    /// mean Gain on supp(b*) / mean Gain off it.
+    pub gain_ratio: f64,
+    /// ‖b − b_theory‖₂ / ‖b_theory‖₂ for the run's own prediction.
+    pub dist_theory: f64,
+}
+
+/// Support threshold, relative to ‖b*‖_∞.
+pub const SUPPORT_THRESHOLD: f64 = 0.01;
+
+/// Rows (labels) and, per seed, their metrics.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Comparison {
+    pub labels: Vec<String>,
+    /// `per_seed[k][row]`.
+    pub per_seed: Vec<Vec<Metrics>>,
+    /// Runs that did not converge or diverged, with their seed.
+    pub notes: Vec<String>,
+}
+
+/// The problem for seed k: the given one, or a fresh draw with seed k.
+pub enum ProblemSource<'a> {
+    Fixed(&'a Problem),
+    Generated(ProblemSpec),
+}
+
+pub fn compare(source: &ProblemSource, spec: &CompareSpec) -> Result<Comparison, SolveError> {
+    let mut per_seed = Vec::with_capacity(spec.seeds);
+    let (mut labels, mut notes) = (Vec::new(), Vec::new());
+    for k in 0..spec.seeds {
+        let owned;
+        let p = match source {
+            ProblemSource::Fixed(p) => *p,
+            ProblemSource::Generated(g) => {
+                owned = ProblemSpec { seed: k as u64, ..*g }.generate().map_err(SolveError::Shape)?;
+                &owned
+            }
+        };
+        let (rows, row_metrics) = compare_one(p, spec, k as u64, &mut notes)?;
+        labels = rows;
+        per_seed.push(row_metrics);
+    }
+    Ok(Comparison { labels, per_seed, notes })
+}
+
+fn compare_one(
+    p: &Problem,
+    spec: &CompareSpec,
+    seed: u64,
+    notes: &mut Vec<String>,
+) -> Result<(Vec<String>, Vec<Metrics>), SolveError> {
+    let d = p.d();
+    let settings = NewtonSettings::default();
+    let ln_alpha = DVector::from_element(d, spec.alpha.ln());
+    let (mut labels, mut rows) = (Vec::new(), Vec::new());
+    for run_spec in &spec.runs {
+        let batching = run_spec.batch.map_or(Batching::Full, |m| Batching::Random { m, seed });
+        let mut config =
+            TrainConfig::new(DVector::from_element(d, spec.alpha), Stepsizes::Constant(run_spec.stepsize), batching);
+        config.max_iters = spec.max_iters;
+        config.tol = spec.tol;
+        let run = train(p, &config).map_err(|e| SolveError::Shape(e.to_string()))?;
+        let label = run_spec.label();
+        if run.diverged() || run.loss >= 1e-12 {
+            notes.push(format!(
+                "seed {seed}: {label} {}",
+                if run.diverged() { "diverged".to_owned() } else { format!("stopped at loss {:.1e}", run.loss) }
+            ));
+        }
+        let rec = RunRecord::from_run(&run);
+        let eff = rec.effective_init();
+        let ell = eff.ln_alpha_inf2();
+        let theory = solve_implicit(&p.x, &p.y, &ell, &eff.rho, &settings)?.beta;
+        let gain = Some(&eff.gain);
+        rows.push(metrics(p, &rec.beta, gain, Some(&theory)));
+        labels.push(format!("{label}: run"));
+        rows.push(metrics(p, &theory, gain, Some(&theory)));
+        labels.push(format!("{label}: theory"));
+        let weights = ell.map(|l| -0.5 * l); // ln(1/α_∞)
+        let wbp = weighted_basis_pursuit(&p.x, &p.y, &weights, spec.backend).map(|s| s.beta);
+        rows.push(match wbp {
+            Ok(b) => metrics(p, &b, gain, Some(&theory)),
+            Err(SolveError::BadWeights(_)) => metrics_nan(),
+            Err(e) => return Err(e),
+        });
+        labels.push(format!("{label}: weighted BP"));
+    }
+    let gf = solve_implicit(&p.x, &p.y, &(2.0 * &ln_alpha), &DVector::zeros(d), &settings)?.beta;
+    let references = [
+        ("gradient flow", gf),
+        ("BP (ℓ1)", basis_pursuit(&p.x, &p.y, spec.backend)?.beta),
+        ("min ℓ2", min_norm(&p.x, &p.y)?),
+    ];
+    for (label, b) in references {
+        rows.push(metrics(p, &b, None, None));
+        labels.push(label.to_owned());
+    }
+    if let Some(b) = &p.beta_star {
+        rows.push(metrics(p, b, None, None));
+        labels.push("b*".to_owned());
+    }
+    Ok((labels, rows))
+}
+
+fn metrics_nan() -> Metrics {
+    let nan = f64::NAN;
+    Metrics {
+        err: nan,
+        test_loss: nan,
+        l1: nan,
+        precision: nan,
+        recall: nan,
+        gain_l1: nan,
+        gain_ratio: nan,
+        dist_theory: nan,
+    }
+}
+
+fn metrics(p: &Problem, b: &DVector<f64>, gain: Option<&DVector<f64>>, theory: Option<&DVector<f64>>) -> Metrics {
+    let mut m = metrics_nan();
+    m.l1 = b.lp_norm(1);
+    m.test_loss = p.test_loss(b).unwrap_or(f64::NAN);
+    m.dist_theory = theory.map_or(f64::NAN, |t| rel_dist(b, t));
+    if let Some(g) = gain {
+        m.gain_l1 = g.lp_norm(1);
+    }
+    let Some(star) = &p.beta_star else { return m };
+    m.err = (b - star).norm();
+    let tau = SUPPORT_THRESHOLD * star.amax();
+    let on: Vec<bool> = star.iter().map(|s| *s != 0.0).collect();
+    let found: Vec<bool> = b.iter().map(|v| v.abs() > tau).collect();
+    let hits = on.iter().zip(&found).filter(|(a, b)| **a && **b).count() as f64;
+    let (n_found, n_on) = (found.iter().filter(|f| **f).count() as f64, on.iter().filter(|o| **o).count() as f64);
+    m.precision = if n_found > 0.0 { hits / n_found } else { f64::NAN };
+    m.recall = if n_on > 0.0 { hits / n_on } else { f64::NAN };
+    if let Some(g) = gain {
+        let mean = |want: bool| {
+            let v: Vec<f64> = g.iter().zip(&on).filter(|(_, o)| **o == want).map(|(g, _)| *g).collect();
+            v.iter().sum::<f64>() / v.len().max(1) as f64
+        };
+        m.gain_ratio = mean(true) / mean(false);
+    }
+    m
+}
