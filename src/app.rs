@@ -16,7 +16,7 @@ use crate::problem::{Problem, ProblemSpec};
 use crate::report::{Format, render};
 use crate::runfile::{RunRecord, save_run};
 use crate::solve::{
-    LpBackend, LpSolution, NewtonSettings, SolveError, basis_pursuit, min_norm, solve_implicit, weighted_basis_pursuit,
+    LpBackend, NewtonSettings, SolveError, certify_exactly, min_norm, solve_implicit, weighted_basis_pursuit,
 };
 use crate::train::{Batching, Run, Stepsizes, Stop, TrainConfig, TrainError, load_schedule, train};
 use crate::trajectory::{DegenerateFactor, ExternalTrajectory, read_alpha};
@@ -337,10 +337,10 @@ pub fn solve_cmd(problem_path: &Path, mode: &SolveMode, backend: LpBackend) -> R
         SolveMode::EntropyFromRun(path) => {
             ("Bregman divergence D_{ψ_{α_∞}}(·, b̃₀)", entropy_json(&p, &run_eff(path)?)?)
         }
-        SolveMode::L1 => ("basis pursuit", lp_json(&basis_pursuit(&p.x, &p.y, backend)?)),
+        SolveMode::L1 => ("basis pursuit", lp_json(&p, &DVector::from_element(d, 1.0), backend)?),
         SolveMode::Weights(path) => {
             let w = crate::npz::read_vector(path, "weights", d)?;
-            ("weighted basis pursuit", lp_json(&weighted_basis_pursuit(&p.x, &p.y, &w, backend)?))
+            ("weighted basis pursuit", lp_json(&p, &w, backend)?)
         }
         SolveMode::WeightsFromRun(path) => {
             let w = run_eff(path)?.ln_alpha_inf2().map(|l| -0.5 * l);
@@ -348,7 +348,7 @@ pub fn solve_cmd(problem_path: &Path, mode: &SolveMode, backend: LpBackend) -> R
                 let what = format!("ln(1/α_∞) at coordinate {i} is {wi}: weights must be > 0 (α_∞ < 1)");
                 return Err(InputError { file: path.clone(), array: Some("gain".into()), what }.into());
             }
-            ("weighted basis pursuit, w = ln(1/α_∞)", lp_json(&weighted_basis_pursuit(&p.x, &p.y, &w, backend)?))
+            ("weighted basis pursuit, w = ln(1/α_∞)", lp_json(&p, &w, backend)?)
         }
         SolveMode::L2 => {
             let b = min_norm(&p.x, &p.y)?;
@@ -383,8 +383,11 @@ fn entropy_json(p: &Problem, eff: &EffectiveInit) -> Result<Value> {
     }))
 }
 
-fn lp_json(s: &LpSolution) -> Value {
-    serde_json::to_value(s).unwrap_or(Value::Null)
+/// Weighted basis pursuit with the full certificate.
+fn lp_json(p: &Problem, w: &DVector<f64>, backend: LpBackend) -> Result<Value> {
+    let mut sol = weighted_basis_pursuit(&p.x, &p.y, w, backend)?;
+    certify_exactly(&p.x, &p.y, w, &mut sol)?;
+    Ok(serde_json::to_value(&sol).unwrap_or(Value::Null))
 }
 
 /// Settings of `dlncheck compare` beyond [`CompareSpec`].

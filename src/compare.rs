@@ -134,16 +134,22 @@ fn compare_one(
         let rec = RunRecord::from_run(&run);
         let eff = rec.effective_init();
         let ell = eff.ln_alpha_inf2();
-        let theory = solve_implicit(&p.x, &p.y, &ell, &eff.rho, &settings)?.beta;
         let gain = Some(&eff.gain);
-        rows.push(metrics(p, &rec.beta, gain, Some(&theory)));
+        let theory = match solve_implicit(&p.x, &p.y, &ell, &eff.rho, &settings) {
+            Ok(sol) => Some(sol.beta),
+            Err(e) => {
+                notes.push(format!("seed {seed}: {label}: no theory prediction ({e})"));
+                None
+            }
+        };
+        rows.push(metrics(p, &rec.beta, gain, theory.as_ref()));
         labels.push(format!("{label}: run"));
-        rows.push(metrics(p, &theory, gain, Some(&theory)));
+        rows.push(theory.as_ref().map_or_else(metrics_nan, |t| metrics(p, t, gain, Some(t))));
         labels.push(format!("{label}: theory"));
         let weights = ell.map(|l| -0.5 * l); // ln(1/α_∞)
         let wbp = weighted_basis_pursuit(&p.x, &p.y, &weights, spec.backend).map(|s| s.beta);
         rows.push(match wbp {
-            Ok(b) => metrics(p, &b, gain, Some(&theory)),
+            Ok(b) => metrics(p, &b, gain, theory.as_ref()),
             Err(SolveError::BadWeights(_)) => metrics_nan(),
             Err(e) => return Err(e),
         });

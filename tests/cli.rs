@@ -300,6 +300,10 @@ fn bad_solve_inputs() {
     dlncheck(&["gen", "--n", "30", "--d", "20", "--sparsity", "2", "--out", &dir.s("tall.npz")]);
     assert_bad(&["solve", "--problem", &dir.s("tall.npz"), "--l1"], &["array `X`", "d > n"]);
     assert_bad(&["solve", "--problem", &p], &["give one of"]);
+    // Two equal rows with different labels: no interpolator exists.
+    let x = [1.0, 2.0, 0.0, 1.0, 1.0, 2.0, 0.0, 1.0, 0.0, 1.0, 1.0, 0.0];
+    write(&dir.path("inconsistent.npz"), &[("X", &[3, 4], &x), ("y", &[3], &[1.0, 2.0, 0.5])]);
+    assert_bad(&["solve", "--problem", &dir.s("inconsistent.npz"), "--l1"], &["inconsistent.npz", "rank-deficient"]);
 }
 
 #[cfg(not(feature = "highs"))]

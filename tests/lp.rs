@@ -3,7 +3,7 @@
 
 use dlncheck::problem::ProblemSpec;
 use dlncheck::solve::{
-    LpBackend, SolveError, basis_pursuit, min_norm, weighted_basis_pursuit, weighted_bp_limit_curve,
+    LpBackend, SolveError, basis_pursuit, certify_exactly, min_norm, weighted_basis_pursuit, weighted_bp_limit_curve,
 };
 use nalgebra::{DMatrix, DVector};
 
@@ -11,7 +11,8 @@ use nalgebra::{DMatrix, DVector};
 fn basis_pursuit_recovers_a_sparse_vector_and_is_certified() {
     let p =
         ProblemSpec { n: 40, d: 100, sparsity: 4, n_test: 0, seed: 2, ..ProblemSpec::default() }.generate().unwrap();
-    let bp = basis_pursuit(&p.x, &p.y, LpBackend::Minilp).unwrap();
+    let mut bp = basis_pursuit(&p.x, &p.y, LpBackend::Minilp).unwrap();
+    certify_exactly(&p.x, &p.y, &DVector::from_element(p.d(), 1.0), &mut bp).unwrap();
     let b_star = p.beta_star.unwrap();
     let err = (&bp.beta - &b_star).norm() / b_star.norm();
     assert!(err < 1e-12, "recovery error {err:e}");
@@ -49,7 +50,8 @@ fn weighted_bp_matches_the_implicit_limit() {
     assert!(d.windows(2).all(|w| w[1] < w[0]), "the distance falls with t: {d:?}");
     assert!(d[0] > 0.01, "at t = 2 the implicit solution is not yet sparse: {d:?}");
     assert!(d[4] <= 1e-8, "at t = 80 it is weighted BP: {d:?}");
-    let wbp = weighted_basis_pursuit(&p.x, &p.y, &w, LpBackend::Minilp).unwrap();
+    let mut wbp = weighted_basis_pursuit(&p.x, &p.y, &w, LpBackend::Minilp).unwrap();
+    certify_exactly(&p.x, &p.y, &w, &mut wbp).unwrap();
     assert!(
         wbp.rel_gap.abs() < 1e-10,
         "gap {:e}, support {}, curve {d:?}",
@@ -94,4 +96,15 @@ fn a_backend_not_compiled_in_says_so() {
         Err(SolveError::Lp { backend: "highs", status }) => assert!(status.contains("--features highs")),
         other => panic!("{other:?}"),
     }
+}
+
+/// With `--features clarabel`: an interior-point method agrees with microlp's simplex.
+#[cfg(feature = "clarabel")]
+#[test]
+fn clarabel_agrees_with_minilp() {
+    let p = ProblemSpec { n: 30, d: 80, sparsity: 4, n_test: 0, seed: 3, ..ProblemSpec::default() }.generate().unwrap();
+    let a = basis_pursuit(&p.x, &p.y, LpBackend::Minilp).unwrap();
+    let b = basis_pursuit(&p.x, &p.y, LpBackend::Clarabel).unwrap();
+    assert!((&a.beta - &b.beta).norm() / a.beta.norm() < 1e-8);
+    assert!(b.rel_gap.abs() < 1e-8, "{:e}", b.rel_gap);
 }

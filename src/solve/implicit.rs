@@ -244,7 +244,13 @@ impl<'a> Workspace<'a> {
             None => {
                 // A poor warm start: fall back to μ = 0 (exponents ≤ max |ℓ ± ρ|).
                 mu.fill(0.0);
-                self.eval(ell, rho, mu).ok_or(SolveError::Numerical("ln α_∞² ± ρ exceeds 700".into()))?
+                self.eval(ell, rho, mu).ok_or_else(|| {
+                    SolveError::Numerical(format!(
+                        "α₊ or α₋ is out of floating-point range (max |ln α_∞² ± ρ| = {:.3e}); \
+                         a gain this large comes from a run that did not converge",
+                        ell.iter().zip(rho.iter()).map(|(l, r)| (l + r).abs().max((l - r).abs())).fold(0.0, f64::max)
+                    ))
+                })?
             }
         };
         for it in 0..=budget {

@@ -8,7 +8,7 @@ mod lp;
 
 pub use implicit::{ImplicitSolution, NewtonSettings, solve_implicit, solve_implicit_from};
 pub use limit::{LimitPoint, weighted_bp_limit_curve};
-pub use lp::{LpBackend, LpSolution, basis_pursuit, min_norm, weighted_basis_pursuit};
+pub use lp::{LpBackend, LpSolution, basis_pursuit, certify_exactly, min_norm, weighted_basis_pursuit};
 
 /// Serialises a vector as a JSON array.
 pub(crate) fn ser_vec<S: serde::Serializer>(v: &nalgebra::DVector<f64>, s: S) -> Result<S::Ok, S::Error> {
