@@ -105,12 +105,12 @@ pub fn certify_exactly(
     w: &DVector<f64>,
     sol: &mut LpSolution,
 ) -> Result<(), SolveError> {
-    if sol.rel_gap > GAP_TOL {
-        if let Some(nu) = perturbed_dual(x, y, w, sol.backend)? {
-            let (dual_objective, rel_gap) = lower_bound(x, y, w, &nu, sol.objective);
-            if rel_gap < sol.rel_gap {
-                (sol.dual_objective, sol.rel_gap, sol.dual_from) = (dual_objective, rel_gap, "perturbed");
-            }
+    if sol.rel_gap > GAP_TOL
+        && let Some(nu) = perturbed_dual(x, y, w, sol.backend)?
+    {
+        let (dual_objective, rel_gap) = lower_bound(x, y, w, &nu, sol.objective);
+        if rel_gap < sol.rel_gap {
+            (sol.dual_objective, sol.rel_gap, sol.dual_from) = (dual_objective, rel_gap, "perturbed");
         }
     }
     if sol.rel_gap > GAP_TOL {
