@@ -108,19 +108,28 @@ pub fn certify_exactly(
     if sol.rel_gap > GAP_TOL
         && let Some(nu) = perturbed_dual(x, y, w, sol.backend)?
     {
-        let (dual_objective, rel_gap) = lower_bound(x, y, w, &nu, sol.objective);
-        if rel_gap < sol.rel_gap {
-            (sol.dual_objective, sol.rel_gap, sol.dual_from) = (dual_objective, rel_gap, "perturbed");
-        }
+        adopt_if_tighter(x, y, w, &nu, sol, "perturbed");
     }
     if sol.rel_gap > GAP_TOL {
         let nu = solve_dual_lp(x, y, w, sol.backend)?;
-        let (dual_objective, rel_gap) = lower_bound(x, y, w, &nu, sol.objective);
-        if rel_gap < sol.rel_gap {
-            (sol.dual_objective, sol.rel_gap, sol.dual_from) = (dual_objective, rel_gap, "dual_lp");
-        }
+        adopt_if_tighter(x, y, w, &nu, sol, "dual_lp");
     }
     Ok(())
+}
+
+/// Replaces the certificate of `sol` by the one from ν when its gap is smaller.
+fn adopt_if_tighter(
+    x: &DMatrix<f64>,
+    y: &DVector<f64>,
+    w: &DVector<f64>,
+    nu: &DVector<f64>,
+    sol: &mut LpSolution,
+    from: &'static str,
+) {
+    let (dual_objective, rel_gap) = lower_bound(x, y, w, nu, sol.objective);
+    if rel_gap < sol.rel_gap {
+        (sol.dual_objective, sol.rel_gap, sol.dual_from) = (dual_objective, rel_gap, from);
+    }
 }
 
 /// max yᵀν subject to −w ≤ Xᵀν ≤ w.
