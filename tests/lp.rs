@@ -47,7 +47,8 @@ fn weighted_bp_matches_the_implicit_limit() {
     )
     .unwrap();
     let d: Vec<f64> = curve.iter().map(|c| c.rel_dist).collect();
-    assert!(d.windows(2).all(|w| w[1] < w[0]), "the distance falls with t: {d:?}");
+    // It falls with t until it reaches rounding (~1e-13), where it may wobble.
+    assert!(d.windows(2).all(|w| w[1] < w[0] || w[1] < 1e-12), "the distance falls with t: {d:?}");
     assert!(d[0] > 0.01, "at t = 2 the implicit solution is not yet sparse: {d:?}");
     assert!(d[4] <= 1e-8, "at t = 80 it is weighted BP: {d:?}");
     let mut wbp = weighted_basis_pursuit(&p.x, &p.y, &w, LpBackend::Minilp).unwrap();
