@@ -427,6 +427,5 @@ pub fn compare_cmd(a: &CompareArgs) -> Result<Outcome> {
             let _ = writeln!(text, "note: {note}");
         }
     }
-    let json: Value = serde_json::from_str(&render(&c, Format::Json)).unwrap_or(Value::Null);
-    Ok(Outcome::ok(json, text))
+    Ok(Outcome::ok(crate::report::to_json(&c), text))
 }

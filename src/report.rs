@@ -137,6 +137,11 @@ fn latex(c: &Comparison, cells: &[Vec<(f64, f64)>]) -> String {
     s + "\\bottomrule\n\\end{tabular}\n"
 }
 
+/// The comparison as a JSON object: one row per method, each column with its `_ci95`.
+pub fn to_json(c: &Comparison) -> Value {
+    json_value(c, &summarise(c))
+}
+
 fn json_value(c: &Comparison, cells: &[Vec<(f64, f64)>]) -> Value {
     let finite = |x: f64| if x.is_finite() { json!(x) } else { Value::Null };
     let rows: Vec<Value> = c

@@ -34,7 +34,7 @@ impl GainAccumulator {
     /// Adds one step's x = γ g. Allocation-free; when every |x_i| < 1/16 a branch-free
     /// series with just the terms this step's largest |x_i| needs (vectorised).
     pub fn add(&mut self, x: &[f64]) -> Result<(), DegenerateFactor> {
-        self.add_bounded(x, x.iter().fold(0.0f64, |m, v| m.max(v.abs())))
+        self.add_bounded(x, max_abs(x))
     }
 
     /// [`Self::add`] when the caller already knows a bound `max_abs` ≥ max_i |x_i|
@@ -106,6 +106,11 @@ impl GainAccumulator {
     pub fn effective_init(&self, ln_alpha: DVector<f64>) -> EffectiveInit {
         EffectiveInit { ln_alpha, gain: self.gain.clone(), rho: self.rho.clone() }
     }
+}
+
+/// max_i |x_i| (0 for an empty slice).
+pub fn max_abs(x: &[f64]) -> f64 {
+    x.iter().fold(0.0f64, |m, v| m.max(v.abs()))
 }
 
 /// A loss history thinned to at most `cap` points: when full, every other point is

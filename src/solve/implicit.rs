@@ -81,24 +81,10 @@ pub fn solve_implicit(
     rho: &DVector<f64>,
     settings: &NewtonSettings,
 ) -> Result<ImplicitSolution, SolveError> {
-    solve_implicit_from(x, y, ell, rho, settings, None)
-}
-
-/// [`solve_implicit`] with plain Newton started at `mu0` (e.g. the dual solution of a
-/// nearby problem) instead of 0; the path is still the fallback.
-pub fn solve_implicit_from(
-    x: &DMatrix<f64>,
-    y: &DVector<f64>,
-    ell: &DVector<f64>,
-    rho: &DVector<f64>,
-    settings: &NewtonSettings,
-    mu0: Option<&DVector<f64>>,
-) -> Result<ImplicitSolution, SolveError> {
     check_inputs(x, y, ell, rho)?;
     let mut ws = Workspace::new(x, y);
-    let ell_min = ell.min();
-    if ell_min >= settings.start_level || mu0.is_some() {
-        let mut mu = mu0.filter(|m| m.len() == x.nrows()).cloned().unwrap_or_else(|| DVector::zeros(x.nrows()));
+    if ell.min() >= settings.start_level {
+        let mut mu = DVector::zeros(x.nrows());
         let plain = ws.newton(ell, rho, &mut mu, settings.tol, settings.max_iters);
         if let Ok((iters, residual)) = plain {
             return ws.finish(ell, rho, mu, iters, 1, residual);

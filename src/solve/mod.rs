@@ -6,7 +6,7 @@ mod implicit;
 mod limit;
 mod lp;
 
-pub use implicit::{ImplicitSolution, NewtonSettings, solve_implicit, solve_implicit_from};
+pub use implicit::{ImplicitSolution, NewtonSettings, solve_implicit};
 pub use limit::{LimitPoint, weighted_bp_limit_curve};
 pub use lp::{LpBackend, LpSolution, basis_pursuit, certify_exactly, min_norm, weighted_basis_pursuit};
 

@@ -11,7 +11,7 @@ pub use schedule::{Batching, Stepsizes, load_schedule};
 use nalgebra::DVector;
 
 use crate::problem::Problem;
-use crate::trajectory::{DegenerateFactor, GainAccumulator, LossHistory};
+use crate::trajectory::{DegenerateFactor, GainAccumulator, LossHistory, max_abs};
 use schedule::BatchSampler;
 
 /// A loss above this multiple of the initial loss counts as divergence.
@@ -212,8 +212,7 @@ impl State {
     fn run_sgd(&mut self, p: &Problem, c: &TrainConfig, max_iters: usize) -> Result<Stop, TrainError> {
         let n = p.n();
         let x_rm: Vec<f64> = p.x.transpose().as_slice().to_vec();
-        let row_max: Vec<f64> =
-            x_rm.chunks_exact(p.d()).map(|r| r.iter().fold(0.0f64, |m, v| m.max(v.abs()))).collect();
+        let row_max: Vec<f64> = x_rm.chunks_exact(p.d()).map(max_abs).collect();
         let (x_cm, y) = (p.x.as_slice(), p.y.as_slice());
         let mut sampler = BatchSampler::new(&c.batching, n);
         let loss0 = self.loss;
