@@ -279,23 +279,37 @@ fn prediction_text(p: &Prediction) -> String {
     t
 }
 
-/// `dlncheck check` (built-in suite): trains GD and SGD on the default problems and
-/// compares the observed limits with the theory's; exit 1 if any does not hold.
-pub fn check_builtin() -> Result<Outcome> {
-    let mut outcomes = Vec::new();
-    for s in crate::suite::builtin() {
-        outcomes.push(s.run().map_err(|e| Error::Usage(format!("scenario {}: {e}", s.name)))?);
+/// `dlncheck check`: loads every claim file of `dir`, runs the loadable ones (in
+/// parallel) and reports. Exit 2 if a file is malformed (the others still run), else 1
+/// if a claim fails or cannot be measured, else 0.
+pub fn check_cmd(dir: &Path, only: Option<&str>, quick: bool, json: bool) -> Result<Outcome> {
+    use crate::claims::{Verdict, load_dir, run_claim, table};
+    use rayon::prelude::*;
+    let loaded = load_dir(dir).map_err(|e| Error::Usage(format!("{}: {e}", dir.display())))?;
+    let stem_is = |f: &Path, id: &str| f.file_stem().is_some_and(|s| s == id);
+    let (mut claims, mut errors) = (Vec::new(), Vec::new());
+    for c in loaded {
+        match c {
+            Ok(c) if only.is_none_or(|id| id == c.id) => claims.push(c),
+            Ok(_) => {}
+            Err(e) if only.is_none_or(|id| stem_is(&e.file, id)) => errors.push(e),
+            Err(_) => {}
+        }
     }
-    let all = outcomes.iter().all(|o| o.pass);
-    let mut text = crate::suite::table(&outcomes);
-    let _ = writeln!(
-        text,
-        "\n{} of {} scenarios hold (rel_err, KKT and conservation ≤ {:.0e})",
-        outcomes.iter().filter(|o| o.pass).count(),
-        outcomes.len(),
-        crate::suite::REL_TOL
-    );
-    Ok(Outcome { json: json!({"scenarios": outcomes, "all_hold": all}), text, exit: if all { 0 } else { 1 } })
+    if let (Some(id), true, true) = (only, claims.is_empty(), errors.is_empty()) {
+        return Err(Error::Usage(format!("no claim with id `{id}` in {}", dir.display())));
+    }
+    let reports: Vec<_> = claims.par_iter().map(|c| run_claim(c, quick)).collect();
+    let exit = if !errors.is_empty() {
+        2
+    } else if reports.iter().any(|r| matches!(r.verdict, Verdict::Fails | Verdict::Error)) {
+        1
+    } else {
+        0
+    };
+    let value = table::to_json(&reports, &errors);
+    let text = if json { format!("{value:#}\n") } else { table::markdown(&reports, &errors) };
+    Ok(Outcome { json: value, text, exit })
 }
 
 /// What `dlncheck solve` solves.

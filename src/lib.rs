@@ -7,6 +7,7 @@
 
 pub mod app;
 pub mod bias;
+pub mod claims;
 pub mod compare;
 pub mod npz;
 pub mod predict;
@@ -14,6 +15,6 @@ pub mod problem;
 pub mod report;
 pub mod runfile;
 pub mod solve;
-pub mod suite;
+pub mod threshold;
 pub mod train;
 pub mod trajectory;

@@ -152,8 +152,20 @@ enum Command {
         #[arg(long, default_value = "md")]
         format: String,
     },
-    /// Check the theory against runs on the built-in problems.
-    Check,
+    /// Check the claims of a theory directory (DIR/claims/*.toml) against runs.
+    Check {
+        /// Theory directory (default: ./theory).
+        dir: Option<PathBuf>,
+        /// Run only the claim with this id.
+        #[arg(long)]
+        claim: Option<String>,
+        /// Fewer seeds per claim (each claim's quick_seeds).
+        #[arg(long)]
+        quick: bool,
+        /// md or json.
+        #[arg(long, default_value = "md")]
+        format: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -239,6 +251,14 @@ fn run(command: Command) -> app::Result<Outcome> {
             let format = Format::parse(&format).map_err(app::Error::Usage)?;
             app::compare_cmd(&CompareArgs { problem, generator, spec, format })
         }
-        Command::Check => app::check_builtin(),
+        Command::Check { dir, claim, quick, format } => {
+            let json = match format.as_str() {
+                "md" => false,
+                "json" => true,
+                other => return Err(app::Error::Usage(format!("--format must be md or json, not `{other}`"))),
+            };
+            let dir = dir.unwrap_or_else(|| PathBuf::from("theory"));
+            app::check_cmd(&dir, claim.as_deref(), quick, json)
+        }
     }
 }

@@ -45,8 +45,9 @@ impl RunRecord {
         EffectiveInit { ln_alpha: self.alpha.map(f64::ln), gain: self.gain.clone(), rho: &self.q_minus - &self.q_plus }
     }
 
-    /// The conservation law u² - v² = 2α² exp(-Gain) (theory.md §3), coordinate-wise, as
-    /// max_i |(u_i - v_i)(u_i + v_i) - 2α_i² exp(-Gain_i)| / (u_i² + v_i²).
+    /// The conservation law |u² - v²| = 2α² exp(-Gain) (theory.md §3), coordinate-wise, as
+    /// max_i ||(u_i - v_i)(u_i + v_i)| - 2α_i² exp(-Gain_i)| / (u_i² + v_i²). (A factor
+    /// 1 - γ²g² < 0, i.e. |γg| > 1, flips the sign of u² - v².)
     ///
     /// The denominator is the scale at which the iterates carry u² - v²: where α_∞ is far
     /// below |u| (large gain on the support), u and v agree to every stored digit and
@@ -56,7 +57,7 @@ impl RunRecord {
             .map(|i| {
                 let (u, v) = (self.u[i], self.v[i]);
                 let law = (std::f64::consts::LN_2 + 2.0 * self.alpha[i].ln() - self.gain[i]).exp();
-                ((u - v) * (u + v) - law).abs() / (u * u + v * v)
+                (((u - v) * (u + v)).abs() - law).abs() / (u * u + v * v)
             })
             .fold(0.0, f64::max)
     }

@@ -18,17 +18,26 @@ pub struct DegenerateFactor {
     pub x: f64,
 }
 
-/// Online sums Gain = Σ_k q(x_k) and ρ = Σ_k (q₋ - q₊)(x_k), with x_k = γ_k g_k.
+/// Online sums Gain = Σ_k q(x_k) and ρ = Σ_k (q₋ - q₊)(x_k), with x_k = γ_k g_k; and,
+/// when asked, the first-order gain Σ_k x_k² (theory.md §5: Gain ≈ Σ γ²g² for small γ).
 #[derive(Debug, Clone, PartialEq)]
 pub struct GainAccumulator {
     pub gain: DVector<f64>,
     pub rho: DVector<f64>,
+    pub first_order: Option<DVector<f64>>,
     steps: usize,
 }
 
 impl GainAccumulator {
     pub fn new(d: usize) -> Self {
-        Self { gain: DVector::zeros(d), rho: DVector::zeros(d), steps: 0 }
+        Self { gain: DVector::zeros(d), rho: DVector::zeros(d), first_order: None, steps: 0 }
+    }
+
+    /// Also accumulates Σ_k x_k² (one more pass per step; batch-1 SGD then skips its
+    /// fused update-and-accumulate loop).
+    pub fn with_first_order(mut self) -> Self {
+        self.first_order = Some(DVector::zeros(self.gain.len()));
+        self
     }
 
     /// Adds one step's x = γ g. Allocation-free; when every |x_i| < 1/16 a branch-free
@@ -41,6 +50,9 @@ impl GainAccumulator {
     /// (e.g. |γ r_i|·max_j |X_ij| for a batch-1 step), saving a pass over x.
     pub fn add_bounded(&mut self, x: &[f64], max_abs: f64) -> Result<(), DegenerateFactor> {
         debug_assert!(x.iter().all(|v| v.abs() <= max_abs));
+        if let Some(sq) = &mut self.first_order {
+            sq.iter_mut().zip(x).for_each(|(s, xi)| *s += xi * xi);
+        }
         if max_abs < SERIES_LIMIT {
             match bias::series_terms(max_abs) {
                 1 => self.add_series::<1>(x),
@@ -67,7 +79,7 @@ impl GainAccumulator {
     /// of a batch-1 SGD step) into the accumulation loop.
     #[inline(always)]
     pub fn add_fused(&mut self, max_abs: f64, mut x_of: impl FnMut(usize) -> f64) {
-        debug_assert!(max_abs < SERIES_LIMIT);
+        debug_assert!(max_abs < SERIES_LIMIT && self.first_order.is_none());
         match bias::series_terms(max_abs) {
             1 => self.add_series_with::<1>(&mut x_of),
             2 => self.add_series_with::<2>(&mut x_of),

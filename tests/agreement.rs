@@ -5,12 +5,12 @@
 mod common;
 
 use common::fixture;
+use common::suite::{self, REL_TOL};
 use dlncheck::npz::NpzReader;
 use dlncheck::predict::predict;
 use dlncheck::problem::Problem;
 use dlncheck::runfile::RunRecord;
 use dlncheck::solve::NewtonSettings;
-use dlncheck::suite::{self, REL_TOL};
 use dlncheck::train::{Stop, TrainConfig, load_schedule, train};
 use dlncheck::trajectory::ExternalTrajectory;
 

@@ -42,7 +42,7 @@ fn generator_is_portable() {
 #[test]
 fn builtin_suite_measurements() {
     let mut s = String::from("scenario | steps | |Gain|_1 | max Gain | holds\n");
-    for scenario in dlncheck::suite::builtin() {
+    for scenario in common::suite::builtin() {
         let o = scenario.run().unwrap();
         writeln!(
             s,

@@ -18,6 +18,11 @@ use super::SolveError;
 /// | field | default | meaning |
 /// |---|---|---|
 /// | tol | 1e-13 | stop when ‖X b - y‖₂ ≤ tol · max(‖y‖₂, 1e-300) |
+///
+/// Below the rounding floor 8 ε max_i (|ℓ_i| + |z_i|) a stalled iteration (residual not
+/// halved, or no descent) also stops: b_i = ½(e^{ℓ_i+z_i} − e^{ℓ_i−z_i}) carries a
+/// relative error ≈ ε(|ℓ_i| + |z_i|) from its exponents alone, so at ℓ ≈ −3000 no μ may
+/// bring the residual below ~1e-12.
 /// | max_iters | 500 | Newton iterations over all continuation stages |
 /// | stage_tol | 1e-3 | relative residual of intermediate path stages |
 /// | start_level | -30 | plain Newton when min ℓ ≥ this; else the path starts here |
@@ -239,9 +244,11 @@ impl<'a> Workspace<'a> {
                 })?
             }
         };
+        let mut previous = f64::INFINITY;
         for it in 0..=budget {
             let residual = self.grad.norm() / scale;
-            if residual <= tol {
+            let floor = self.rounding_floor(ell);
+            if residual <= tol || (residual <= floor && residual > 0.5 * previous) {
                 return Ok((it, residual));
             }
             if it == budget {
@@ -253,9 +260,20 @@ impl<'a> Workspace<'a> {
                 // Newton decrement at rounding level: nothing left to gain.
                 return Ok((it, residual));
             }
-            point = self.line_search(ell, rho, mu, &dir, point, slope, residual * scale)?;
+            point = match self.line_search(ell, rho, mu, &dir, point, slope, residual * scale) {
+                Ok(p) => p,
+                Err(_) if residual <= floor => return Ok((it, residual)),
+                Err(e) => return Err(e),
+            };
+            previous = residual;
         }
         unreachable!("the loop returns at it == budget")
+    }
+
+    /// 8 ε max_i (|ℓ_i| + |z_i|) at the last evaluated point (see [`NewtonSettings`]).
+    fn rounding_floor(&self, ell: &DVector<f64>) -> f64 {
+        let top = ell.iter().zip(self.z.iter()).map(|(l, z)| l.abs() + z.abs()).fold(0.0, f64::max);
+        8.0 * f64::EPSILON * top
     }
 
     /// Solves (X diag(c) Xᵀ) Δ = -(X b - y) by Cholesky.

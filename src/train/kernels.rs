@@ -182,7 +182,7 @@ pub fn sgd_step(
         let ri = dot(row, &w.b) - y[*i];
         let c = scale * ri;
         let bound = c.abs() * row_max[*i];
-        if bound < SERIES_LIMIT {
+        if bound < SERIES_LIMIT && acc.first_order.is_none() {
             let (u, v, b) = (&mut w.u[..d], &mut w.v[..d], &mut w.b[..d]);
             acc.add_fused(bound, |j| {
                 let xj = c * row[j];

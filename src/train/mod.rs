@@ -27,6 +27,7 @@ pub const BLOWUP: f64 = 1e16;
 /// | record_batches | false | keep the rows of every step in the run |
 /// | history_cap | 4096 | points kept in the thinned loss history |
 /// | check_every | 4 epochs | SGD: steps between full-loss checks |
+/// | first_order_gain | false | also accumulate Σ γ_k² g_k² |
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainConfig {
     pub alpha: DVector<f64>,
@@ -37,6 +38,7 @@ pub struct TrainConfig {
     pub record_batches: bool,
     pub history_cap: usize,
     pub check_every: Option<usize>,
+    pub first_order_gain: bool,
 }
 
 impl TrainConfig {
@@ -50,6 +52,7 @@ impl TrainConfig {
             record_batches: false,
             history_cap: 4096,
             check_every: None,
+            first_order_gain: false,
         }
     }
 
@@ -109,6 +112,10 @@ pub struct Run {
     pub iters: usize,
     /// L(b) at the final iterate.
     pub loss: f64,
+    /// Σ max(0, ln(L_next / L)) over successive evaluations of the full loss (every step
+    /// for GD, every `check_every` steps for SGD): how far the log-loss climbed in total;
+    /// 0 for a monotone descent.
+    pub loss_climb: f64,
     pub stop: Stop,
     /// γ_k of every step taken.
     pub stepsizes: Vec<f64>,
@@ -150,6 +157,7 @@ struct State {
     xs: Vec<f64>,
     iters: usize,
     loss: f64,
+    loss_climb: f64,
     stepsizes: Vec<f64>,
     batches: Vec<usize>,
 }
@@ -160,9 +168,14 @@ impl State {
         let r: Vec<f64> = problem.y.iter().map(|y| -y).collect();
         Self {
             weights: Weights::init(config.alpha.as_slice()),
-            acc: GainAccumulator::new(d),
+            acc: if config.first_order_gain {
+                GainAccumulator::new(d).with_first_order()
+            } else {
+                GainAccumulator::new(d)
+            },
             history: LossHistory::new(config.history_cap),
             loss: loss_of(&r),
+            loss_climb: 0.0,
             r,
             r_next: vec![0.0; n],
             xs: vec![0.0; d],
@@ -174,6 +187,9 @@ impl State {
 
     /// Records the loss at step k and decides whether to stop there.
     fn observe(&mut self, k: usize, loss: f64, loss0: f64, tol: f64) -> Option<Stop> {
+        if loss > self.loss && self.loss > 0.0 {
+            self.loss_climb += (loss / self.loss).ln();
+        }
         self.loss = loss;
         self.iters = k;
         self.history.offer(k, loss);
@@ -255,6 +271,7 @@ impl State {
             history: self.history,
             iters: self.iters,
             loss: self.loss,
+            loss_climb: self.loss_climb,
             stop,
             stepsizes: self.stepsizes,
             batches,

@@ -1,14 +1,14 @@
-//! The built-in suite behind `dlncheck check`: trains GD and SGD on generated problems
-//! and compares each observed limit with Theorem 1's prediction. Until claims live in
-//! `theory/`, this is the project's main job.
+//! The agreement scenarios (tests/agreement.rs, snapshots): trains GD and SGD on
+//! generated problems and compares each observed limit with Theorem 1's prediction, including settings the
+//! claim files do not express (per-coordinate α, phased stepsizes).
 
 use nalgebra::DVector;
 
-use crate::predict::{LimitChecks, predict};
-use crate::problem::ProblemSpec;
-use crate::runfile::RunRecord;
-use crate::solve::NewtonSettings;
-use crate::train::{Batching, Stepsizes, Stop, TrainConfig, train};
+use dlncheck::predict::{LimitChecks, predict};
+use dlncheck::problem::ProblemSpec;
+use dlncheck::runfile::RunRecord;
+use dlncheck::solve::NewtonSettings;
+use dlncheck::train::{Batching, Stepsizes, Stop, TrainConfig, train};
 
 /// Converged runs must match the theory to this relative error (DESIGN.md).
 pub const REL_TOL: f64 = 1e-10;
@@ -108,28 +108,4 @@ pub fn builtin() -> Vec<Scenario> {
         Scenario { name: "sgd-uncentred", problem: uncentred, stepsize: "0.01", batch: Some(1), ..base.clone() },
         Scenario { name: "sgd-two-phase", stepsize: "0.08@20000,0.05", batch: Some(1), ..base },
     ]
-}
-
-/// Renders outcomes as a Markdown table.
-pub fn table(outcomes: &[Outcome]) -> String {
-    let mut t = String::from(
-        "| scenario | steps | loss | |Gain|_1 | max Gain | rel_err | KKT | conservation | Newton | verdict |\n\
-         |---|---|---|---|---|---|---|---|---|---|\n",
-    );
-    for o in outcomes {
-        t.push_str(&format!(
-            "| {} | {} | {:.1e} | {:.3} | {:.3} | {:.1e} | {:.1e} | {:.1e} | {} | {} |\n",
-            o.name,
-            o.iters,
-            o.loss,
-            o.gain_l1,
-            o.gain_max,
-            o.checks.rel_err,
-            o.checks.kkt_residual.unwrap_or(f64::NAN),
-            o.conservation_residual,
-            o.newton_iters,
-            if o.pass { "holds" } else { "FAILS" }
-        ));
-    }
-    t
 }

@@ -1,0 +1,264 @@
+//! Types and evaluation of claim expressions. Every expression is type-checked when its
+//! file loads (unknown names, fields, functions and wrong argument types are errors with
+//! a position), then evaluated once per seed against a [`Scope`].
+
+use nalgebra::{DMatrix, DVector};
+
+use super::expr::{BinOp, Expr, Kind, Span};
+
+/// Static type of an expression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ty {
+    Num,
+    Vec,
+    /// A set of coordinates (`support`), used to index vectors.
+    Mask,
+    Mat,
+    /// A named run: only its fields (`run.beta`) are values.
+    Run,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Num(f64),
+    Vec(DVector<f64>),
+    Mask(Vec<bool>),
+    Mat(DMatrix<f64>),
+}
+
+/// An error at a span of the expression's text.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct EvalError {
+    pub span: Span,
+    pub message: String,
+}
+
+/// What names mean when an expression is checked.
+pub trait Names {
+    /// The type of a bare name, or `None` if unknown.
+    fn name_ty(&self, name: &str) -> Option<Ty>;
+    /// Every name, for "expected one of" messages.
+    fn known_names(&self) -> Vec<String>;
+}
+
+/// What names mean when an expression is evaluated (one seed).
+pub trait Scope {
+    fn name(&self, name: &str) -> Result<Value, String>;
+    fn field(&self, run: &str, field: &str) -> Result<Value, String>;
+    /// The problem-dependent functions ([`SOLVER_FUNCTIONS`]).
+    fn solve(&self, function: &str, args: &[Value]) -> Result<Value, String>;
+}
+
+/// Fields of a run and their types.
+pub const RUN_FIELDS: [(&str, Ty); 19] = [
+    ("beta", Ty::Vec),
+    ("theory", Ty::Vec),
+    ("gain", Ty::Vec),
+    ("first_order_gain", Ty::Vec),
+    ("rho", Ty::Vec),
+    ("alpha", Ty::Vec),
+    ("alpha_inf", Ty::Vec),
+    ("ln_alpha_inf2", Ty::Vec),
+    ("u", Ty::Vec),
+    ("v", Ty::Vec),
+    ("loss", Ty::Num),
+    ("iters", Ty::Num),
+    ("converged", Ty::Num),
+    ("loss_climb", Ty::Num),
+    ("gain_l1", Ty::Num),
+    ("stepsize", Ty::Num),
+    ("threshold", Ty::Num),
+    ("kkt", Ty::Num),
+    ("conservation", Ty::Num),
+];
+
+/// Functions that need the problem: `implicit(ell, rho)` = argmin_{Xb=y} D_ψ(b, b̃_0) with
+/// ln α_∞² = ell; `kkt(b, ell, rho)`; `weighted_bp(w)`; `bp()`; `min_l2()`.
+pub const SOLVER_FUNCTIONS: [(&str, &[Ty], Ty); 5] = [
+    ("implicit", &[Ty::Vec, Ty::Vec], Ty::Vec),
+    ("kkt", &[Ty::Vec, Ty::Vec, Ty::Vec], Ty::Num),
+    ("weighted_bp", &[Ty::Vec], Ty::Vec),
+    ("bp", &[], Ty::Vec),
+    ("min_l2", &[], Ty::Vec),
+];
+
+const ELEMENTWISE: [&str; 8] = ["abs", "sqrt", "ln", "exp", "sinh", "cosh", "tanh", "asinh"];
+const REDUCTIONS: [&str; 7] = ["norm", "norm1", "norm_inf", "sum", "mean", "max", "min"];
+const PAIRS: [&str; 3] = ["rel_err", "corr", "dot"];
+
+fn err<T>(span: Span, message: impl Into<String>) -> Result<T, EvalError> {
+    Err(EvalError { span, message: message.into() })
+}
+
+/// Type-checks an expression.
+pub fn check(e: &Expr, names: &dyn Names) -> Result<Ty, EvalError> {
+    match &e.kind {
+        Kind::Num(_) => Ok(Ty::Num),
+        Kind::Name(n) => names
+            .name_ty(n)
+            .map_or_else(|| err(e.span, format!("unknown name `{n}`; known: {}", names.known_names().join(", "))), Ok),
+        Kind::Field(base, field) => {
+            if check(base, names)? != Ty::Run {
+                return err(base.span, "only a run has fields (`run.beta`)");
+            }
+            RUN_FIELDS.iter().find(|(f, _)| f == field).map(|(_, t)| *t).map_or_else(
+                || {
+                    let known: Vec<&str> = RUN_FIELDS.iter().map(|(f, _)| *f).collect();
+                    err(e.span, format!("unknown run field `{field}`; known: {}", known.join(", ")))
+                },
+                Ok,
+            )
+        }
+        Kind::Index(v, m) => match (check(v, names)?, check(m, names)?) {
+            (Ty::Vec, Ty::Mask) => Ok(Ty::Vec),
+            (Ty::Vec, t) => err(m.span, format!("an index must be a coordinate set (`support`), not {t:?}")),
+            (t, _) => err(v.span, format!("only a vector can be indexed, not {t:?}")),
+        },
+        Kind::Neg(inner) => match check(inner, names)? {
+            t @ (Ty::Num | Ty::Vec) => Ok(t),
+            t => err(inner.span, format!("cannot negate {t:?}")),
+        },
+        Kind::Bin(op, a, b) => match (check(a, names)?, check(b, names)?) {
+            (Ty::Num, Ty::Num) => Ok(Ty::Num),
+            (Ty::Vec, Ty::Num) => Ok(Ty::Vec),
+            (Ty::Num | Ty::Vec, Ty::Vec) if *op != BinOp::Pow => Ok(Ty::Vec),
+            (ta, tb) => err(e.span, format!("no {op:?} between {ta:?} and {tb:?}")),
+        },
+        Kind::Call(f, args) => {
+            let tys = args.iter().map(|a| check(a, names)).collect::<Result<Vec<_>, _>>()?;
+            signature(f, &tys).map_err(|m| EvalError { span: e.span, message: m })
+        }
+    }
+}
+
+fn signature(f: &str, args: &[Ty]) -> Result<Ty, String> {
+    let want = |expected: &[Ty], out: Ty| {
+        if args == expected { Ok(out) } else { Err(format!("{f} takes {expected:?}, got {args:?}")) }
+    };
+    if ELEMENTWISE.contains(&f) {
+        return match args {
+            [t @ (Ty::Num | Ty::Vec)] => Ok(*t),
+            _ => Err(format!("{f} takes one number or vector, got {args:?}")),
+        };
+    }
+    if REDUCTIONS.contains(&f) {
+        return want(&[Ty::Vec], Ty::Num);
+    }
+    if PAIRS.contains(&f) {
+        return want(&[Ty::Vec, Ty::Vec], Ty::Num);
+    }
+    match f {
+        "diag" => want(&[Ty::Mat], Ty::Vec),
+        "count" => want(&[Ty::Mask], Ty::Num),
+        _ => match SOLVER_FUNCTIONS.iter().find(|(name, _, _)| *name == f) {
+            Some((_, expected, out)) => want(expected, *out),
+            None => Err(format!("unknown function `{f}`")),
+        },
+    }
+}
+
+/// Evaluates a checked expression.
+pub fn eval(e: &Expr, scope: &dyn Scope) -> Result<Value, EvalError> {
+    let at = |m: String| EvalError { span: e.span, message: m };
+    match &e.kind {
+        Kind::Num(x) => Ok(Value::Num(*x)),
+        Kind::Name(n) => scope.name(n).map_err(at),
+        Kind::Field(base, field) => {
+            let Kind::Name(run) = &base.kind else { return err(base.span, "a field needs a run name") };
+            scope.field(run, field).map_err(at)
+        }
+        Kind::Index(v, m) => match (eval(v, scope)?, eval(m, scope)?) {
+            (Value::Vec(v), Value::Mask(m)) if v.len() == m.len() => Ok(Value::Vec(DVector::from_iterator(
+                m.iter().filter(|b| **b).count(),
+                v.iter().zip(&m).filter(|(_, b)| **b).map(|(x, _)| *x),
+            ))),
+            (Value::Vec(v), Value::Mask(m)) => {
+                err(e.span, format!("vector of length {} indexed by a set over {}", v.len(), m.len()))
+            }
+            _ => err(e.span, "bad index"),
+        },
+        Kind::Neg(inner) => map(eval(inner, scope)?, |x| -x).map_err(at),
+        Kind::Bin(op, a, b) => binary(*op, eval(a, scope)?, eval(b, scope)?).map_err(at),
+        Kind::Call(f, args) => {
+            let vals = args.iter().map(|a| eval(a, scope)).collect::<Result<Vec<_>, _>>()?;
+            call(f, vals, scope).map_err(at)
+        }
+    }
+}
+
+fn map(v: Value, f: impl Fn(f64) -> f64) -> Result<Value, String> {
+    match v {
+        Value::Num(x) => Ok(Value::Num(f(x))),
+        Value::Vec(v) => Ok(Value::Vec(v.map(f))),
+        _ => Err("expected a number or a vector".into()),
+    }
+}
+
+fn binary(op: BinOp, a: Value, b: Value) -> Result<Value, String> {
+    let f = |x: f64, y: f64| match op {
+        BinOp::Add => x + y,
+        BinOp::Sub => x - y,
+        BinOp::Mul => x * y,
+        BinOp::Div => x / y,
+        BinOp::Pow => x.powf(y),
+    };
+    match (a, b) {
+        (Value::Num(x), Value::Num(y)) => Ok(Value::Num(f(x, y))),
+        (Value::Vec(v), Value::Num(y)) => Ok(Value::Vec(v.map(|x| f(x, y)))),
+        (Value::Num(x), Value::Vec(v)) => Ok(Value::Vec(v.map(|y| f(x, y)))),
+        (Value::Vec(v), Value::Vec(w)) if v.len() == w.len() => Ok(Value::Vec(v.zip_map(&w, f))),
+        (Value::Vec(v), Value::Vec(w)) => Err(format!("vectors of lengths {} and {} in {op:?}", v.len(), w.len())),
+        _ => Err(format!("bad operands for {op:?}")),
+    }
+}
+
+fn call(f: &str, args: Vec<Value>, scope: &dyn Scope) -> Result<Value, String> {
+    let unary = |g: fn(f64) -> f64| map(args[0].clone(), g);
+    match (f, &args[..]) {
+        ("abs", _) => unary(f64::abs),
+        ("sqrt", _) => unary(f64::sqrt),
+        ("ln", _) => unary(f64::ln),
+        ("exp", _) => unary(f64::exp),
+        ("sinh", _) => unary(f64::sinh),
+        ("cosh", _) => unary(f64::cosh),
+        ("tanh", _) => unary(f64::tanh),
+        ("asinh", _) => unary(f64::asinh),
+        (_, [Value::Vec(v)]) if REDUCTIONS.contains(&f) => reduce(f, v).map(Value::Num),
+        ("rel_err", [Value::Vec(a), Value::Vec(b)]) => {
+            same_len(a, b).map(|_| Value::Num(crate::predict::rel_dist(a, b)))
+        }
+        ("dot", [Value::Vec(a), Value::Vec(b)]) => same_len(a, b).map(|_| Value::Num(a.dot(b))),
+        ("corr", [Value::Vec(a), Value::Vec(b)]) => same_len(a, b).map(|_| Value::Num(pearson(a, b))),
+        ("diag", [Value::Mat(m)]) => Ok(Value::Vec(m.diagonal())),
+        ("count", [Value::Mask(m)]) => Ok(Value::Num(m.iter().filter(|b| **b).count() as f64)),
+        _ => scope.solve(f, &args),
+    }
+}
+
+fn same_len(a: &DVector<f64>, b: &DVector<f64>) -> Result<(), String> {
+    if a.len() == b.len() { Ok(()) } else { Err(format!("vectors of lengths {} and {}", a.len(), b.len())) }
+}
+
+fn reduce(f: &str, v: &DVector<f64>) -> Result<f64, String> {
+    if v.is_empty() && f != "norm" && f != "norm1" && f != "sum" {
+        return Err(format!("{f} of an empty vector"));
+    }
+    Ok(match f {
+        "norm" => v.norm(),
+        "norm1" => v.lp_norm(1),
+        "norm_inf" => v.amax(),
+        "sum" => v.sum(),
+        "mean" => v.mean(),
+        "max" => v.max(),
+        _ => v.min(),
+    })
+}
+
+/// Pearson correlation (NaN when either vector is constant).
+pub fn pearson(a: &DVector<f64>, b: &DVector<f64>) -> f64 {
+    let (ma, mb) = (a.mean(), b.mean());
+    let ca = a.map(|x| x - ma);
+    let cb = b.map(|x| x - mb);
+    ca.dot(&cb) / (ca.norm() * cb.norm())
+}

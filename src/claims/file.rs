@@ -1,0 +1,476 @@
+//! Claim files (TOML, one claim per file; format in theory/README.md): parsing,
+//! validation and type-checking, with every error placed at a line and column.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::eval::{Names, RUN_FIELDS, Ty, check};
+use super::expr::{Comparison, Expr, Kind, ParseError, parse_expr, parse_relation};
+use crate::problem::ProblemSpec;
+use crate::threshold::ThresholdSettings;
+
+/// A claim file that cannot be used: where and why.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}:{line}:{col}: {message}", file.display())]
+pub struct ClaimError {
+    pub file: PathBuf,
+    pub line: usize,
+    pub col: usize,
+    pub message: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClaim {
+    id: Spanned<String>,
+    source: String,
+    statement: String,
+    #[serde(default)]
+    scenario: RawScenario,
+    #[serde(default)]
+    threshold: RawThreshold,
+    #[serde(default)]
+    runs: BTreeMap<String, RawRun>,
+    #[serde(default)]
+    define: BTreeMap<String, Spanned<String>>,
+    check: RawCheck,
+    known_disagreement: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    #[serde(default = "d_n")]
+    n: Spanned<usize>,
+    #[serde(default = "d_d")]
+    d: Spanned<usize>,
+    #[serde(default = "d_s")]
+    sparsity: Spanned<usize>,
+    #[serde(default)]
+    mean: f64,
+    #[serde(default = "d_zero")]
+    noise: Spanned<f64>,
+    #[serde(default = "d_alpha")]
+    alpha: Spanned<f64>,
+    #[serde(default = "d_one")]
+    seeds: Spanned<usize>,
+    quick_seeds: Option<Spanned<usize>>,
+    #[serde(default)]
+    first_seed: u64,
+}
+
+fn d_n() -> Spanned<usize> {
+    Spanned::new(0..0, 20)
+}
+fn d_d() -> Spanned<usize> {
+    Spanned::new(0..0, 30)
+}
+fn d_s() -> Spanned<usize> {
+    Spanned::new(0..0, 3)
+}
+fn d_alpha() -> Spanned<f64> {
+    Spanned::new(0..0, 0.1)
+}
+fn d_zero() -> Spanned<f64> {
+    Spanned::new(0..0, 0.0)
+}
+fn d_one() -> Spanned<usize> {
+    Spanned::new(0..0, 1)
+}
+
+impl Default for RawScenario {
+    fn default() -> Self {
+        Self {
+            n: d_n(),
+            d: d_d(),
+            sparsity: d_s(),
+            mean: 0.0,
+            noise: d_zero(),
+            alpha: d_alpha(),
+            seeds: d_one(),
+            quick_seeds: None,
+            first_seed: 0,
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawThreshold {
+    time: Option<f64>,
+    tol: Option<f64>,
+    rel_width: Option<Spanned<f64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum NumOrText {
+    Num(f64),
+    Text(String),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRun {
+    algorithm: Spanned<String>,
+    batch: Option<Spanned<usize>>,
+    stepsize: Spanned<NumOrText>,
+    max_iters: Option<usize>,
+    tol: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCheck {
+    holds: Spanned<String>,
+    #[serde(default = "d_test")]
+    test: Spanned<String>,
+    level: Option<Spanned<f64>>,
+}
+
+fn d_test() -> Spanned<String> {
+    Spanned::new(0..0, "every_seed".into())
+}
+
+/// How the relation is decided across seeds.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[serde(tag = "test", rename_all = "snake_case")]
+pub enum Test {
+    /// Each comparison must hold on every seed.
+    EverySeed,
+    /// Each comparison by a one-sided paired t-test on its per-seed margins, at `level`.
+    PairedT { level: f64 },
+}
+
+/// One run of a claim's scenario.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunDef {
+    pub name: String,
+    /// SGD batch size; `None` for GD.
+    pub batch: Option<usize>,
+    /// In terms of `threshold`, `n`, `d`.
+    pub stepsize: Expr,
+    pub uses_threshold: bool,
+    pub max_iters: usize,
+    pub tol: f64,
+}
+
+/// A loaded, checked claim.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pub id: String,
+    pub file: PathBuf,
+    pub source: String,
+    pub statement: String,
+    /// The generator settings (the seed is set per seed).
+    pub problem: ProblemSpec,
+    pub alpha: f64,
+    pub seeds: Vec<u64>,
+    pub quick_seeds: Vec<u64>,
+    pub threshold: ThresholdSettings,
+    pub runs: Vec<RunDef>,
+    pub defines: BTreeMap<String, Expr>,
+    pub comparisons: Vec<Comparison>,
+    /// The source text of each comparison.
+    pub texts: Vec<String>,
+    pub test: Test,
+    pub known_disagreement: Option<String>,
+    /// Whether some expression reads `run.first_order_gain`.
+    pub first_order_gain: bool,
+}
+
+/// Names every claim expression may use (per seed), with their types.
+pub const GLOBALS: [(&str, Ty); 11] = [
+    ("X", Ty::Mat),
+    ("y", Ty::Vec),
+    ("beta_star", Ty::Vec),
+    ("H", Ty::Mat),
+    ("support", Ty::Mask),
+    ("off_support", Ty::Mask),
+    ("alpha", Ty::Vec),
+    ("gradient_flow", Ty::Vec),
+    ("uniform", Ty::Vec),
+    ("n", Ty::Num),
+    ("d", Ty::Num),
+];
+
+/// Default step cap and loss tolerance of a claim's runs.
+pub const RUN_MAX_ITERS: usize = 3_000_000;
+pub const RUN_TOL: f64 = 1e-25;
+
+/// Places a byte offset of `src` at a 1-based line and column (in characters).
+fn line_col(src: &str, offset: usize) -> (usize, usize) {
+    let before = &src[..offset.min(src.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+struct Loader<'a> {
+    file: &'a Path,
+    src: &'a str,
+}
+
+impl Loader<'_> {
+    fn error(&self, offset: usize, message: impl Into<String>) -> ClaimError {
+        let (line, col) = line_col(self.src, offset);
+        ClaimError { file: self.file.to_path_buf(), line, col, message: message.into() }
+    }
+
+    /// Where the text of a string value starts (after its opening quotes).
+    fn text_start<T>(&self, s: &Spanned<T>) -> usize {
+        let start = s.span().start;
+        let quote = if self.src[start..].starts_with("\"\"\"") || self.src[start..].starts_with("'''") { 3 } else { 1 };
+        start + quote
+    }
+
+    fn parse_error(&self, base: usize, e: ParseError) -> ClaimError {
+        self.error(base + e.offset, format!("expected {}, found {}", e.expected, e.found))
+    }
+
+    fn range<T: PartialOrd + std::fmt::Display>(&self, v: &Spanned<T>, ok: bool, what: &str) -> Result<(), ClaimError> {
+        if ok { Ok(()) } else { Err(self.error(v.span().start, format!("{what} (got {})", v.get_ref()))) }
+    }
+}
+
+/// Reads and checks one claim file.
+pub fn load(file: &Path) -> Result<Claim, ClaimError> {
+    let src = std::fs::read_to_string(file).map_err(|e| ClaimError {
+        file: file.to_path_buf(),
+        line: 0,
+        col: 0,
+        message: e.to_string(),
+    })?;
+    parse(file, &src)
+}
+
+/// Parses and checks the text of a claim file.
+pub fn parse(file: &Path, src: &str) -> Result<Claim, ClaimError> {
+    let l = Loader { file, src };
+    let raw: RawClaim = toml::from_str(src).map_err(|e| {
+        let offset = e.span().map_or(0, |s| s.start);
+        l.error(offset, e.message().trim_end().to_string())
+    })?;
+    let sc = &raw.scenario;
+    l.range(&sc.n, *sc.n.get_ref() >= 1, "n must be ≥ 1")?;
+    l.range(&sc.d, sc.d.get_ref() > sc.n.get_ref(), "d must exceed n (an interpolation problem)")?;
+    l.range(&sc.sparsity, sc.sparsity.get_ref() <= sc.d.get_ref(), "sparsity must be ≤ d")?;
+    l.range(&sc.noise, sc.noise.get_ref().is_finite() && *sc.noise.get_ref() >= 0.0, "noise must be ≥ 0")?;
+    l.range(&sc.alpha, sc.alpha.get_ref().is_finite() && *sc.alpha.get_ref() > 0.0, "alpha must be finite and > 0")?;
+    l.range(&sc.seeds, *sc.seeds.get_ref() >= 1, "seeds must be ≥ 1")?;
+    let quick = sc.quick_seeds.as_ref().unwrap_or(&sc.seeds);
+    l.range(quick, (1..=*sc.seeds.get_ref()).contains(quick.get_ref()), "quick_seeds must be in 1..=seeds")?;
+    let seeds: Vec<u64> = (0..*sc.seeds.get_ref() as u64).map(|k| sc.first_seed + k).collect();
+    let quick_seeds = seeds[..*quick.get_ref()].to_vec();
+    let problem = ProblemSpec {
+        n: *sc.n.get_ref(),
+        d: *sc.d.get_ref(),
+        sparsity: *sc.sparsity.get_ref(),
+        mean: sc.mean,
+        noise: *sc.noise.get_ref(),
+        ..ProblemSpec::default()
+    };
+    let threshold = threshold_settings(&l, &raw.threshold)?;
+    let runs = raw.runs.iter().map(|(name, r)| run_def(&l, name, r, problem.n)).collect::<Result<Vec<_>, _>>()?;
+    let defines = parse_defines(&l, &raw.define)?;
+    let names =
+        ClaimNames { runs: runs.iter().map(|r| r.name.clone()).collect(), defines: define_types(&l, &raw, &defines)? };
+    let base = l.text_start(&raw.check.holds);
+    let comparisons = parse_relation(raw.check.holds.get_ref()).map_err(|e| l.parse_error(base, e))?;
+    for c in &comparisons {
+        for side in [&c.lhs, &c.rhs] {
+            match check(side, &names).map_err(|e| l.error(base + e.span.0, e.message))? {
+                Ty::Num => {}
+                t => {
+                    return Err(l.error(
+                        base + side.span.0,
+                        format!("a comparison needs numbers on both sides, this is {t:?}"),
+                    ));
+                }
+            }
+        }
+    }
+    let texts = comparisons.iter().map(|c| raw.check.holds.get_ref()[c.lhs.span.0..c.rhs.span.1].to_string()).collect();
+    let test = test_kind(&l, &raw.check)?;
+    if matches!(test, Test::PairedT { .. }) && quick_seeds.len() < 2 {
+        return Err(l.error(quick.span().start, "a paired test needs at least 2 seeds (and quick_seeds)"));
+    }
+    let first_order_gain = src.contains("first_order_gain");
+    Ok(Claim {
+        id: raw.id.into_inner(),
+        file: file.to_path_buf(),
+        source: raw.source,
+        statement: raw.statement.trim().to_string(),
+        problem,
+        alpha: *sc.alpha.get_ref(),
+        seeds,
+        quick_seeds,
+        threshold,
+        runs,
+        defines,
+        comparisons,
+        texts,
+        test,
+        known_disagreement: raw.known_disagreement,
+        first_order_gain,
+    })
+}
+
+fn threshold_settings(l: &Loader, t: &RawThreshold) -> Result<ThresholdSettings, ClaimError> {
+    let mut s = ThresholdSettings::default();
+    s.time = t.time.unwrap_or(s.time);
+    s.tol = t.tol.unwrap_or(s.tol);
+    if let Some(w) = &t.rel_width {
+        l.range(w, *w.get_ref() > 0.0 && *w.get_ref() < 1.0, "rel_width must be in (0, 1)")?;
+        s.rel_width = *w.get_ref();
+    }
+    Ok(s)
+}
+
+fn run_def(l: &Loader, name: &str, r: &RawRun, n: usize) -> Result<RunDef, ClaimError> {
+    let batch = match r.algorithm.get_ref().as_str() {
+        "gd" => {
+            if let Some(b) = &r.batch {
+                return Err(l.error(b.span().start, "GD uses every row: drop `batch` or use algorithm = \"sgd\""));
+            }
+            None
+        }
+        "sgd" => {
+            let b = r.batch.as_ref().map_or(1, |b| *b.get_ref());
+            if let Some(bs) = &r.batch {
+                l.range(bs, (1..=n).contains(&b), &format!("batch must be in 1..={n}"))?;
+            }
+            Some(b)
+        }
+        other => {
+            return Err(
+                l.error(r.algorithm.span().start, format!("algorithm must be \"gd\" or \"sgd\", not \"{other}\""))
+            );
+        }
+    };
+    let at = r.stepsize.span().start;
+    let stepsize = match r.stepsize.get_ref() {
+        NumOrText::Num(g) => Expr { kind: Kind::Num(*g), span: (0, 0) },
+        NumOrText::Text(t) => parse_expr(t).map_err(|e| l.parse_error(l.text_start(&r.stepsize), e))?,
+    };
+    let names = StepsizeNames;
+    check(&stepsize, &names).map_err(|e| l.error(at, format!("stepsize: {}", e.message)))?;
+    // The stepsize at threshold 1 is the fraction; it must be a positive finite number.
+    let fraction = super::run::stepsize(&stepsize, 1.0, n, 0).map_err(|e| l.error(at, format!("stepsize: {e}")))?;
+    if !(fraction.is_finite() && fraction > 0.0) {
+        return Err(l.error(at, format!("stepsize must be finite and > 0 (got {fraction} at threshold = 1)")));
+    }
+    Ok(RunDef {
+        name: name.to_string(),
+        batch,
+        uses_threshold: mentions(&stepsize, "threshold") || l.src.contains(&format!("{name}.threshold")),
+        stepsize,
+        max_iters: r.max_iters.unwrap_or(RUN_MAX_ITERS),
+        tol: r.tol.unwrap_or(RUN_TOL),
+    })
+}
+
+fn mentions(e: &Expr, name: &str) -> bool {
+    match &e.kind {
+        Kind::Num(_) => false,
+        Kind::Name(n) => n == name,
+        Kind::Field(b, _) | Kind::Neg(b) => mentions(b, name),
+        Kind::Index(a, b) | Kind::Bin(_, a, b) => mentions(a, name) || mentions(b, name),
+        Kind::Call(_, args) => args.iter().any(|a| mentions(a, name)),
+    }
+}
+
+fn parse_defines(l: &Loader, raw: &BTreeMap<String, Spanned<String>>) -> Result<BTreeMap<String, Expr>, ClaimError> {
+    raw.iter()
+        .map(|(name, text)| {
+            if GLOBALS.iter().any(|(g, _)| g == name) {
+                return Err(l.error(text.span().start, format!("`{name}` is a built-in name; choose another")));
+            }
+            let e = parse_expr(text.get_ref()).map_err(|e| l.parse_error(l.text_start(text), e))?;
+            Ok((name.clone(), e))
+        })
+        .collect()
+}
+
+/// Types of the definitions, resolving them in dependency order (a cycle or an unknown
+/// name leaves one unresolved: its error is reported).
+fn define_types(
+    l: &Loader,
+    raw: &RawClaim,
+    defines: &BTreeMap<String, Expr>,
+) -> Result<BTreeMap<String, Ty>, ClaimError> {
+    let runs: Vec<String> = raw.runs.keys().cloned().collect();
+    let mut known = BTreeMap::new();
+    loop {
+        let names = ClaimNames { runs: runs.clone(), defines: known.clone() };
+        let pending: Vec<_> = defines.iter().filter(|(n, _)| !known.contains_key(*n)).collect();
+        let Some((first_name, first)) = pending.first() else { return Ok(known) };
+        let mut progress = false;
+        for (name, e) in &pending {
+            if let Ok(t) = check(e, &names) {
+                known.insert((*name).clone(), t);
+                progress = true;
+            }
+        }
+        if !progress {
+            let e = check(first, &names).expect_err("an unresolved definition fails to check");
+            let base = l.text_start(&raw.define[*first_name]);
+            return Err(
+                l.error(base + e.span.0, format!("in `{first_name}`: {} (or a cycle of definitions)", e.message))
+            );
+        }
+    }
+}
+
+fn test_kind(l: &Loader, c: &RawCheck) -> Result<Test, ClaimError> {
+    match (c.test.get_ref().as_str(), &c.level) {
+        ("every_seed", None) => Ok(Test::EverySeed),
+        ("every_seed", Some(lv)) => Err(l.error(lv.span().start, "`level` belongs to test = \"paired_t\"")),
+        ("paired_t", Some(lv)) => {
+            l.range(lv, *lv.get_ref() > 0.0 && *lv.get_ref() < 0.5, "level must be in (0, 0.5)")?;
+            Ok(Test::PairedT { level: *lv.get_ref() })
+        }
+        ("paired_t", None) => Err(l.error(c.test.span().start, "test = \"paired_t\" needs a `level` (e.g. 0.05)")),
+        (other, _) => {
+            Err(l.error(c.test.span().start, format!("test must be \"every_seed\" or \"paired_t\", not \"{other}\"")))
+        }
+    }
+}
+
+/// Names in relations and definitions: globals, runs, definitions.
+struct ClaimNames {
+    runs: Vec<String>,
+    defines: BTreeMap<String, Ty>,
+}
+
+impl Names for ClaimNames {
+    fn name_ty(&self, name: &str) -> Option<Ty> {
+        if self.runs.iter().any(|r| r == name) {
+            return Some(Ty::Run);
+        }
+        GLOBALS.iter().find(|(g, _)| *g == name).map(|(_, t)| *t).or_else(|| self.defines.get(name).copied())
+    }
+
+    fn known_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = GLOBALS.iter().map(|(g, _)| g.to_string()).collect();
+        v.extend(self.runs.iter().map(|r| format!("{r} (run: {r}.{})", RUN_FIELDS[0].0)));
+        v.extend(self.defines.keys().cloned());
+        v
+    }
+}
+
+/// Names in a stepsize: the run's threshold and the problem size.
+struct StepsizeNames;
+
+impl Names for StepsizeNames {
+    fn name_ty(&self, name: &str) -> Option<Ty> {
+        ["threshold", "n", "d"].contains(&name).then_some(Ty::Num)
+    }
+
+    fn known_names(&self) -> Vec<String> {
+        vec!["threshold".into(), "n".into(), "d".into()]
+    }
+}

@@ -1,0 +1,273 @@
+//! Running a claim on one seed: the problem, the thresholds its runs need, the runs, and
+//! the per-seed values of both sides of every comparison.
+
+use std::cell::{OnceCell, RefCell};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use nalgebra::DVector;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+
+use super::eval::{EvalError, Scope, Value, eval};
+use super::expr::Expr;
+use super::file::{Claim, RunDef};
+use crate::bias::EffectiveInit;
+use crate::predict::kkt_residual;
+use crate::problem::{Problem, ProblemSpec};
+use crate::runfile::RunRecord;
+use crate::solve::{LpBackend, NewtonSettings, basis_pursuit, min_norm, solve_implicit, weighted_basis_pursuit};
+use crate::threshold::{Threshold, ThresholdSettings, threshold};
+use crate::train::{Batching, Run, Stepsizes, Stop, TrainConfig, train};
+
+/// What one seed measured: both sides of every comparison, and the thresholds used.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeedValues {
+    pub seed: u64,
+    /// `sides[i]` = (lhs, rhs) of comparison i.
+    pub sides: Vec<(f64, f64)>,
+    /// (run name, threshold) for runs whose stepsize or fields use it.
+    pub thresholds: Vec<(String, Threshold)>,
+}
+
+/// Evaluates a stepsize expression at a threshold value.
+pub fn stepsize(e: &Expr, threshold: f64, n: usize, d: usize) -> Result<f64, String> {
+    struct S(f64, usize, usize);
+    impl Scope for S {
+        fn name(&self, name: &str) -> Result<Value, String> {
+            match name {
+                "threshold" => Ok(Value::Num(self.0)),
+                "n" => Ok(Value::Num(self.1 as f64)),
+                _ => Ok(Value::Num(self.2 as f64)),
+            }
+        }
+        fn field(&self, _: &str, _: &str) -> Result<Value, String> {
+            Err("a stepsize has no runs".into())
+        }
+        fn solve(&self, f: &str, _: &[Value]) -> Result<Value, String> {
+            Err(format!("{f} cannot be used in a stepsize"))
+        }
+    }
+    match eval(e, &S(threshold, n, d)).map_err(|e| e.message)? {
+        Value::Num(g) => Ok(g),
+        _ => Err("a stepsize must be a number".into()),
+    }
+}
+
+type Cached = Arc<OnceLock<Result<Threshold, String>>>;
+
+/// Thresholds are shared by every claim that needs the same one (same problem, α,
+/// batch size, seed and settings), and measured once even when claims run in parallel.
+fn cached_threshold(
+    spec: &ProblemSpec,
+    problem: &Problem,
+    alpha: &DVector<f64>,
+    batch: Option<usize>,
+    s: &ThresholdSettings,
+) -> Result<Threshold, String> {
+    static CACHE: OnceLock<Mutex<HashMap<String, Cached>>> = OnceLock::new();
+    let key = format!("{spec:?}|{:?}|{batch:?}|{s:?}", alpha.as_slice());
+    let cell = CACHE.get_or_init(Default::default).lock().map_err(|e| e.to_string())?.entry(key).or_default().clone();
+    cell.get_or_init(|| threshold(problem, alpha, batch, spec.seed, s).map_err(|e| e.to_string())).clone()
+}
+
+/// A finished run of a claim, with what the theory reads from it.
+struct RunResult {
+    name: String,
+    stepsize: f64,
+    threshold: Option<Threshold>,
+    run: Run,
+    record: RunRecord,
+    eff: EffectiveInit,
+    theory: OnceCell<Result<DVector<f64>, String>>,
+}
+
+fn execute(
+    claim: &Claim,
+    def: &RunDef,
+    spec: &ProblemSpec,
+    p: &Problem,
+    alpha: &DVector<f64>,
+) -> Result<RunResult, String> {
+    let th = if def.uses_threshold {
+        Some(
+            cached_threshold(spec, p, alpha, def.batch, &claim.threshold)
+                .map_err(|e| format!("threshold of run `{}`: {e}", def.name))?,
+        )
+    } else {
+        None
+    };
+    let gamma = stepsize(&def.stepsize, th.map_or(f64::NAN, |t| t.lo), p.n(), p.d())?;
+    let batching = def.batch.map_or(Batching::Full, |m| Batching::Random { m, seed: spec.seed });
+    let mut config = TrainConfig::new(alpha.clone(), Stepsizes::Constant(gamma), batching);
+    config.max_iters = def.max_iters;
+    config.tol = def.tol;
+    config.history_cap = 2;
+    config.first_order_gain = claim.first_order_gain;
+    let run = train(p, &config).map_err(|e| format!("run `{}`: {e}", def.name))?;
+    let record = RunRecord::from_run(&run);
+    let eff = record.effective_init();
+    Ok(RunResult { name: def.name.clone(), stepsize: gamma, threshold: th, run, record, eff, theory: OnceCell::new() })
+}
+
+/// Runs the claim's scenario on one seed and evaluates both sides of each comparison.
+pub fn run_seed(claim: &Claim, seed: u64) -> Result<SeedValues, String> {
+    let spec = ProblemSpec { seed, ..claim.problem };
+    let problem = spec.generate()?;
+    let alpha = DVector::from_element(problem.d(), claim.alpha);
+    let runs = claim
+        .runs
+        .par_iter()
+        .map(|def| execute(claim, def, &spec, &problem, &alpha))
+        .collect::<Result<Vec<_>, String>>()?;
+    let scope = SeedScope::new(claim, &problem, alpha, &runs, seed);
+    let sides = claim
+        .comparisons
+        .iter()
+        .zip(&claim.texts)
+        .map(|(c, text)| {
+            let side = |e: &Expr| number(eval(e, &scope)).map_err(|e| format!("in `{text}`: {e}"));
+            Ok((side(&c.lhs)?, side(&c.rhs)?))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let thresholds = runs.iter().filter_map(|r| r.threshold.map(|t| (r.name.clone(), t))).collect();
+    Ok(SeedValues { seed, sides, thresholds })
+}
+
+fn number(v: Result<Value, EvalError>) -> Result<f64, String> {
+    match v.map_err(|e| e.message)? {
+        Value::Num(x) if x.is_finite() => Ok(x),
+        Value::Num(x) => Err(format!("the value is {x}, not a finite number")),
+        _ => Err("not a number".into()),
+    }
+}
+
+/// Names of one seed: the problem, the runs and the claim's definitions (memoised).
+struct SeedScope<'a> {
+    claim: &'a Claim,
+    p: &'a Problem,
+    alpha: DVector<f64>,
+    runs: &'a [RunResult],
+    seed: u64,
+    memo: RefCell<HashMap<String, Value>>,
+}
+
+impl<'a> SeedScope<'a> {
+    fn new(claim: &'a Claim, p: &'a Problem, alpha: DVector<f64>, runs: &'a [RunResult], seed: u64) -> Self {
+        Self { claim, p, alpha, runs, seed, memo: RefCell::default() }
+    }
+
+    fn beta_star(&self) -> Result<&DVector<f64>, String> {
+        self.p.beta_star.as_ref().ok_or_else(|| "the problem has no beta_star".into())
+    }
+
+    fn implicit(&self, ell: &DVector<f64>, rho: &DVector<f64>) -> Result<DVector<f64>, String> {
+        Ok(solve_implicit(&self.p.x, &self.p.y, ell, rho, &NewtonSettings::default()).map_err(|e| e.to_string())?.beta)
+    }
+
+    fn support(&self, on: bool) -> Result<Value, String> {
+        Ok(Value::Mask(self.beta_star()?.iter().map(|b| (*b != 0.0) == on).collect()))
+    }
+}
+
+impl Scope for SeedScope<'_> {
+    fn name(&self, name: &str) -> Result<Value, String> {
+        if let Some(v) = self.memo.borrow().get(name) {
+            return Ok(v.clone());
+        }
+        let (p, d) = (self.p, self.p.d());
+        let v = match name {
+            "X" => Value::Mat(p.x.clone()),
+            "y" => Value::Vec(p.y.clone()),
+            "beta_star" => Value::Vec(self.beta_star()?.clone()),
+            "H" => Value::Mat(p.x.transpose() * &p.x / p.n() as f64),
+            "support" => self.support(true)?,
+            "off_support" => self.support(false)?,
+            "alpha" => Value::Vec(self.alpha.clone()),
+            "gradient_flow" => {
+                let eff = EffectiveInit::gradient_flow(self.alpha.map(f64::ln));
+                Value::Vec(self.implicit(&eff.ln_alpha_inf2(), &eff.rho)?)
+            }
+            "uniform" => {
+                let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ 0x0075_6e69_666f_726d);
+                Value::Vec(DVector::from_fn(d, |_, _| rng.random::<f64>()))
+            }
+            "n" => Value::Num(p.n() as f64),
+            "d" => Value::Num(d as f64),
+            _ => {
+                let e = self.claim.defines.get(name).ok_or_else(|| format!("unknown name `{name}`"))?;
+                eval(e, self).map_err(|e| format!("in definition `{name}`: {}", e.message))?
+            }
+        };
+        self.memo.borrow_mut().insert(name.to_string(), v.clone());
+        Ok(v)
+    }
+
+    fn field(&self, run: &str, field: &str) -> Result<Value, String> {
+        let r = self.runs.iter().find(|r| r.name == run).ok_or_else(|| format!("unknown run `{run}`"))?;
+        let num = |x: f64| Ok(Value::Num(x));
+        let vec = |v: &DVector<f64>| Ok(Value::Vec(v.clone()));
+        match field {
+            "converged" => return num(f64::from(u8::from(r.run.stop == Stop::Converged))),
+            "stepsize" => return num(r.stepsize),
+            "iters" => return num(r.run.iters as f64),
+            "threshold" => return r.threshold.map_or(Err(format!("run `{run}` has no threshold")), |t| num(t.lo)),
+            _ => {}
+        }
+        if let Stop::Diverged { step } = r.run.stop {
+            return Err(format!("run `{run}` (γ = {:.4e}) diverged at step {step}", r.stepsize));
+        }
+        match field {
+            "beta" => vec(&r.record.beta),
+            "theory" => {
+                r.theory.get_or_init(|| self.implicit(&r.eff.ln_alpha_inf2(), &r.eff.rho)).clone().map(Value::Vec)
+            }
+            "gain" => vec(&r.eff.gain),
+            "first_order_gain" => r.run.accumulator.first_order.as_ref().map_or(Err("not recorded".into()), vec),
+            "rho" => vec(&r.eff.rho),
+            "alpha" => vec(&r.record.alpha),
+            "alpha_inf" => vec(&r.eff.alpha_inf()),
+            "ln_alpha_inf2" => vec(&r.eff.ln_alpha_inf2()),
+            "u" => vec(&r.record.u),
+            "v" => vec(&r.record.v),
+            "loss" => num(r.run.loss),
+            "loss_climb" => num(r.run.loss_climb),
+            "gain_l1" => num(r.eff.gain.lp_norm(1)),
+            "kkt" => kkt_residual(&self.p.x, &r.eff.ln_alpha_inf2(), &r.eff.rho, &r.record.beta)
+                .map_err(|e| e.to_string())?
+                .map_or(Err("KKT residual not computable: entries of the limit underflowed".into()), num),
+            "conservation" => num(r.record.conservation_residual()),
+            _ => Err(format!("unknown run field `{field}`")),
+        }
+    }
+
+    fn solve(&self, f: &str, args: &[Value]) -> Result<Value, String> {
+        let (x, y) = (&self.p.x, &self.p.y);
+        let lp = |e: crate::solve::SolveError| e.to_string();
+        let beta = match (f, args) {
+            ("implicit", [Value::Vec(ell), Value::Vec(rho)]) => self.implicit(ell, rho)?,
+            ("kkt", [Value::Vec(b), Value::Vec(ell), Value::Vec(rho)]) => {
+                let k = kkt_residual(x, ell, rho, b).map_err(lp)?;
+                return k.map(Value::Num).ok_or_else(|| "KKT residual not computable (underflow)".into());
+            }
+            ("weighted_bp", [Value::Vec(w)]) => weighted_basis_pursuit(x, y, w, LpBackend::Minilp).map_err(lp)?.beta,
+            ("bp", []) => basis_pursuit(x, y, LpBackend::Minilp).map_err(lp)?.beta,
+            ("min_l2", []) => min_norm(x, y).map_err(lp)?,
+            _ => return Err(format!("bad call of {f}")),
+        };
+        Ok(Value::Vec(beta))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::claims::expr::parse_expr;
+
+    #[test]
+    fn stepsize_reads_threshold() {
+        let e = parse_expr("0.5 * threshold + 1 / n").unwrap();
+        assert_eq!(stepsize(&e, 0.4, 4, 10).unwrap(), 0.45);
+    }
+}

@@ -1,0 +1,73 @@
+//! The `check` report: a Markdown table (claim, source, measured, relation, verdict,
+//! time), the load errors and known disagreements under it; or the same as JSON.
+
+use std::fmt::Write;
+
+use serde_json::{Value, json};
+
+use super::{ClaimError, ClaimReport, ComparisonReport, Verdict};
+
+fn num(x: f64) -> String {
+    if x == 0.0 || (1e-3..1e4).contains(&x.abs()) {
+        format!("{x:.4}").trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        format!("{x:.2e}")
+    }
+}
+
+fn measured(c: &ComparisonReport) -> String {
+    let mut s = format!("{} vs {}", num(c.lhs), num(c.rhs));
+    match (c.p_value, c.effect_size, c.worst_seed) {
+        (Some(p), Some(e), _) => {
+            let _ = write!(s, " (means; p = {}, d_z = {})", num(p), num(e));
+        }
+        (_, _, Some(seed)) => {
+            let _ = write!(s, " (worst seed {seed})");
+        }
+        _ => {}
+    }
+    s
+}
+
+/// The Markdown report.
+pub fn markdown(reports: &[ClaimReport], errors: &[ClaimError]) -> String {
+    let mut t = String::from("| claim | source | measured | relation | verdict | time |\n|---|---|---|---|---|---|\n");
+    for r in reports {
+        let m: Vec<String> = r.comparisons.iter().map(measured).collect();
+        let rel: Vec<&str> = r.comparisons.iter().map(|c| c.relation.as_str()).collect();
+        let m = if m.is_empty() { "–".to_string() } else { m.join("; ") };
+        let rel = if rel.is_empty() { "–".to_string() } else { format!("`{}`", rel.join("` and `")) };
+        let _ = writeln!(t, "| {} | {} | {m} | {rel} | {} | {:.1} s |", r.id, r.source, r.verdict.label(), r.seconds);
+    }
+    let count = |v: Verdict| reports.iter().filter(|r| r.verdict == v).count();
+    let _ = writeln!(
+        t,
+        "\n{} claims: {} hold, {} fail, {} known disagreements, {} errors; {} files could not be loaded",
+        reports.len(),
+        count(Verdict::Holds),
+        count(Verdict::Fails),
+        count(Verdict::KnownDisagreement),
+        count(Verdict::Error),
+        errors.len()
+    );
+    for r in reports {
+        if let Some(e) = &r.error {
+            let _ = writeln!(t, "\nerror in {} ({}): {e}", r.id, r.file.display());
+        }
+        if let (Verdict::KnownDisagreement, Some(why)) = (r.verdict, &r.known_disagreement) {
+            let why = why.split_whitespace().collect::<Vec<_>>().join(" ");
+            let _ = writeln!(t, "\nknown disagreement {}: {why}", r.id);
+        }
+    }
+    for e in errors {
+        let _ = writeln!(t, "\n{e}");
+    }
+    t
+}
+
+/// The JSON report.
+pub fn to_json(reports: &[ClaimReport], errors: &[ClaimError]) -> Value {
+    let errors: Vec<Value> =
+        errors.iter().map(|e| json!({"file": e.file, "line": e.line, "col": e.col, "message": e.message})).collect();
+    json!({"claims": reports, "load_errors": errors})
+}

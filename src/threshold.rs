@@ -1,0 +1,116 @@
+//! Divergence thresholds (theory.md §5): they have no closed form, so they are measured
+//! by bisection on a constant stepsize, per problem, algorithm, batch size and seed.
+//!
+//! A stepsize *passes* when its run reaches L(b) < tol within the budget; it *fails*
+//! when the run blows up or is still going (e.g. oscillating at the edge of stability)
+//! when the budget runs out. The budget is a time T of gradient flow, the same for every
+//! trial: T·⌈n/m⌉/γ steps (T/γ passes over the data), so a small stepsize is not failed
+//! merely for needing more steps. The threshold is the bracket [lo, hi] with lo
+//! passing and hi failing, narrowed until hi/lo − 1 ≤ rel_width.
+
+use nalgebra::DVector;
+
+use crate::problem::Problem;
+use crate::train::{Batching, Stepsizes, Stop, TrainConfig, TrainError, train};
+
+/// Bisection settings. | field | default | meaning |
+/// |---|---|---|
+/// | time | 10000 | budget T of one trial: T·⌈n/m⌉/γ steps |
+/// | tol | 1e-12 | a trial passes when L(b) < tol |
+/// | rel_width | 0.005 | stop when hi/lo − 1 ≤ rel_width |
+/// | start | 1 | first stepsize tried |
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ThresholdSettings {
+    pub time: f64,
+    pub tol: f64,
+    pub rel_width: f64,
+    pub start: f64,
+}
+
+impl Default for ThresholdSettings {
+    fn default() -> Self {
+        Self { time: 10_000.0, tol: 1e-12, rel_width: 0.005, start: 1.0 }
+    }
+}
+
+/// A measured threshold: `lo` passes, `hi` fails (and how it failed).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Threshold {
+    pub lo: f64,
+    pub hi: f64,
+    /// How the run at `hi` ended: diverged (at a step) or did not converge in the budget.
+    pub hi_stop: Stop,
+    /// Trial runs made.
+    pub trials: usize,
+}
+
+/// Where the search gives up widening the bracket (γ outside [2^-60, 2^60] · start).
+const MAX_DOUBLINGS: usize = 60;
+
+/// Measures the threshold of GD (`batch = None`) or SGD with `batch` rows per step,
+/// drawing batches from `seed`.
+pub fn threshold(
+    problem: &Problem,
+    alpha: &DVector<f64>,
+    batch: Option<usize>,
+    seed: u64,
+    s: &ThresholdSettings,
+) -> Result<Threshold, ThresholdError> {
+    if !(s.rel_width > 0.0 && s.start > 0.0 && s.start.is_finite() && s.time > 0.0 && s.time.is_finite()) {
+        return Err(ThresholdError::Settings(format!("{s:?}: need time > 0, rel_width > 0, start > 0")));
+    }
+    let mut trials = 0;
+    let mut trial = |gamma: f64| -> Result<Stop, ThresholdError> {
+        trials += 1;
+        let batching = batch.map_or(Batching::Full, |m| Batching::Random { m, seed });
+        let mut config = TrainConfig::new(alpha.clone(), Stepsizes::Constant(gamma), batching);
+        config.tol = s.tol;
+        let epoch = problem.n().div_ceil(batch.unwrap_or(problem.n()));
+        config.max_iters = (s.time * epoch as f64 / gamma).min(1e12) as usize;
+        config.history_cap = 2;
+        Ok(train(problem, &config)?.stop)
+    };
+    let (mut lo, mut hi, mut hi_stop) = (s.start, s.start, trial(s.start)?);
+    if hi_stop == Stop::Converged {
+        // Widen upwards until a trial fails.
+        for _ in 0..MAX_DOUBLINGS {
+            hi *= 2.0;
+            hi_stop = trial(hi)?;
+            if hi_stop != Stop::Converged {
+                break;
+            }
+            lo = hi;
+        }
+    } else {
+        // Narrow downwards until a trial passes.
+        for _ in 0..MAX_DOUBLINGS {
+            lo /= 2.0;
+            let stop = trial(lo)?;
+            if stop == Stop::Converged {
+                break;
+            }
+            (hi, hi_stop) = (lo, stop);
+        }
+    }
+    if lo == hi {
+        return Err(ThresholdError::NoBracket { start: s.start });
+    }
+    while hi / lo - 1.0 > s.rel_width {
+        let mid = (lo * hi).sqrt();
+        match trial(mid)? {
+            Stop::Converged => lo = mid,
+            stop => (hi, hi_stop) = (mid, stop),
+        }
+    }
+    Ok(Threshold { lo, hi, hi_stop, trials })
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ThresholdError {
+    #[error("bad threshold settings {0}")]
+    Settings(String),
+    #[error("no stepsize in start·2^±60 (start {start}) separates converging from failing runs")]
+    NoBracket { start: f64 },
+    #[error(transparent)]
+    Train(#[from] TrainError),
+}

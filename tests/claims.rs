@@ -1,0 +1,180 @@
+//! The claims under theory/claims: each holds (or is a marked known disagreement) and is
+//! pinned by a snapshot; a deliberately wrong variant of each family flips its verdict;
+//! malformed files are refused with file, line and column while the others still run.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{dlncheck, dlncheck_json, snapshot_settings};
+use dlncheck::claims::{Verdict, load_dir, paired_t, parse, run_claim, snapshot_text};
+use rayon::prelude::*;
+
+fn theory() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("theory")
+}
+
+fn claim_file(id: &str) -> (PathBuf, String) {
+    let path = theory().join("claims").join(format!("{id}.toml"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    (path, text)
+}
+
+/// Runs claim `id` with `from` replaced by `to` (quick seeds) and returns its verdict.
+fn variant(id: &str, replacements: &[(&str, &str)]) -> Verdict {
+    let (path, mut text) = claim_file(id);
+    for (from, to) in replacements {
+        assert!(text.contains(from), "{id} contains `{from}`");
+        text = text.replace(from, to);
+    }
+    let claim = parse(&path, &text).unwrap_or_else(|e| panic!("{e}"));
+    let report = run_claim(&claim, true);
+    assert!(report.error.is_none(), "{id}: {:?}", report.error);
+    report.verdict
+}
+
+#[test]
+fn every_claim_holds_or_is_a_known_disagreement_and_is_pinned() {
+    let claims: Vec<_> =
+        load_dir(&theory()).unwrap().into_iter().map(|c| c.unwrap_or_else(|e| panic!("{e}"))).collect();
+    assert!(claims.len() >= 15);
+    let reports: Vec<_> = claims.par_iter().map(|c| run_claim(c, false)).collect();
+    for (claim, r) in claims.iter().zip(&reports) {
+        let expected = if claim.known_disagreement.is_some() { Verdict::KnownDisagreement } else { Verdict::Holds };
+        assert_eq!(r.verdict, expected, "{}", snapshot_text(r));
+        snapshot_settings().bind(|| insta::assert_snapshot!(format!("claim_{}", r.id), snapshot_text(r)));
+    }
+}
+
+#[test]
+fn exact_characterisation_without_the_half_in_alpha_inf_fails() {
+    // α_∞ = α exp(−Gain/2): dropping the 1/2 doubles the gain in ln α_∞².
+    let wrong = [("2 * ln(half.alpha) - half.gain", "2 * ln(half.alpha) - 2 * half.gain")];
+    assert_eq!(variant("exact-gd-uncentred", &wrong), Verdict::Fails);
+}
+
+#[test]
+fn conservation_without_its_factor_two_fails_and_kkt_at_alpha_fails() {
+    assert_eq!(variant("conservation-kkt", &[("- 2 * gd.alpha^2", "- gd.alpha^2")]), Verdict::Fails);
+    // KKT at the initial scale α instead of α_∞ (i.e. ignoring the gain).
+    assert_eq!(
+        variant("conservation-kkt", &[("kkt(gd.beta, gd.ln_alpha_inf2", "kkt(gd.beta, 2 * ln(gd.alpha)")]),
+        Verdict::Fails
+    );
+}
+
+#[test]
+fn small_stepsizes_do_not_approach_min_l2() {
+    assert_eq!(variant("gradient-flow-limit", &[("gradient_flow)", "min_l2())")]), Verdict::Fails);
+}
+
+#[test]
+fn small_stepsize_gain_with_a_halved_sum_fails() {
+    let wrong = [("gd_small.gain - gd_small.first_order_gain", "gd_small.gain - 0.5 * gd_small.first_order_gain")];
+    assert_eq!(variant("small-stepsize-gain", &wrong), Verdict::Fails);
+}
+
+#[test]
+fn the_small_scale_limit_flips_with_the_sign_of_ln_alpha() {
+    // ln α_∞ = +t·w (a growing scale) goes the other way, towards min-ℓ2.
+    assert_eq!(variant("weighted-bp-limit", &[("implicit(-2 * 80 * w", "implicit(2 * 80 * w")]), Verdict::Fails);
+    // The dense claim disagrees only through its quoted rate.
+    assert_eq!(variant("weighted-bp-limit-dense", &[("and dist80 <= 1e-8", "")]), Verdict::Holds);
+}
+
+#[test]
+fn gd_labelled_as_sgd_flips_the_stepsize_claims() {
+    let gd = [("algorithm = \"sgd\"", "algorithm = \"gd\"")];
+    assert_eq!(variant("sgd-large-stepsize-helps", &gd), Verdict::Fails);
+    assert_eq!(variant("gd-edge-of-stability", &[("algorithm = \"gd\"", "algorithm = \"sgd\"")]), Verdict::Fails);
+}
+
+#[test]
+fn swapped_algorithms_flip_the_gain_claims() {
+    let swap = [
+        ("[runs.gd]\nalgorithm = \"gd\"", "[runs.gd]\nalgorithm = \"@\""),
+        ("[runs.sgd]\nalgorithm = \"sgd\"", "[runs.sgd]\nalgorithm = \"gd\""),
+        ("\"@\"", "\"sgd\""),
+    ];
+    assert_eq!(variant("gain-shape-gd", &swap), Verdict::Fails);
+    assert_eq!(variant("gain-tracks-diag-h", &swap), Verdict::Fails);
+    let swap_mid = [
+        ("[runs.gd_mid]\nalgorithm = \"gd\"", "[runs.gd_mid]\nalgorithm = \"sgd\""),
+        ("[runs.sgd_mid]\nalgorithm = \"sgd\"", "[runs.sgd_mid]\nalgorithm = \"gd\""),
+    ];
+    assert_eq!(variant("gain-sgd-near-threshold", &swap_mid), Verdict::Fails);
+}
+
+/// df = 1: the t distribution is Cauchy, P(T > t) = 1/2 − atan(t)/π.
+#[test]
+fn paired_t_matches_the_cauchy_closed_form() {
+    let (p, d) = paired_t(&[1.0, 3.0]);
+    assert!((p - (0.5 - 2f64.atan() / std::f64::consts::PI)).abs() < 1e-12, "{p}");
+    assert!((d - 2.0 / 2f64.sqrt()).abs() < 1e-12);
+    assert_eq!(paired_t(&[1.0, 1.0, 1.0]).0, 0.0);
+    assert_eq!(paired_t(&[-1.0, -1.0]).0, 1.0);
+}
+
+const GOOD: &str = r#"id = "good"
+source = "test"
+statement = "basis pursuit has the smallest l1 norm"
+[scenario]
+n = 10
+d = 20
+[check]
+holds = "norm1(bp()) <= norm1(min_l2())"
+"#;
+
+/// 1-based line and column of the first `needle` in `text`.
+fn position(text: &str, needle: &str) -> (usize, usize) {
+    let at = text.find(needle).unwrap_or_else(|| panic!("`{needle}` in {text}"));
+    let line = text[..at].matches('\n').count() + 1;
+    (line, at - text[..at].rfind('\n').map_or(0, |i| i + 1) + 1)
+}
+
+#[test]
+fn malformed_claims_exit_2_with_position_and_the_rest_still_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let named = |id: &str| GOOD.replace("id = \"good\"", &format!("id = \"{id}\""));
+    let runs = "[runs.r]\nalgorithm = \"gd\"\nstepsize = 0.1\n[check]";
+    // (file, text, where the error must point, what it must say)
+    let cases = [
+        ("syntax.toml", named("syntax").replace("[check]", "[check"), "\nholds", "expected `]`"),
+        ("quantity.toml", named("quantity").replace("bp()", "bpp()"), "bpp()", "unknown function `bpp`"),
+        ("run.toml", named("run").replace("[check]", runs).replace("bp()", "q.beta"), "q.beta", "unknown name `q`"),
+        ("range.toml", named("range").replace("d = 20", "d = 5"), "5", "d must exceed n"),
+        ("expr.toml", named("expr").replace("<= norm1", "<= * norm1"), "* norm1", "expected a number, a name or `(`"),
+        (
+            "stepsize.toml",
+            named("step").replace("[check]", &runs.replace("0.1", "\"-0.5 * threshold\"")),
+            "\"-0.5",
+            "> 0",
+        ),
+    ];
+    std::fs::write(dir.path().join("good.toml"), GOOD).unwrap();
+    for (file, text, _, _) in &cases {
+        std::fs::write(dir.path().join(file), text).unwrap();
+    }
+    let (code, out, err) = dlncheck(&["check", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(out.contains("| good |") && out.contains("| holds |"), "{out}");
+    for (file, text, needle, what) in &cases {
+        let (mut line, mut col) = position(text, needle);
+        if needle.starts_with('\n') {
+            // toml reports the unclosed header at the end of its line.
+            col = text.lines().nth(line - 1).unwrap().len() + 1;
+        } else if *needle == "5" {
+            (line, col) = position(text, "d = 5");
+            col += 4;
+        }
+        let full = format!("{}:{line}:{col}:", dir.path().join(file).display());
+        let hit = out.lines().find(|l| l.starts_with(&full)).unwrap_or_else(|| panic!("{full} in:\n{out}"));
+        assert!(hit.contains(what), "{hit}");
+    }
+    let (code, json) = dlncheck_json(&["check", dir.path().to_str().unwrap(), "--claim", "good"]);
+    assert_eq!(code, 0);
+    assert_eq!(json["claims"][0]["verdict"], "holds");
+    let (code, _, err) = dlncheck(&["check", dir.path().to_str().unwrap(), "--claim", "nope"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no claim with id `nope`"), "{err}");
+}
