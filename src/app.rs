@@ -18,6 +18,7 @@ use crate::runfile::{RunRecord, save_run};
 use crate::solve::{
     LpBackend, NewtonSettings, SolveError, certify_exactly, min_norm, solve_implicit, weighted_basis_pursuit,
 };
+use crate::threshold::{ThresholdSettings, threshold};
 use crate::train::{Batching, Run, Stepsizes, Stop, TrainConfig, TrainError, load_schedule, train};
 use crate::trajectory::{DegenerateFactor, ExternalTrajectory, read_alpha};
 
@@ -277,6 +278,33 @@ fn prediction_text(p: &Prediction) -> String {
         let _ = writeln!(t, "primal residual of the limit      {:.3e}", c.primal_residual);
     }
     t
+}
+
+/// `dlncheck threshold`: bisection for the largest converging constant stepsize.
+pub fn threshold_cmd(
+    problem: &Path,
+    alpha: &AlphaArg,
+    batch: Option<usize>,
+    seed: u64,
+    s: &ThresholdSettings,
+) -> Result<Outcome> {
+    let p = Problem::load(problem)?;
+    if let Some(m) = batch.filter(|m| *m == 0 || *m > p.n()) {
+        return Err(Error::Usage(format!("--batch {m} is outside 1..={}", p.n())));
+    }
+    if !(s.tol.is_finite() && s.tol > 0.0) {
+        return Err(Error::Usage(format!("--tol {} must be finite and > 0", s.tol)));
+    }
+    let t = threshold(&p, &alpha.resolve(p.d())?, batch, seed, s).map_err(|e| Error::Usage(e.to_string()))?;
+    let how = match t.hi_stop {
+        Stop::Diverged { step } => format!("diverged at step {step}"),
+        _ => "did not converge within the budget".to_string(),
+    };
+    let text = format!(
+        "threshold in [{:.6e}, {:.6e}] ({} trials): γ = {:.6e} converges, γ = {:.6e} {how}\n",
+        t.lo, t.hi, t.trials, t.lo, t.hi
+    );
+    Ok(Outcome::ok(json!({"lo": t.lo, "hi": t.hi, "trials": t.trials, "hi_stop": t.hi_stop}), text))
 }
 
 /// `dlncheck check`: loads every claim file of `dir`, runs the loadable ones (in

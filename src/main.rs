@@ -10,6 +10,7 @@ use dlncheck::compare::{CompareSpec, RunSpec};
 use dlncheck::problem::ProblemSpec;
 use dlncheck::report::Format;
 use dlncheck::solve::LpBackend;
+use dlncheck::threshold::ThresholdSettings;
 
 #[derive(Parser)]
 #[command(
@@ -120,6 +121,29 @@ enum Command {
         /// LP backend: minilp (default), clarabel, highs (cargo features).
         #[arg(long, default_value = "minilp")]
         backend: String,
+    },
+    /// Divergence threshold of a constant stepsize, by bisection (reports the bracket).
+    Threshold {
+        #[arg(long)]
+        problem: PathBuf,
+        /// α: a number or a .npz with `alpha`.
+        #[arg(long, allow_negative_numbers = true)]
+        alpha: String,
+        /// SGD batch size (omit for GD).
+        #[arg(long)]
+        batch: Option<usize>,
+        /// Seed of the SGD batches.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Budget of each trial: this much gradient-flow time (T·⌈n/m⌉/γ steps).
+        #[arg(long, default_value_t = 10_000.0)]
+        time: f64,
+        /// A trial passes when the loss falls below this.
+        #[arg(long, default_value_t = 1e-12)]
+        tol: f64,
+        /// Stop when hi/lo − 1 is at most this.
+        #[arg(long, default_value_t = 0.005)]
+        rel_width: f64,
     },
     /// Runs and reference solutions side by side, as a table.
     Compare {
@@ -250,6 +274,10 @@ fn run(command: Command) -> app::Result<Outcome> {
             let generator = ProblemSpec { n, d, sparsity, mean, ..ProblemSpec::default() };
             let format = Format::parse(&format).map_err(app::Error::Usage)?;
             app::compare_cmd(&CompareArgs { problem, generator, spec, format })
+        }
+        Command::Threshold { problem, alpha, batch, seed, time, tol, rel_width } => {
+            let settings = ThresholdSettings { time, tol, rel_width, ..ThresholdSettings::default() };
+            app::threshold_cmd(&problem, &AlphaArg::parse(&alpha), batch, seed, &settings)
         }
         Command::Check { dir, claim, quick, format } => {
             let json = match format.as_str() {

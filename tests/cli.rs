@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use common::{dlncheck, dlncheck_json, fixture};
 use dlncheck::npz::NpzWriter;
+use dlncheck::problem::ProblemSpec;
 
 struct Dir(tempfile::TempDir);
 
@@ -338,4 +339,24 @@ fn compare_formats() {
     assert!(csv.lines().all(|l| l.matches(',').count() == 16), "{csv}");
     assert_bad(&["compare", "--run", "adam:0.1"], &["gd:γ or sgd:γ:m"]);
     assert_bad(&["compare", "--run", "gd:0.1", "--format", "xlsx"], &["unknown format"]);
+}
+
+#[test]
+fn threshold_reports_a_bracket_and_refuses_bad_settings() {
+    let dir = Dir::new();
+    let (problem, prob) = (dir.path("p.npz"), dir.s("p.npz"));
+    ProblemSpec::default().generate().unwrap().save(&problem).unwrap();
+    for batch in [None, Some("1")] {
+        let mut args = vec!["threshold", "--problem", &prob, "--alpha", "0.1"];
+        args.extend(batch.iter().flat_map(|b| ["--batch", *b]));
+        let (code, json) = dlncheck_json(&args);
+        assert_eq!(code, 0, "{json}");
+        let (lo, hi) = (json["lo"].as_f64().unwrap(), json["hi"].as_f64().unwrap());
+        assert!(lo < hi && hi / lo - 1.0 <= 0.005, "{json}");
+        assert!(json["hi_stop"]["reason"] != "converged");
+    }
+    assert_bad(&["threshold", "--problem", &prob, "--alpha", "0.1", "--batch", "21"], &["--batch 21", "1..=20"]);
+    assert_bad(&["threshold", "--problem", &prob, "--alpha", "-1"], &["alpha"]);
+    assert_bad(&["threshold", "--problem", &prob, "--alpha", "0.1", "--time", "0"], &["time > 0"]);
+    assert_bad(&["threshold", "--problem", &dir.s("missing.npz"), "--alpha", "0.1"], &["missing.npz"]);
 }
