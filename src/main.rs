@@ -118,6 +118,10 @@ enum Command {
         /// The minimum-ℓ2 interpolator.
         #[arg(long, group = "mode")]
         l2: bool,
+        /// argmin D_φ(b, 0) for a separable strictly convex φ given as a formula in b and
+        /// a (a = --alpha, default 1), e.g. "b^2/2" or ψ_α's formula.
+        #[arg(long, allow_hyphen_values = true)]
+        potential: Option<String>,
         /// LP backend: minilp (default), clarabel, highs (cargo features).
         #[arg(long, default_value = "minilp")]
         backend: String,
@@ -251,8 +255,15 @@ fn run(command: Command) -> app::Result<Outcome> {
         }
         Command::Gain { run, trajectory } => app::gain_cmd(&gain_source(run, trajectory)?),
         Command::Predict { problem, run, trajectory } => app::predict_cmd(&problem, &gain_source(run, trajectory)?),
-        Command::Solve { problem, alpha, run, l1, weights, weights_from_run, l2, backend } => {
+        Command::Solve { problem, alpha, run, l1, weights, weights_from_run, l2, potential, backend } => {
             let mode = match (alpha, run, weights, weights_from_run) {
+                (alpha, None, None, None) if potential.is_some() && !l1 && !l2 => SolveMode::Potential {
+                    formula: potential.unwrap_or_default(),
+                    alpha: alpha.as_deref().map(AlphaArg::parse),
+                },
+                _ if potential.is_some() => {
+                    return Err(app::Error::Usage("--potential combines only with --alpha".into()));
+                }
                 (Some(a), ..) => SolveMode::Entropy(AlphaArg::parse(&a)),
                 (_, Some(r), ..) => SolveMode::EntropyFromRun(r),
                 (_, _, Some(w), _) => SolveMode::Weights(w),

@@ -178,3 +178,46 @@ fn malformed_claims_exit_2_with_position_and_the_rest_still_run() {
     assert_eq!(code, 2);
     assert!(err.contains("no claim with id `nope`"), "{err}");
 }
+
+/// Each symbolic claim holds as shipped; a dropped factor or a flipped sign is rejected.
+#[test]
+fn symbolic_claims_reject_their_wrong_variants() {
+    for (id, from, to) in [
+        ("psi-gradient", "rhs = \"asinh(b / a^2) / 2\"", "rhs = \"asinh(b / a^2)\""),
+        ("psi-hessian", "rhs = \"1 / (2 * sqrt(b^2 + a^4))\"", "rhs = \"1 / sqrt(b^2 + a^4)\""),
+        ("psi-convex", "positive = \"diff(diff(psi, b), b)\"", "positive = \"diff(psi, b)\""),
+        ("q-split", "q_minus = \"x - ln(abs(1 + x))\"", "q_minus = \"x + ln(abs(1 + x))\""),
+        ("q-series", "terms = \"x^2 + x^4 / 2\"", "terms = \"x^2 + x^4 / 3\""),
+        ("beta-tilde0", "rho = \"ln(a_plus / a_minus)\"", "rho = \"ln(a_minus / a_plus)\""),
+        ("psi-small-scale-limit", "equals = \"abs(b)\"", "equals = \"2 * abs(b)\""),
+        ("psi-large-scale-limit", "equals = \"b^2 / 4\"", "equals = \"b^2 / 2\""),
+        ("quadratic-potential", "rhs = \"1 + b\"", "rhs = \"1 - b\""),
+    ] {
+        assert_eq!(variant(id, &[]), Verdict::Holds, "{id}");
+        assert_eq!(variant(id, &[(from, to)]), Verdict::Fails, "{id} with {to}");
+    }
+}
+
+#[test]
+fn symbolic_routes_are_reported() {
+    let route = |id: &str| {
+        let (path, text) = claim_file(id);
+        run_claim(&parse(&path, &text).unwrap(), true).comparisons[0].route.clone().unwrap()
+    };
+    assert_eq!(route("quadratic-potential"), "simplification");
+    assert!(route("psi-gradient").starts_with("evaluation at 2000 points (600 in edge regions)"));
+    assert!(route("q-series").starts_with("Taylor coefficients"));
+    assert!(route("psi-small-scale-limit").starts_with("numeric limit"));
+}
+
+#[test]
+fn malformed_formulas_point_at_the_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "id = \"bad\"\nsource = \"t\"\nstatement = \"t\"\n[symbolic]\nvariables = { x = [0.0, 1.0] }\nidentity = { lhs = \"x + sin(x)\", rhs = \"x\" }\n";
+    std::fs::write(dir.path().join("bad.toml"), text).unwrap();
+    let (code, out, _) = dlncheck(&["check", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 2);
+    let (line, col) = position(text, "sin(x)");
+    let needle = format!("bad.toml:{line}:{col}: unknown function `sin`");
+    assert!(out.contains(&needle), "{needle} in {out}");
+}

@@ -360,3 +360,23 @@ fn threshold_reports_a_bracket_and_refuses_bad_settings() {
     assert_bad(&["threshold", "--problem", &prob, "--alpha", "0.1", "--time", "0"], &["time > 0"]);
     assert_bad(&["threshold", "--problem", &dir.s("missing.npz"), "--alpha", "0.1"], &["missing.npz"]);
 }
+
+#[test]
+fn solve_with_a_potential_formula() {
+    let dir = Dir::new();
+    let (problem, prob) = (dir.path("p.npz"), dir.s("p.npz"));
+    ProblemSpec::default().generate().unwrap().save(&problem).unwrap();
+    let psi = "(b * asinh(b / a^2) - sqrt(b^2 + a^4) + a^2) / 2";
+    let (code, generic) = dlncheck_json(&["solve", "--problem", &prob, "--potential", psi, "--alpha", "0.1"]);
+    assert_eq!(code, 0, "{generic}");
+    let (_, builtin) = dlncheck_json(&["solve", "--problem", &prob, "--alpha", "0.1"]);
+    let rel = (generic["objective"].as_f64().unwrap() - builtin["objective"].as_f64().unwrap()).abs();
+    assert!(rel <= 1e-9 * builtin["objective"].as_f64().unwrap(), "{generic} vs {builtin}");
+    assert_bad(&["solve", "--problem", &prob, "--potential", "b^2 + * 3"], &["column 7", "expected a number", "^"]);
+    assert_bad(&["solve", "--problem", &prob, "--potential", "-b^2"], &["not strictly convex", "φ''(b = 0e0"]);
+    assert_bad(
+        &["solve", "--problem", &prob, "--potential", "b^2", "--l1"],
+        &["--potential combines only with --alpha"],
+    );
+    assert_bad(&["solve", "--problem", &prob, "--potential", "sin(b)"], &["unknown function `sin`"]);
+}

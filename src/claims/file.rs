@@ -10,6 +10,8 @@ use toml::Spanned;
 use super::eval::{Names, RUN_FIELDS, Ty, check};
 use super::expr::{Comparison, Expr, Kind, ParseError, parse_expr, parse_relation};
 use crate::problem::ProblemSpec;
+use crate::symbolic::check::{Domain, Statement, SymbolicClaim};
+use crate::symbolic::{Builder, Sym};
 use crate::threshold::ThresholdSettings;
 
 /// A claim file that cannot be used: where and why.
@@ -36,8 +38,52 @@ struct RawClaim {
     runs: BTreeMap<String, RawRun>,
     #[serde(default)]
     define: BTreeMap<String, Spanned<String>>,
-    check: RawCheck,
+    check: Option<RawCheck>,
+    symbolic: Option<RawSymbolic>,
     known_disagreement: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSymbolic {
+    /// name = [lo, hi]
+    variables: BTreeMap<String, Spanned<[f64; 2]>>,
+    #[serde(default)]
+    define: BTreeMap<String, Spanned<String>>,
+    identity: Option<RawIdentity>,
+    positive: Option<Spanned<String>>,
+    series: Option<RawSeries>,
+    limit: Option<RawLimit>,
+    tol: Option<Spanned<f64>>,
+    points: Option<usize>,
+    seed: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIdentity {
+    lhs: Spanned<String>,
+    rhs: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSeries {
+    f: Spanned<String>,
+    var: Spanned<String>,
+    at: f64,
+    terms: Spanned<String>,
+    order: Spanned<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimit {
+    f: Spanned<String>,
+    var: Spanned<String>,
+    equals: Spanned<String>,
+    from: f64,
+    until: Spanned<f64>,
 }
 
 #[derive(Deserialize)]
@@ -180,6 +226,8 @@ pub struct Claim {
     pub known_disagreement: Option<String>,
     /// Whether some expression reads `run.first_order_gain`.
     pub first_order_gain: bool,
+    /// A symbolic claim (then there are no runs or comparisons).
+    pub symbolic: Option<SymbolicClaim>,
 }
 
 /// Names every claim expression may use (per seed), with their types.
@@ -254,6 +302,11 @@ pub fn parse(file: &Path, src: &str) -> Result<Claim, ClaimError> {
         let offset = e.span().map_or(0, |s| s.start);
         l.error(offset, e.message().trim_end().to_string())
     })?;
+    let raw_check = match (&raw.check, &raw.symbolic) {
+        (Some(c), None) => c,
+        (None, Some(sym)) => return symbolic_claim(&l, &raw, sym),
+        _ => return Err(l.error(0, "a claim has exactly one of [check] (runs) and [symbolic] (formulas)")),
+    };
     let sc = &raw.scenario;
     l.range(&sc.n, *sc.n.get_ref() >= 1, "n must be ≥ 1")?;
     l.range(&sc.d, sc.d.get_ref() > sc.n.get_ref(), "d must exceed n (an interpolation problem)")?;
@@ -278,8 +331,8 @@ pub fn parse(file: &Path, src: &str) -> Result<Claim, ClaimError> {
     let defines = parse_defines(&l, &raw.define)?;
     let names =
         ClaimNames { runs: runs.iter().map(|r| r.name.clone()).collect(), defines: define_types(&l, &raw, &defines)? };
-    let base = l.text_start(&raw.check.holds);
-    let comparisons = parse_relation(raw.check.holds.get_ref()).map_err(|e| l.parse_error(base, e))?;
+    let base = l.text_start(&raw_check.holds);
+    let comparisons = parse_relation(raw_check.holds.get_ref()).map_err(|e| l.parse_error(base, e))?;
     for c in &comparisons {
         for side in [&c.lhs, &c.rhs] {
             match check(side, &names).map_err(|e| l.error(base + e.span.0, e.message))? {
@@ -293,8 +346,8 @@ pub fn parse(file: &Path, src: &str) -> Result<Claim, ClaimError> {
             }
         }
     }
-    let texts = comparisons.iter().map(|c| raw.check.holds.get_ref()[c.lhs.span.0..c.rhs.span.1].to_string()).collect();
-    let test = test_kind(&l, &raw.check)?;
+    let texts = comparisons.iter().map(|c| raw_check.holds.get_ref()[c.lhs.span.0..c.rhs.span.1].to_string()).collect();
+    let test = test_kind(&l, raw_check)?;
     if matches!(test, Test::PairedT { .. }) && quick_seeds.len() < 2 {
         return Err(l.error(quick.span().start, "a paired test needs at least 2 seeds (and quick_seeds)"));
     }
@@ -316,7 +369,132 @@ pub fn parse(file: &Path, src: &str) -> Result<Claim, ClaimError> {
         test,
         known_disagreement: raw.known_disagreement,
         first_order_gain,
+        symbolic: None,
     })
+}
+
+/// A claim about formulas: variables with domains, definitions, and one statement.
+fn symbolic_claim(l: &Loader, raw: &RawClaim, s: &RawSymbolic) -> Result<Claim, ClaimError> {
+    let mut domains = Vec::new();
+    for (name, range) in &s.variables {
+        let [lo, hi] = *range.get_ref();
+        if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+            return Err(l.error(range.span().start, format!("the domain of `{name}` must be [lo, hi] with lo < hi")));
+        }
+        domains.push(Domain { name: name.clone(), lo, hi });
+    }
+    let variables: Vec<String> = s.variables.keys().cloned().collect();
+    let defines = symbolic_defines(l, &variables, &s.define)?;
+    let b = Builder { variables: &variables, defines: &defines };
+    let formula =
+        |text: &Spanned<String>| b.parse(text.get_ref()).map_err(|e| l.error(l.text_start(text) + e.span.0, e.message));
+    let variable = |v: &Spanned<String>| {
+        if variables.contains(v.get_ref()) {
+            Ok(v.get_ref().clone())
+        } else {
+            Err(l.error(v.span().start, format!("`{}` is not a declared variable", v.get_ref())))
+        }
+    };
+    let text = match (&s.identity, &s.positive, &s.series, &s.limit) {
+        (Some(i), ..) => format!("{} = {}", i.lhs.get_ref(), i.rhs.get_ref()),
+        (_, Some(f), ..) => format!("{} > 0", f.get_ref()),
+        (_, _, Some(r), _) => {
+            format!(
+                "{} = {} + O(({} - {})^{})",
+                r.f.get_ref(),
+                r.terms.get_ref(),
+                r.var.get_ref(),
+                r.at,
+                r.order.get_ref()
+            )
+        }
+        (.., Some(m)) => format!(
+            "{} → {} ({} from {:e} to {:e})",
+            m.f.get_ref(),
+            m.equals.get_ref(),
+            m.var.get_ref(),
+            m.from,
+            m.until.get_ref()
+        ),
+        _ => String::new(),
+    };
+    let statement = match (&s.identity, &s.positive, &s.series, &s.limit) {
+        (Some(i), None, None, None) => Statement::Identity { lhs: formula(&i.lhs)?, rhs: formula(&i.rhs)? },
+        (None, Some(f), None, None) => Statement::Positive { f: formula(f)? },
+        (None, None, Some(r), None) => {
+            l.range(&r.order, (1..=12).contains(r.order.get_ref()), "order must be in 1..=12")?;
+            let var = variable(&r.var)?;
+            Statement::Series { f: formula(&r.f)?, var, at: r.at, terms: formula(&r.terms)?, order: *r.order.get_ref() }
+        }
+        (None, None, None, Some(m)) => {
+            let until = *m.until.get_ref();
+            let ok = m.from.is_finite() && until.is_finite() && m.from * until > 0.0 && m.from != until;
+            l.range(&m.until, ok, "from and until must be finite, distinct and of one sign")?;
+            let var = variable(&m.var)?;
+            Statement::Limit { f: formula(&m.f)?, var, equals: formula(&m.equals)?, from: m.from, until }
+        }
+        _ => return Err(l.error(0, "[symbolic] needs exactly one of identity, positive, series, limit")),
+    };
+    let tol = s.tol.as_ref().map_or(Ok(1e-10), |t| {
+        l.range(t, t.get_ref().is_finite() && *t.get_ref() > 0.0, "tol must be > 0").map(|_| *t.get_ref())
+    })?;
+    let symbolic = SymbolicClaim {
+        text,
+        statement,
+        domains,
+        tol,
+        points: s.points.unwrap_or(2000).max(1),
+        seed: s.seed.unwrap_or(0),
+    };
+    Ok(Claim {
+        id: raw.id.get_ref().clone(),
+        file: l.file.to_path_buf(),
+        source: raw.source.clone(),
+        statement: raw.statement.trim().to_string(),
+        problem: ProblemSpec::default(),
+        alpha: 0.1,
+        seeds: Vec::new(),
+        quick_seeds: Vec::new(),
+        threshold: ThresholdSettings::default(),
+        runs: Vec::new(),
+        defines: BTreeMap::new(),
+        comparisons: Vec::new(),
+        texts: Vec::new(),
+        test: Test::EverySeed,
+        known_disagreement: raw.known_disagreement.clone(),
+        first_order_gain: false,
+        symbolic: Some(symbolic),
+    })
+}
+
+/// Builds the definitions of a symbolic claim in dependency order.
+fn symbolic_defines(
+    l: &Loader,
+    variables: &[String],
+    raw: &BTreeMap<String, Spanned<String>>,
+) -> Result<BTreeMap<String, Sym>, ClaimError> {
+    let mut built = BTreeMap::new();
+    while built.len() < raw.len() {
+        let before = built.len();
+        let mut first_error = None;
+        let pending: Vec<_> = raw.iter().filter(|(n, _)| !built.contains_key(*n)).collect();
+        for (name, text) in pending {
+            match (Builder { variables, defines: &built }).parse(text.get_ref()) {
+                Ok(s) => {
+                    built.insert(name.clone(), s);
+                }
+                Err(e) => {
+                    first_error.get_or_insert_with(|| {
+                        l.error(l.text_start(text) + e.span.0, format!("in `{name}`: {}", e.message))
+                    });
+                }
+            }
+        }
+        if built.len() == before {
+            return Err(first_error.expect("an unbuilt definition failed"));
+        }
+    }
+    Ok(built)
 }
 
 fn threshold_settings(l: &Loader, t: &RawThreshold) -> Result<ThresholdSettings, ClaimError> {

@@ -19,6 +19,7 @@ use statrs::distribution::{ContinuousCDF, StudentsT};
 
 pub use file::{Claim, ClaimError, Test, load, parse};
 
+use crate::symbolic::check as symbolic_check;
 use expr::CmpOp;
 
 /// A claim's verdict.
@@ -58,6 +59,10 @@ pub struct ComparisonReport {
     /// paired_t: one-sided p-value of "the margin is ≤ 0", and Cohen's d_z = mean/sd of the margins.
     pub p_value: Option<f64>,
     pub effect_size: Option<f64>,
+    /// Symbolic claims: how it was decided, where, and the observed order.
+    pub route: Option<String>,
+    pub detail: Option<String>,
+    pub order: Option<f64>,
 }
 
 /// A run's measured threshold, summarised over seeds.
@@ -91,6 +96,9 @@ pub struct ClaimReport {
 /// Runs a claim on its seeds (`quick`: its quick seeds) and decides it.
 pub fn run_claim(claim: &Claim, quick: bool) -> ClaimReport {
     let start = Instant::now();
+    if let Some(sym) = &claim.symbolic {
+        return symbolic_report(claim, sym.decide(), start);
+    }
     let seeds = if quick { &claim.quick_seeds } else { &claim.seeds };
     let measured: Result<Vec<run::SeedValues>, String> = seeds.par_iter().map(|&s| run::run_seed(claim, s)).collect();
     let (comparisons, thresholds, error) = match measured {
@@ -119,6 +127,42 @@ pub fn run_claim(claim: &Claim, quick: bool) -> ClaimReport {
     }
 }
 
+fn symbolic_report(claim: &Claim, d: symbolic_check::Decision, start: Instant) -> ClaimReport {
+    let op = if d.relation.ends_with("> 0") { CmpOp::Gt } else { CmpOp::Le };
+    let comparison = ComparisonReport {
+        relation: d.relation,
+        op,
+        lhs: d.measured,
+        rhs: d.bound,
+        holds: d.holds,
+        worst_seed: None,
+        p_value: None,
+        effect_size: None,
+        route: Some(d.route),
+        detail: Some(d.detail),
+        order: d.order,
+    };
+    let verdict = match (d.holds, &claim.known_disagreement) {
+        (true, _) => Verdict::Holds,
+        (false, Some(_)) => Verdict::KnownDisagreement,
+        (false, None) => Verdict::Fails,
+    };
+    ClaimReport {
+        id: claim.id.clone(),
+        file: claim.file.clone(),
+        source: claim.source.clone(),
+        statement: claim.statement.clone(),
+        test: claim.test,
+        seeds: 0,
+        comparisons: vec![comparison],
+        thresholds: Vec::new(),
+        verdict,
+        error: None,
+        known_disagreement: claim.known_disagreement.clone(),
+        seconds: start.elapsed().as_secs_f64(),
+    }
+}
+
 fn decide_all(claim: &Claim, values: &[run::SeedValues]) -> Vec<ComparisonReport> {
     claim
         .comparisons
@@ -139,7 +183,20 @@ pub fn decide(relation: String, op: CmpOp, test: Test, sides: &[(u64, f64, f64)]
             let worst = (0..sides.len()).min_by(|&a, &b| margins[a].total_cmp(&margins[b])).expect("at least one seed");
             let (seed, lhs, rhs) = sides[worst];
             let holds = sides.iter().all(|(_, l, r)| op.holds(*l, *r));
-            ComparisonReport { relation, op, lhs, rhs, holds, worst_seed: Some(seed), p_value: None, effect_size: None }
+            let (route, detail, order) = (None, None, None);
+            ComparisonReport {
+                relation,
+                op,
+                lhs,
+                rhs,
+                holds,
+                worst_seed: Some(seed),
+                p_value: None,
+                effect_size: None,
+                route,
+                detail,
+                order,
+            }
         }
         Test::PairedT { level } => {
             let k = sides.len() as f64;
@@ -155,6 +212,9 @@ pub fn decide(relation: String, op: CmpOp, test: Test, sides: &[(u64, f64, f64)]
                 worst_seed: None,
                 p_value: Some(p),
                 effect_size: Some(effect),
+                route: None,
+                detail: None,
+                order: None,
             }
         }
     }
@@ -229,8 +289,25 @@ pub fn stable(x: f64) -> String {
 /// A claim's report as its snapshot pins it (no timings, values through [`stable`]).
 pub fn snapshot_text(r: &ClaimReport) -> String {
     use std::fmt::Write;
-    let mut t = format!("claim {}: {} over {} seed(s)\n", r.id, r.verdict.label(), r.seeds);
+    let over = if r.seeds == 0 { "symbolic".to_string() } else { format!("over {} seed(s)", r.seeds) };
+    let mut t = format!("claim {}: {} {over}\n", r.id, r.verdict.label());
     for c in &r.comparisons {
+        if let Some(route) = &c.route {
+            // The bound is the file's constant, shown as written; a measured value far
+            // below it (rounding level, whose last bits vary) as `< bound/100`.
+            let _ = writeln!(t, "  route: {route}");
+            if let Some(order) = c.order {
+                let _ = writeln!(t, "  observed order: {order:.1}");
+            }
+            let verdict = if c.holds { "holds" } else { "fails" };
+            let measured = if c.op == CmpOp::Le && c.lhs.abs() < c.rhs / 100.0 {
+                format!("< {:e}", c.rhs / 100.0)
+            } else {
+                format!("{:.1e}", c.lhs)
+            };
+            let _ = writeln!(t, "  {}: {measured} {} {:e} -> {verdict}", c.relation, c.op.symbol(), c.rhs);
+            continue;
+        }
         let _ = write!(t, "  {}: {} {} {}", c.relation, stable(c.lhs), c.op.symbol(), stable(c.rhs));
         if let (Some(p), Some(e)) = (c.p_value, c.effect_size) {
             let p = if p < 1e-4 { "< 1e-4".to_string() } else { format!("{p:.1e}") };

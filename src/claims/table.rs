@@ -17,6 +17,10 @@ fn num(x: f64) -> String {
 
 fn measured(c: &ComparisonReport) -> String {
     let mut s = format!("{} vs {}", num(c.lhs), num(c.rhs));
+    if let Some(route) = &c.route {
+        let _ = write!(s, " ({route}; {})", c.detail.as_deref().unwrap_or_default());
+        return s;
+    }
     match (c.p_value, c.effect_size, c.worst_seed) {
         (Some(p), Some(e), _) => {
             let _ = write!(s, " (means; p = {}, d_z = {})", num(p), num(e));

@@ -5,10 +5,12 @@
 mod implicit;
 mod limit;
 mod lp;
+mod potential;
 
 pub use implicit::{ImplicitSolution, NewtonSettings, solve_implicit};
 pub use limit::{LimitPoint, weighted_bp_limit_curve};
 pub use lp::{LpBackend, LpSolution, basis_pursuit, certify_exactly, min_norm, weighted_basis_pursuit};
+pub use potential::{Potential, PotentialSolution, solve_potential};
 
 /// Serialises a vector as a JSON array.
 pub(crate) fn ser_vec<S: serde::Serializer>(v: &nalgebra::DVector<f64>, s: S) -> Result<S::Ok, S::Error> {
@@ -26,6 +28,8 @@ pub enum SolveError {
     Numerical(String),
     #[error("bad weights: {0}")]
     BadWeights(String),
+    #[error("{0}")]
+    Potential(String),
     #[error("LP backend {backend} gave no answer: {status}")]
     Lp { backend: &'static str, status: String },
 }

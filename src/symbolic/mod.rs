@@ -1,0 +1,203 @@
+//! Scalar symbolic expressions over named variables: built from the claims' parser
+//! ([`crate::claims::expr`]), evaluated, differentiated ([`diff`]) and simplified
+//! honestly ([`simplify`]: a rewrite is applied only when it holds wherever both sides
+//! are defined, and constants fold only when f64 arithmetic is exact).
+//!
+//! Why not exmex: exmex 0.21 differentiates sqrt, ln, exp, sinh, cosh, tanh and asinh
+//! but not abs or sign, its simplification is constant folding, and it would bring a
+//! second expression syntax with its own error messages. This small tree reuses the one
+//! parser the claims already have.
+
+pub mod check;
+pub mod diff;
+pub mod simplify;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::claims::expr::{BinOp, Expr, Kind, Span, parse_expr};
+
+/// The functions a formula may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Func {
+    Sqrt,
+    Abs,
+    Ln,
+    Exp,
+    Sinh,
+    Cosh,
+    Tanh,
+    Asinh,
+    Sign,
+}
+
+const FUNCS: [(&str, Func); 9] = [
+    ("sqrt", Func::Sqrt),
+    ("abs", Func::Abs),
+    ("ln", Func::Ln),
+    ("exp", Func::Exp),
+    ("sinh", Func::Sinh),
+    ("cosh", Func::Cosh),
+    ("tanh", Func::Tanh),
+    ("asinh", Func::Asinh),
+    ("sign", Func::Sign),
+];
+
+impl Func {
+    pub fn name(self) -> &'static str {
+        FUNCS.iter().find(|(_, f)| *f == self).map_or("?", |(n, _)| n)
+    }
+
+    pub fn apply(self, x: f64) -> f64 {
+        match self {
+            Self::Sqrt => x.sqrt(),
+            Self::Abs => x.abs(),
+            Self::Ln => x.ln(),
+            Self::Exp => x.exp(),
+            Self::Sinh => x.sinh(),
+            Self::Cosh => x.cosh(),
+            Self::Tanh => x.tanh(),
+            Self::Asinh => x.asinh(),
+            // sign(0) = 0, unlike f64::signum.
+            Self::Sign => {
+                if x > 0.0 {
+                    1.0
+                } else if x < 0.0 {
+                    -1.0
+                } else {
+                    x
+                }
+            }
+        }
+    }
+}
+
+/// A symbolic scalar expression.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Sym {
+    Num(f64),
+    Var(String),
+    Neg(Box<Sym>),
+    Bin(BinOp, Box<Sym>, Box<Sym>),
+    Call(Func, Box<Sym>),
+}
+
+/// A formula that cannot be built: where (byte span in its text) and why.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct FormulaError {
+    pub span: Span,
+    pub message: String,
+}
+
+/// Named formulas a formula may refer to, and `diff(f, x)` inside formulas.
+pub struct Builder<'a> {
+    /// Variable names.
+    pub variables: &'a [String],
+    /// Definitions, already built (substituted where used).
+    pub defines: &'a BTreeMap<String, Sym>,
+}
+
+impl Builder<'_> {
+    /// Parses and builds a formula.
+    pub fn parse(&self, text: &str) -> Result<Sym, FormulaError> {
+        let e = parse_expr(text).map_err(|e| FormulaError {
+            span: (e.offset, e.offset),
+            message: format!("expected {}, found {}", e.expected, e.found),
+        })?;
+        self.build(&e)
+    }
+
+    pub fn build(&self, e: &Expr) -> Result<Sym, FormulaError> {
+        let fail = |m: String| Err(FormulaError { span: e.span, message: m });
+        Ok(match &e.kind {
+            Kind::Num(x) => Sym::Num(*x),
+            Kind::Name(n) if self.variables.contains(n) => Sym::Var(n.clone()),
+            Kind::Name(n) => match self.defines.get(n) {
+                Some(s) => s.clone(),
+                None => return fail(format!("unknown variable `{n}`; variables: {}", self.variables.join(", "))),
+            },
+            Kind::Neg(a) => Sym::Neg(Box::new(self.build(a)?)),
+            Kind::Bin(op, a, b) => Sym::Bin(*op, Box::new(self.build(a)?), Box::new(self.build(b)?)),
+            Kind::Call(f, args) if f == "diff" => match &args[..] {
+                [g, Expr { kind: Kind::Name(x), .. }] if self.variables.contains(x) => {
+                    simplify::simplify(&diff::diff(&self.build(g)?, x))
+                }
+                _ => return fail("diff takes a formula and a variable: diff(f, x)".into()),
+            },
+            Kind::Call(f, args) => match (FUNCS.iter().find(|(n, _)| n == f), &args[..]) {
+                (Some((_, func)), [a]) => Sym::Call(*func, Box::new(self.build(a)?)),
+                (Some(_), _) => return fail(format!("{f} takes one argument")),
+                (None, _) => {
+                    let known: Vec<&str> = FUNCS.iter().map(|(n, _)| *n).collect();
+                    return fail(format!("unknown function `{f}`; known: {}, diff", known.join(", ")));
+                }
+            },
+            Kind::Field(..) | Kind::Index(..) => return fail("a formula has no fields or indices".into()),
+        })
+    }
+}
+
+impl Sym {
+    /// Evaluates with `vars[i]` the value of variable `names[i]` (NaN if unknown).
+    pub fn eval(&self, names: &[&str], vars: &[f64]) -> f64 {
+        match self {
+            Sym::Num(x) => *x,
+            Sym::Var(v) => names.iter().position(|n| n == v).map_or(f64::NAN, |i| vars[i]),
+            Sym::Neg(a) => -a.eval(names, vars),
+            Sym::Bin(op, a, b) => {
+                let (x, y) = (a.eval(names, vars), b.eval(names, vars));
+                match op {
+                    BinOp::Add => x + y,
+                    BinOp::Sub => x - y,
+                    BinOp::Mul => x * y,
+                    BinOp::Div => x / y,
+                    BinOp::Pow => x.powf(y),
+                }
+            }
+            Sym::Call(f, a) => f.apply(a.eval(names, vars)),
+        }
+    }
+
+    /// Whether the expression mentions variable `v`.
+    pub fn mentions(&self, v: &str) -> bool {
+        match self {
+            Sym::Num(_) => false,
+            Sym::Var(w) => w == v,
+            Sym::Neg(a) | Sym::Call(_, a) => a.mentions(v),
+            Sym::Bin(_, a, b) => a.mentions(v) || b.mentions(v),
+        }
+    }
+
+    /// Replaces variable `v` by `by`.
+    pub fn substitute(&self, v: &str, by: &Sym) -> Sym {
+        match self {
+            Sym::Var(w) if w == v => by.clone(),
+            Sym::Num(_) | Sym::Var(_) => self.clone(),
+            Sym::Neg(a) => Sym::Neg(Box::new(a.substitute(v, by))),
+            Sym::Call(f, a) => Sym::Call(*f, Box::new(a.substitute(v, by))),
+            Sym::Bin(op, a, b) => Sym::Bin(*op, Box::new(a.substitute(v, by)), Box::new(b.substitute(v, by))),
+        }
+    }
+}
+
+impl fmt::Display for Sym {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Sym::Num(x) => write!(f, "{x}"),
+            Sym::Var(v) => write!(f, "{v}"),
+            Sym::Neg(a) => write!(f, "-({a})"),
+            Sym::Bin(op, a, b) => {
+                let s = match op {
+                    BinOp::Add => "+",
+                    BinOp::Sub => "-",
+                    BinOp::Mul => "*",
+                    BinOp::Div => "/",
+                    BinOp::Pow => "^",
+                };
+                write!(f, "({a} {s} {b})")
+            }
+            Sym::Call(func, a) => write!(f, "{}({a})", func.name()),
+        }
+    }
+}
