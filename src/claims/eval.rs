@@ -196,13 +196,7 @@ fn map(v: Value, f: impl Fn(f64) -> f64) -> Result<Value, String> {
 }
 
 fn binary(op: BinOp, a: Value, b: Value) -> Result<Value, String> {
-    let f = |x: f64, y: f64| match op {
-        BinOp::Add => x + y,
-        BinOp::Sub => x - y,
-        BinOp::Mul => x * y,
-        BinOp::Div => x / y,
-        BinOp::Pow => x.powf(y),
-    };
+    let f = |x: f64, y: f64| op.apply(x, y);
     match (a, b) {
         (Value::Num(x), Value::Num(y)) => Ok(Value::Num(f(x, y))),
         (Value::Vec(v), Value::Num(y)) => Ok(Value::Vec(v.map(|x| f(x, y)))),

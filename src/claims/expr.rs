@@ -43,6 +43,18 @@ pub enum BinOp {
     Pow,
 }
 
+impl BinOp {
+    pub fn apply(self, x: f64, y: f64) -> f64 {
+        match self {
+            Self::Add => x + y,
+            Self::Sub => x - y,
+            Self::Mul => x * y,
+            Self::Div => x / y,
+            Self::Pow => x.powf(y),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum CmpOp {
     #[serde(rename = "<")]

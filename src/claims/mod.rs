@@ -105,12 +105,7 @@ pub fn run_claim(claim: &Claim, quick: bool) -> ClaimReport {
         Ok(values) => (decide_all(claim, &values), summarise_thresholds(&values), None),
         Err(e) => (Vec::new(), Vec::new(), Some(e)),
     };
-    let verdict = match (&error, comparisons.iter().all(|c| c.holds), &claim.known_disagreement) {
-        (Some(_), _, _) => Verdict::Error,
-        (None, true, _) => Verdict::Holds,
-        (None, false, Some(_)) => Verdict::KnownDisagreement,
-        (None, false, None) => Verdict::Fails,
-    };
+    let verdict = verdict(error.is_some(), comparisons.iter().all(|c| c.holds), claim);
     ClaimReport {
         id: claim.id.clone(),
         file: claim.file.clone(),
@@ -124,6 +119,15 @@ pub fn run_claim(claim: &Claim, quick: bool) -> ClaimReport {
         error,
         known_disagreement: claim.known_disagreement.clone(),
         seconds: start.elapsed().as_secs_f64(),
+    }
+}
+
+fn verdict(error: bool, holds: bool, claim: &Claim) -> Verdict {
+    match (error, holds, &claim.known_disagreement) {
+        (true, _, _) => Verdict::Error,
+        (false, true, _) => Verdict::Holds,
+        (false, false, Some(_)) => Verdict::KnownDisagreement,
+        (false, false, None) => Verdict::Fails,
     }
 }
 
@@ -142,11 +146,7 @@ fn symbolic_report(claim: &Claim, d: symbolic_check::Decision, start: Instant) -
         detail: Some(d.detail),
         order: d.order,
     };
-    let verdict = match (d.holds, &claim.known_disagreement) {
-        (true, _) => Verdict::Holds,
-        (false, Some(_)) => Verdict::KnownDisagreement,
-        (false, None) => Verdict::Fails,
-    };
+    let verdict = verdict(false, d.holds, claim);
     ClaimReport {
         id: claim.id.clone(),
         file: claim.file.clone(),

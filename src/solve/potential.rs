@@ -106,13 +106,7 @@ impl Program {
                 Op::PowI(k) => stack.pop().unwrap_or(f64::NAN).powi(k),
                 Op::Bin(op) => {
                     let (y, x) = (stack.pop().unwrap_or(f64::NAN), stack.pop().unwrap_or(f64::NAN));
-                    match op {
-                        BinOp::Add => x + y,
-                        BinOp::Sub => x - y,
-                        BinOp::Mul => x * y,
-                        BinOp::Div => x / y,
-                        BinOp::Pow => x.powf(y),
-                    }
+                    op.apply(x, y)
                 }
             };
             stack.push(v);

@@ -145,16 +145,7 @@ impl Sym {
             Sym::Num(x) => *x,
             Sym::Var(v) => names.iter().position(|n| n == v).map_or(f64::NAN, |i| vars[i]),
             Sym::Neg(a) => -a.eval(names, vars),
-            Sym::Bin(op, a, b) => {
-                let (x, y) = (a.eval(names, vars), b.eval(names, vars));
-                match op {
-                    BinOp::Add => x + y,
-                    BinOp::Sub => x - y,
-                    BinOp::Mul => x * y,
-                    BinOp::Div => x / y,
-                    BinOp::Pow => x.powf(y),
-                }
-            }
+            Sym::Bin(op, a, b) => op.apply(a.eval(names, vars), b.eval(names, vars)),
             Sym::Call(f, a) => f.apply(a.eval(names, vars)),
         }
     }
