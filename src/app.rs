@@ -19,6 +19,7 @@ use crate::solve::{
     LpBackend, NewtonSettings, Potential, SolveError, certify_exactly, min_norm, solve_implicit, solve_potential,
     weighted_basis_pursuit,
 };
+use crate::sweep::{Grid, Shard, merge, run_sweep};
 use crate::threshold::{ThresholdSettings, threshold};
 use crate::train::{Batching, Run, Stepsizes, Stop, TrainConfig, TrainError, load_schedule, train};
 use crate::trajectory::{DegenerateFactor, ExternalTrajectory, read_alpha};
@@ -279,6 +280,30 @@ fn prediction_text(p: &Prediction) -> String {
         let _ = writeln!(t, "primal residual of the limit      {:.3e}", c.primal_residual);
     }
     t
+}
+
+/// `dlncheck sweep`: runs the grid on `threads` workers (default: all cores).
+pub fn sweep_cmd(grid: &Grid, out: &Path, resume: bool, shard: Option<Shard>, threads: Option<usize>) -> Result<Outcome> {
+    let start = std::time::Instant::now();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.unwrap_or(0))
+        .build()
+        .map_err(|e| Error::Usage(e.to_string()))?;
+    let (ran, skipped) = pool.install(|| run_sweep(grid, out, resume, shard, true)).map_err(Error::Usage)?;
+    let seconds = start.elapsed().as_secs_f64();
+    let text = format!(
+        "{ran} cells run, {skipped} already done, in {seconds:.1} s on {} threads; results in {}\n",
+        pool.current_num_threads(),
+        out.display()
+    );
+    Ok(Outcome::ok(json!({"ran": ran, "skipped": skipped, "seconds": seconds, "out": out, "grid": grid.fingerprint()}), text))
+}
+
+/// `dlncheck merge`: joins sweep files.
+pub fn merge_cmd(inputs: &[PathBuf], out: &Path) -> Result<Outcome> {
+    let paths: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
+    let cells = merge(&paths, out).map_err(Error::Usage)?;
+    Ok(Outcome::ok(json!({"cells": cells, "out": out}), format!("{cells} cells written to {}\n", out.display())))
 }
 
 /// `dlncheck threshold`: bisection for the largest converging constant stepsize.

@@ -15,6 +15,7 @@ pub mod problem;
 pub mod report;
 pub mod runfile;
 pub mod solve;
+pub mod sweep;
 pub mod symbolic;
 pub mod threshold;
 pub mod train;

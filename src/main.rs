@@ -10,6 +10,7 @@ use dlncheck::compare::{CompareSpec, RunSpec};
 use dlncheck::problem::ProblemSpec;
 use dlncheck::report::Format;
 use dlncheck::solve::LpBackend;
+use dlncheck::sweep::{Grid, Shard, StepGrid};
 use dlncheck::threshold::ThresholdSettings;
 
 #[derive(Parser)]
@@ -125,6 +126,54 @@ enum Command {
         /// LP backend: minilp (default), clarabel, highs (cargo features).
         #[arg(long, default_value = "minilp")]
         backend: String,
+    },
+    /// A grid of runs (stepsize × algorithm × α × mean × seed), in parallel, appended as
+    /// JSON lines as cells finish.
+    Sweep {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 20)]
+        n: usize,
+        #[arg(long, default_value_t = 30)]
+        d: usize,
+        #[arg(long, default_value_t = 3)]
+        sparsity: usize,
+        /// α values, comma-separated.
+        #[arg(long, default_value = "0.1")]
+        alpha: String,
+        /// Feature means, comma-separated (0: centred, 1: uncentred).
+        #[arg(long, default_value = "0")]
+        mean: String,
+        /// Algorithms: gd, sgd (batch 1) or sgd:m, comma-separated.
+        #[arg(long, default_value = "gd,sgd")]
+        algorithm: String,
+        /// Stepsizes as fractions of each cell's threshold: lo:hi:count or a list.
+        #[arg(long, default_value = "0.03:0.97:30", conflicts_with = "stepsizes")]
+        fractions: String,
+        /// Absolute stepsizes instead: lo:hi:count or a list.
+        #[arg(long)]
+        stepsizes: Option<String>,
+        #[arg(long, default_value_t = 1)]
+        seeds: usize,
+        #[arg(long, default_value_t = 3_000_000)]
+        iters: usize,
+        #[arg(long, default_value_t = 1e-20)]
+        tol: f64,
+        /// Skip the cells already in --out (after an interruption).
+        #[arg(long)]
+        resume: bool,
+        /// Run only cells with index ≡ k−1 (mod N), e.g. 2/3 (for job arrays).
+        #[arg(long)]
+        shard: Option<String>,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// Join sweep files (shards) into one, sorted by cell.
+    Merge {
+        inputs: Vec<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Divergence threshold of a constant stepsize, by bisection (reports the bracket).
     Threshold {
@@ -286,6 +335,60 @@ fn run(command: Command) -> app::Result<Outcome> {
             let format = Format::parse(&format).map_err(app::Error::Usage)?;
             app::compare_cmd(&CompareArgs { problem, generator, spec, format })
         }
+        Command::Sweep {
+            out,
+            n,
+            d,
+            sparsity,
+            alpha,
+            mean,
+            algorithm,
+            fractions,
+            stepsizes,
+            seeds,
+            iters,
+            tol,
+            resume,
+            shard,
+            threads,
+        } => {
+            let usage = app::Error::Usage;
+            let list = |s: &str| -> app::Result<Vec<f64>> {
+                s.split(',').map(|v| v.trim().parse().map_err(|_| usage(format!("`{v}` is not a number")))).collect()
+            };
+            let algorithms = algorithm
+                .split(',')
+                .map(|a| match a.trim() {
+                    "gd" => Ok(None),
+                    "sgd" => Ok(Some(1)),
+                    other => other
+                        .strip_prefix("sgd:")
+                        .and_then(|m| m.parse().ok())
+                        .map(Some)
+                        .ok_or_else(|| usage(format!("algorithm `{other}` must be gd, sgd or sgd:m"))),
+                })
+                .collect::<app::Result<_>>()?;
+            let steps = match &stepsizes {
+                Some(s) => StepGrid::parse(s, false),
+                None => StepGrid::parse(&fractions, true),
+            }
+            .map_err(usage)?;
+            let grid = Grid {
+                n,
+                d,
+                sparsity,
+                means: list(&mean)?,
+                alphas: list(&alpha)?,
+                algorithms,
+                seeds,
+                stepsizes: steps,
+                max_iters: iters,
+                tol,
+            };
+            let shard = shard.as_deref().map(Shard::parse).transpose().map_err(usage)?;
+            app::sweep_cmd(&grid, &out, resume, shard, threads)
+        }
+        Command::Merge { inputs, out } => app::merge_cmd(&inputs, &out),
         Command::Threshold { problem, alpha, batch, seed, time, tol, rel_width } => {
             let settings = ThresholdSettings { time, tol, rel_width, ..ThresholdSettings::default() };
             app::threshold_cmd(&problem, &AlphaArg::parse(&alpha), batch, seed, &settings)

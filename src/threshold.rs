@@ -8,9 +8,12 @@
 //! merely for needing more steps. The threshold is the bracket [lo, hi] with lo
 //! passing and hi failing, narrowed until hi/lo − 1 ≤ rel_width.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
 use nalgebra::DVector;
 
-use crate::problem::Problem;
+use crate::problem::{Problem, ProblemSpec};
 use crate::train::{Batching, Stepsizes, Stop, TrainConfig, TrainError, train};
 
 /// Bisection settings. | field | default | meaning |
@@ -113,4 +116,22 @@ pub enum ThresholdError {
     NoBracket { start: f64 },
     #[error(transparent)]
     Train(#[from] TrainError),
+}
+
+type Cached = Arc<OnceLock<Result<Threshold, String>>>;
+
+/// [`threshold`] for a generated problem, shared by every caller in the process that
+/// needs the same one (same generator settings, α, batch size and settings; SGD batches
+/// from the problem's seed), and measured once even when callers run in parallel.
+pub fn threshold_cached(
+    spec: &ProblemSpec,
+    problem: &Problem,
+    alpha: &DVector<f64>,
+    batch: Option<usize>,
+    s: &ThresholdSettings,
+) -> Result<Threshold, String> {
+    static CACHE: OnceLock<Mutex<HashMap<String, Cached>>> = OnceLock::new();
+    let key = format!("{spec:?}|{:?}|{batch:?}|{s:?}", alpha.as_slice());
+    let cell = CACHE.get_or_init(Default::default).lock().map_err(|e| e.to_string())?.entry(key).or_default().clone();
+    cell.get_or_init(|| threshold(problem, alpha, batch, spec.seed, s).map_err(|e| e.to_string())).clone()
 }

@@ -3,7 +3,6 @@
 
 use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
 
 use nalgebra::DVector;
 use rand::{RngExt, SeedableRng};
@@ -18,7 +17,7 @@ use crate::predict::kkt_residual;
 use crate::problem::{Problem, ProblemSpec};
 use crate::runfile::RunRecord;
 use crate::solve::{LpBackend, NewtonSettings, basis_pursuit, min_norm, solve_implicit, weighted_basis_pursuit};
-use crate::threshold::{Threshold, ThresholdSettings, threshold};
+use crate::threshold::{Threshold, threshold_cached};
 use crate::train::{Batching, Run, Stepsizes, Stop, TrainConfig, train};
 
 /// What one seed measured: both sides of every comparison, and the thresholds used.
@@ -55,23 +54,6 @@ pub fn stepsize(e: &Expr, threshold: f64, n: usize, d: usize) -> Result<f64, Str
     }
 }
 
-type Cached = Arc<OnceLock<Result<Threshold, String>>>;
-
-/// Thresholds are shared by every claim that needs the same one (same problem, α,
-/// batch size, seed and settings), and measured once even when claims run in parallel.
-fn cached_threshold(
-    spec: &ProblemSpec,
-    problem: &Problem,
-    alpha: &DVector<f64>,
-    batch: Option<usize>,
-    s: &ThresholdSettings,
-) -> Result<Threshold, String> {
-    static CACHE: OnceLock<Mutex<HashMap<String, Cached>>> = OnceLock::new();
-    let key = format!("{spec:?}|{:?}|{batch:?}|{s:?}", alpha.as_slice());
-    let cell = CACHE.get_or_init(Default::default).lock().map_err(|e| e.to_string())?.entry(key).or_default().clone();
-    cell.get_or_init(|| threshold(problem, alpha, batch, spec.seed, s).map_err(|e| e.to_string())).clone()
-}
-
 /// A finished run of a claim, with what the theory reads from it.
 struct RunResult {
     name: String,
@@ -92,7 +74,7 @@ fn execute(
 ) -> Result<RunResult, String> {
     let th = if def.uses_threshold {
         Some(
-            cached_threshold(spec, p, alpha, def.batch, &claim.threshold)
+            threshold_cached(spec, p, alpha, def.batch, &claim.threshold)
                 .map_err(|e| format!("threshold of run `{}`: {e}", def.name))?,
         )
     } else {

@@ -1,0 +1,390 @@
+//! Sweeps: a grid over stepsize (absolute, or a fraction of the measured threshold),
+//! algorithm, batch size, α, feature mean and seed. Each cell trains, computes the gain,
+//! predicts, and appends one JSON line as soon as it finishes, so an interrupted sweep
+//! loses nothing finished; `resume` skips cells already in the file, `shard k/N` runs the
+//! cells with index ≡ k−1 (mod N), and [`merge`] joins shard files.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::Path;
+use std::sync::Mutex;
+
+use nalgebra::DVector;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::compare::SUPPORT_THRESHOLD;
+use crate::predict::rel_dist;
+use crate::problem::ProblemSpec;
+use crate::runfile::RunRecord;
+use crate::solve::{NewtonSettings, solve_implicit};
+use crate::threshold::{ThresholdSettings, threshold_cached};
+use crate::train::{Batching, Stepsizes, Stop, TrainConfig, train};
+
+/// Stepsizes of a grid: absolute, or fractions of each cell's measured threshold.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum StepGrid {
+    Absolute(Vec<f64>),
+    Fraction(Vec<f64>),
+}
+
+impl StepGrid {
+    /// `lo:hi:count` (evenly spaced, inclusive), or a comma list; `frac` for fractions.
+    pub fn parse(text: &str, fraction: bool) -> Result<Self, String> {
+        let values: Vec<f64> = if let [lo, hi, k] = text.split(':').collect::<Vec<_>>()[..] {
+            let (lo, hi): (f64, f64) = (lo.parse().map_err(|_| format!("`{lo}` is not a number"))?, hi.parse().map_err(|_| format!("`{hi}` is not a number"))?);
+            let k: usize = k.parse().map_err(|_| format!("`{k}` is not a count"))?;
+            if k < 2 || !(lo < hi) {
+                return Err(format!("`{text}`: need lo < hi and a count ≥ 2"));
+            }
+            (0..k).map(|i| lo + (hi - lo) * i as f64 / (k - 1) as f64).collect()
+        } else {
+            text.split(',').map(|v| v.trim().parse().map_err(|_| format!("`{v}` is not a number"))).collect::<Result<_, _>>()?
+        };
+        if let Some(bad) = values.iter().find(|v| !(v.is_finite() && **v > 0.0)) {
+            return Err(format!("stepsize {bad} must be finite and > 0"));
+        }
+        Ok(if fraction { Self::Fraction(values) } else { Self::Absolute(values) })
+    }
+
+    fn values(&self) -> &[f64] {
+        match self {
+            Self::Absolute(v) | Self::Fraction(v) => v,
+        }
+    }
+}
+
+/// The grid. Cells are enumerated mean → α → algorithm → seed → stepsize.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Grid {
+    pub n: usize,
+    pub d: usize,
+    pub sparsity: usize,
+    pub means: Vec<f64>,
+    pub alphas: Vec<f64>,
+    /// Batch size per algorithm: `None` for GD.
+    pub algorithms: Vec<Option<usize>>,
+    pub seeds: usize,
+    pub stepsizes: StepGrid,
+    pub max_iters: usize,
+    pub tol: f64,
+}
+
+impl Grid {
+    /// The paper's setting: n = 20, d = 30, s = 3, α = 0.1, centred, GD and SGD (batch 1),
+    /// 30 stepsizes from 0.03 to 0.97 of each threshold, one seed.
+    pub fn default_paper() -> Self {
+        Self {
+            n: 20,
+            d: 30,
+            sparsity: 3,
+            means: vec![0.0],
+            alphas: vec![0.1],
+            algorithms: vec![None, Some(1)],
+            seeds: 1,
+            stepsizes: StepGrid::Fraction((0..30).map(|i| 0.03 + 0.94 * i as f64 / 29.0).collect()),
+            max_iters: 3_000_000,
+            tol: 1e-20,
+        }
+    }
+
+    /// A short fingerprint of the grid, stored in every line so shards of different
+    /// grids are never merged.
+    pub fn fingerprint(&self) -> String {
+        let text = serde_json::to_string(self).unwrap_or_default();
+        // FNV-1a, 64 bit: stable across platforms and versions.
+        let h = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+        format!("{h:016x}")
+    }
+
+    pub fn cells(&self) -> Vec<Cell> {
+        let mut out = Vec::new();
+        for &mean in &self.means {
+            for &alpha in &self.alphas {
+                for &batch in &self.algorithms {
+                    for seed in 0..self.seeds as u64 {
+                        for &step in self.stepsizes.values() {
+                            out.push(Cell { index: out.len(), mean, alpha, batch, seed, step });
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    pub fn check(&self) -> Result<(), String> {
+        if self.d <= self.n || self.sparsity > self.d || self.n == 0 {
+            return Err(format!("need 0 < n < d and sparsity ≤ d (n = {}, d = {}, s = {})", self.n, self.d, self.sparsity));
+        }
+        if let Some(a) = self.alphas.iter().find(|a| !(a.is_finite() && **a > 0.0)) {
+            return Err(format!("α = {a} must be finite and > 0"));
+        }
+        if let Some(m) = self.algorithms.iter().flatten().find(|m| **m == 0 || **m > self.n) {
+            return Err(format!("batch size {m} is outside 1..={}", self.n));
+        }
+        if self.seeds == 0 || self.means.is_empty() || self.alphas.is_empty() || self.algorithms.is_empty() {
+            return Err("every grid axis needs at least one value".into());
+        }
+        Ok(())
+    }
+}
+
+/// One cell of the grid.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cell {
+    pub index: usize,
+    pub mean: f64,
+    pub alpha: f64,
+    pub batch: Option<usize>,
+    pub seed: u64,
+    /// Absolute stepsize or fraction of the threshold, as the grid says.
+    pub step: f64,
+}
+
+/// One JSON line: the cell and what it measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CellResult {
+    pub grid: String,
+    pub index: usize,
+    pub algorithm: String,
+    pub batch: Option<usize>,
+    pub mean: f64,
+    pub alpha: f64,
+    pub seed: u64,
+    /// γ/θ when the grid is in fractions.
+    pub fraction: Option<f64>,
+    pub stepsize: f64,
+    /// The measured threshold θ (largest converging stepsize), when the grid uses it.
+    pub threshold: Option<f64>,
+    pub converged: bool,
+    pub diverged: bool,
+    pub iters: usize,
+    pub loss: f64,
+    /// ‖b − b*‖₂.
+    pub error: Option<f64>,
+    pub test_loss: Option<f64>,
+    pub gain_l1: Option<f64>,
+    /// mean Gain on supp(b*) / mean Gain off it.
+    pub gain_ratio: Option<f64>,
+    /// ‖b − b_theory‖₂/‖b_theory‖₂ (None when the prediction cannot be computed).
+    pub dist_theory: Option<f64>,
+    /// Support recovery at |b_i| > 0.01‖b*‖_∞.
+    pub precision: Option<f64>,
+    pub recall: Option<f64>,
+    pub gain: Option<Vec<f64>>,
+    pub support: Vec<usize>,
+}
+
+fn finite(x: f64) -> Option<f64> {
+    x.is_finite().then_some(x)
+}
+
+/// Runs one cell.
+pub fn run_cell(grid: &Grid, fingerprint: &str, cell: &Cell) -> Result<CellResult, String> {
+    let spec = ProblemSpec { n: grid.n, d: grid.d, sparsity: grid.sparsity, mean: cell.mean, seed: cell.seed, ..ProblemSpec::default() };
+    let p = spec.generate()?;
+    let alpha = DVector::from_element(p.d(), cell.alpha);
+    let (fraction, threshold, gamma) = match grid.stepsizes {
+        StepGrid::Absolute(_) => (None, None, cell.step),
+        StepGrid::Fraction(_) => {
+            let th = threshold_cached(&spec, &p, &alpha, cell.batch, &ThresholdSettings::default())?;
+            (Some(cell.step), Some(th.lo), cell.step * th.lo)
+        }
+    };
+    let batching = cell.batch.map_or(Batching::Full, |m| Batching::Random { m, seed: cell.seed });
+    let mut config = TrainConfig::new(alpha, Stepsizes::Constant(gamma), batching);
+    config.max_iters = grid.max_iters;
+    config.tol = grid.tol;
+    config.history_cap = 2;
+    let run = train(&p, &config).map_err(|e| e.to_string())?;
+    let beta_star = p.beta_star.clone().unwrap_or_else(|| DVector::zeros(p.d()));
+    let support: Vec<usize> = (0..p.d()).filter(|&i| beta_star[i] != 0.0).collect();
+    let mut r = CellResult {
+        grid: fingerprint.to_string(),
+        index: cell.index,
+        algorithm: if cell.batch.is_some() { "sgd" } else { "gd" }.into(),
+        batch: cell.batch,
+        mean: cell.mean,
+        alpha: cell.alpha,
+        seed: cell.seed,
+        fraction,
+        stepsize: gamma,
+        threshold,
+        converged: run.stop == Stop::Converged,
+        diverged: run.diverged(),
+        iters: run.iters,
+        loss: run.loss,
+        error: None,
+        test_loss: None,
+        gain_l1: None,
+        gain_ratio: None,
+        dist_theory: None,
+        precision: None,
+        recall: None,
+        gain: None,
+        support,
+    };
+    if r.diverged {
+        return Ok(r);
+    }
+    let rec = RunRecord::from_run(&run);
+    let eff = rec.effective_init();
+    let b = &rec.beta;
+    let cut = SUPPORT_THRESHOLD * beta_star.amax();
+    let found: Vec<bool> = b.iter().map(|v| v.abs() > cut).collect();
+    let hits = r.support.iter().filter(|&&i| found[i]).count() as f64;
+    let on = r.support.iter().map(|&i| eff.gain[i]).sum::<f64>() / r.support.len().max(1) as f64;
+    let off = (eff.gain.sum() - on * r.support.len() as f64) / (p.d() - r.support.len()).max(1) as f64;
+    r.error = finite((b - &beta_star).norm());
+    r.test_loss = p.test_loss(b).and_then(finite);
+    r.gain_l1 = finite(eff.gain.lp_norm(1));
+    r.gain_ratio = finite(on / off);
+    r.precision = finite(hits / found.iter().filter(|f| **f).count() as f64);
+    r.recall = finite(hits / r.support.len() as f64);
+    r.gain = Some(eff.gain.iter().copied().collect());
+    r.dist_theory = solve_implicit(&p.x, &p.y, &eff.ln_alpha_inf2(), &eff.rho, &NewtonSettings::default())
+        .ok()
+        .and_then(|t| finite(rel_dist(b, &t.beta)));
+    r.loss = run.loss;
+    Ok(r)
+}
+
+/// Which cells a run covers: `k/N` (1-based k).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Shard {
+    pub k: usize,
+    pub of: usize,
+}
+
+impl Shard {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let (k, n) = text.split_once('/').ok_or(format!("shard `{text}` must read k/N"))?;
+        let (k, of) = (k.parse().map_err(|_| format!("`{k}` is not a number"))?, n.parse().map_err(|_| format!("`{n}` is not a number"))?);
+        if k == 0 || k > of {
+            return Err(format!("shard {k}/{of}: need 1 ≤ k ≤ N"));
+        }
+        Ok(Self { k, of })
+    }
+
+    pub fn contains(&self, index: usize) -> bool {
+        index % self.of == self.k - 1
+    }
+}
+
+/// Reads the complete lines of an existing sweep file: (indices done, the valid text).
+/// A truncated last line (a killed writer) is dropped; a line of another grid is an error.
+fn done_cells(path: &Path, fingerprint: &str) -> Result<(Vec<usize>, String), String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), String::new())),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    let (mut done, mut kept) = (Vec::new(), String::new());
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    for (i, line) in lines.iter().enumerate() {
+        match serde_json::from_str::<CellResult>(line.trim_end()) {
+            Ok(r) if r.grid == fingerprint && line.ends_with('\n') => {
+                done.push(r.index);
+                kept.push_str(line);
+            }
+            Ok(r) if r.grid != fingerprint => {
+                return Err(format!("{}:{}: a line of another grid ({}; this one is {fingerprint})", path.display(), i + 1, r.grid));
+            }
+            _ if i + 1 == lines.len() => {} // the last line, cut short by an interruption
+            Ok(_) | Err(_) => return Err(format!("{}:{}: not a sweep line", path.display(), i + 1)),
+        }
+    }
+    Ok((done, kept))
+}
+
+/// Runs the cells of `grid` (in `shard`, not yet in `out` when `resume`) in parallel,
+/// appending one JSON line per finished cell. Returns (cells run, cells skipped).
+pub fn run_sweep(grid: &Grid, out: &Path, resume: bool, shard: Option<Shard>, progress: bool) -> Result<(usize, usize), String> {
+    grid.check()?;
+    let fingerprint = grid.fingerprint();
+    let done = if resume {
+        let (done, kept) = done_cells(out, &fingerprint)?;
+        std::fs::write(out, kept).map_err(|e| format!("{}: {e}", out.display()))?;
+        done
+    } else {
+        if std::fs::metadata(out).is_ok_and(|m| m.len() > 0) {
+            return Err(format!("{} exists: pass --resume to continue it, or remove it", out.display()));
+        }
+        std::fs::write(out, "").map_err(|e| format!("{}: {e}", out.display()))?;
+        Vec::new()
+    };
+    let todo: Vec<Cell> = grid
+        .cells()
+        .into_iter()
+        .filter(|c| shard.is_none_or(|s| s.contains(c.index)) && !done.contains(&c.index))
+        .collect();
+    let file = OpenOptions::new().append(true).open(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let writer = Mutex::new(file);
+    let bar = indicatif::ProgressBar::new(todo.len() as u64);
+    if !progress {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} cells, {elapsed} elapsed, ~{eta} left")
+            .map_err(|e| e.to_string())?,
+    );
+    todo.par_iter().try_for_each(|cell| -> Result<(), String> {
+        let r = run_cell(grid, &fingerprint, cell).map_err(|e| format!("cell {}: {e}", cell.index))?;
+        let line = serde_json::to_string(&r).map_err(|e| e.to_string())? + "\n";
+        let mut f = writer.lock().map_err(|e| e.to_string())?;
+        f.write_all(line.as_bytes()).map_err(|e| format!("{}: {e}", out.display()))?;
+        bar.inc(1);
+        Ok(())
+    })?;
+    bar.finish_and_clear();
+    Ok((todo.len(), done.len()))
+}
+
+/// Joins sweep files (shards, or a run and its resumption) into one, sorted by cell
+/// index. Lines must share one grid; a cell present twice must be identical.
+pub fn merge(inputs: &[&Path], out: &Path) -> Result<usize, String> {
+    let mut cells: BTreeMap<usize, (String, String)> = BTreeMap::new();
+    let mut grid: Option<String> = None;
+    for path in inputs {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            let r: CellResult =
+                serde_json::from_str(line).map_err(|e| format!("{}:{}: not a sweep line ({e})", path.display(), i + 1))?;
+            if let Some(g) = &grid
+                && *g != r.grid
+            {
+                return Err(format!("{}:{}: grid {} differs from {g}", path.display(), i + 1, r.grid));
+            }
+            grid = Some(r.grid.clone());
+            let at = format!("{}:{}", path.display(), i + 1);
+            if let Some((prev, prev_at)) = cells.insert(r.index, (line.to_string(), at.clone()))
+                && prev != line
+            {
+                return Err(format!("cell {} differs between {prev_at} and {at}", r.index));
+            }
+        }
+    }
+    let mut text = String::new();
+    for (line, _) in cells.values() {
+        text.push_str(line);
+        text.push('\n');
+    }
+    let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| e.to_string())?;
+    tmp.write_all(text.as_bytes()).map_err(|e| e.to_string())?;
+    tmp.persist(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    Ok(cells.len())
+}
+
+/// Reads a sweep file (for plots).
+pub fn read(path: &Path) -> Result<Vec<CellResult>, String> {
+    let f = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = std::io::read_to_string(f).map_err(|e| format!("{}: {e}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| serde_json::from_str(l).map_err(|e| format!("{}:{}: not a sweep line ({e})", path.display(), i + 1)))
+        .collect()
+}
