@@ -283,7 +283,13 @@ fn prediction_text(p: &Prediction) -> String {
 }
 
 /// `dlncheck sweep`: runs the grid on `threads` workers (default: all cores).
-pub fn sweep_cmd(grid: &Grid, out: &Path, resume: bool, shard: Option<Shard>, threads: Option<usize>) -> Result<Outcome> {
+pub fn sweep_cmd(
+    grid: &Grid,
+    out: &Path,
+    resume: bool,
+    shard: Option<Shard>,
+    threads: Option<usize>,
+) -> Result<Outcome> {
     let start = std::time::Instant::now();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads.unwrap_or(0))
@@ -296,7 +302,10 @@ pub fn sweep_cmd(grid: &Grid, out: &Path, resume: bool, shard: Option<Shard>, th
         pool.current_num_threads(),
         out.display()
     );
-    Ok(Outcome::ok(json!({"ran": ran, "skipped": skipped, "seconds": seconds, "out": out, "grid": grid.fingerprint()}), text))
+    Ok(Outcome::ok(
+        json!({"ran": ran, "skipped": skipped, "seconds": seconds, "out": out, "grid": grid.fingerprint()}),
+        text,
+    ))
 }
 
 /// `dlncheck merge`: joins sweep files.

@@ -33,14 +33,19 @@ impl StepGrid {
     /// `lo:hi:count` (evenly spaced, inclusive), or a comma list; `frac` for fractions.
     pub fn parse(text: &str, fraction: bool) -> Result<Self, String> {
         let values: Vec<f64> = if let [lo, hi, k] = text.split(':').collect::<Vec<_>>()[..] {
-            let (lo, hi): (f64, f64) = (lo.parse().map_err(|_| format!("`{lo}` is not a number"))?, hi.parse().map_err(|_| format!("`{hi}` is not a number"))?);
+            let (lo, hi): (f64, f64) = (
+                lo.parse().map_err(|_| format!("`{lo}` is not a number"))?,
+                hi.parse().map_err(|_| format!("`{hi}` is not a number"))?,
+            );
             let k: usize = k.parse().map_err(|_| format!("`{k}` is not a count"))?;
             if k < 2 || !(lo < hi) {
                 return Err(format!("`{text}`: need lo < hi and a count ≥ 2"));
             }
             (0..k).map(|i| lo + (hi - lo) * i as f64 / (k - 1) as f64).collect()
         } else {
-            text.split(',').map(|v| v.trim().parse().map_err(|_| format!("`{v}` is not a number"))).collect::<Result<_, _>>()?
+            text.split(',')
+                .map(|v| v.trim().parse().map_err(|_| format!("`{v}` is not a number")))
+                .collect::<Result<_, _>>()?
         };
         if let Some(bad) = values.iter().find(|v| !(v.is_finite() && **v > 0.0)) {
             return Err(format!("stepsize {bad} must be finite and > 0"));
@@ -116,7 +121,10 @@ impl Grid {
 
     pub fn check(&self) -> Result<(), String> {
         if self.d <= self.n || self.sparsity > self.d || self.n == 0 {
-            return Err(format!("need 0 < n < d and sparsity ≤ d (n = {}, d = {}, s = {})", self.n, self.d, self.sparsity));
+            return Err(format!(
+                "need 0 < n < d and sparsity ≤ d (n = {}, d = {}, s = {})",
+                self.n, self.d, self.sparsity
+            ));
         }
         if let Some(a) = self.alphas.iter().find(|a| !(a.is_finite() && **a > 0.0)) {
             return Err(format!("α = {a} must be finite and > 0"));
@@ -161,7 +169,8 @@ pub struct CellResult {
     pub converged: bool,
     pub diverged: bool,
     pub iters: usize,
-    pub loss: f64,
+    /// Final training loss (None when the run diverged).
+    pub loss: Option<f64>,
     /// ‖b − b*‖₂.
     pub error: Option<f64>,
     pub test_loss: Option<f64>,
@@ -183,7 +192,14 @@ fn finite(x: f64) -> Option<f64> {
 
 /// Runs one cell.
 pub fn run_cell(grid: &Grid, fingerprint: &str, cell: &Cell) -> Result<CellResult, String> {
-    let spec = ProblemSpec { n: grid.n, d: grid.d, sparsity: grid.sparsity, mean: cell.mean, seed: cell.seed, ..ProblemSpec::default() };
+    let spec = ProblemSpec {
+        n: grid.n,
+        d: grid.d,
+        sparsity: grid.sparsity,
+        mean: cell.mean,
+        seed: cell.seed,
+        ..ProblemSpec::default()
+    };
     let p = spec.generate()?;
     let alpha = DVector::from_element(p.d(), cell.alpha);
     let (fraction, threshold, gamma) = match grid.stepsizes {
@@ -215,7 +231,7 @@ pub fn run_cell(grid: &Grid, fingerprint: &str, cell: &Cell) -> Result<CellResul
         converged: run.stop == Stop::Converged,
         diverged: run.diverged(),
         iters: run.iters,
-        loss: run.loss,
+        loss: finite(run.loss),
         error: None,
         test_loss: None,
         gain_l1: None,
@@ -247,7 +263,6 @@ pub fn run_cell(grid: &Grid, fingerprint: &str, cell: &Cell) -> Result<CellResul
     r.dist_theory = solve_implicit(&p.x, &p.y, &eff.ln_alpha_inf2(), &eff.rho, &NewtonSettings::default())
         .ok()
         .and_then(|t| finite(rel_dist(b, &t.beta)));
-    r.loss = run.loss;
     Ok(r)
 }
 
@@ -261,7 +276,10 @@ pub struct Shard {
 impl Shard {
     pub fn parse(text: &str) -> Result<Self, String> {
         let (k, n) = text.split_once('/').ok_or(format!("shard `{text}` must read k/N"))?;
-        let (k, of) = (k.parse().map_err(|_| format!("`{k}` is not a number"))?, n.parse().map_err(|_| format!("`{n}` is not a number"))?);
+        let (k, of) = (
+            k.parse().map_err(|_| format!("`{k}` is not a number"))?,
+            n.parse().map_err(|_| format!("`{n}` is not a number"))?,
+        );
         if k == 0 || k > of {
             return Err(format!("shard {k}/{of}: need 1 ≤ k ≤ N"));
         }
@@ -290,7 +308,12 @@ fn done_cells(path: &Path, fingerprint: &str) -> Result<(Vec<usize>, String), St
                 kept.push_str(line);
             }
             Ok(r) if r.grid != fingerprint => {
-                return Err(format!("{}:{}: a line of another grid ({}; this one is {fingerprint})", path.display(), i + 1, r.grid));
+                return Err(format!(
+                    "{}:{}: a line of another grid ({}; this one is {fingerprint})",
+                    path.display(),
+                    i + 1,
+                    r.grid
+                ));
             }
             _ if i + 1 == lines.len() => {} // the last line, cut short by an interruption
             Ok(_) | Err(_) => return Err(format!("{}:{}: not a sweep line", path.display(), i + 1)),
@@ -301,7 +324,13 @@ fn done_cells(path: &Path, fingerprint: &str) -> Result<(Vec<usize>, String), St
 
 /// Runs the cells of `grid` (in `shard`, not yet in `out` when `resume`) in parallel,
 /// appending one JSON line per finished cell. Returns (cells run, cells skipped).
-pub fn run_sweep(grid: &Grid, out: &Path, resume: bool, shard: Option<Shard>, progress: bool) -> Result<(usize, usize), String> {
+pub fn run_sweep(
+    grid: &Grid,
+    out: &Path,
+    resume: bool,
+    shard: Option<Shard>,
+    progress: bool,
+) -> Result<(usize, usize), String> {
     grid.check()?;
     let fingerprint = grid.fingerprint();
     let done = if resume {
@@ -350,8 +379,8 @@ pub fn merge(inputs: &[&Path], out: &Path) -> Result<usize, String> {
     for path in inputs {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-            let r: CellResult =
-                serde_json::from_str(line).map_err(|e| format!("{}:{}: not a sweep line ({e})", path.display(), i + 1))?;
+            let r: CellResult = serde_json::from_str(line)
+                .map_err(|e| format!("{}:{}: not a sweep line ({e})", path.display(), i + 1))?;
             if let Some(g) = &grid
                 && *g != r.grid
             {
@@ -385,6 +414,8 @@ pub fn read(path: &Path) -> Result<Vec<CellResult>, String> {
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| serde_json::from_str(l).map_err(|e| format!("{}:{}: not a sweep line ({e})", path.display(), i + 1)))
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|e| format!("{}:{}: not a sweep line ({e})", path.display(), i + 1))
+        })
         .collect()
 }
