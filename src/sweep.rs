@@ -38,7 +38,7 @@ impl StepGrid {
                 hi.parse().map_err(|_| format!("`{hi}` is not a number"))?,
             );
             let k: usize = k.parse().map_err(|_| format!("`{k}` is not a count"))?;
-            if k < 2 || !(lo < hi) {
+            if k < 2 || lo.partial_cmp(&hi) != Some(std::cmp::Ordering::Less) {
                 return Err(format!("`{text}`: need lo < hi and a count ≥ 2"));
             }
             (0..k).map(|i| lo + (hi - lo) * i as f64 / (k - 1) as f64).collect()
