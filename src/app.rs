@@ -308,6 +308,39 @@ pub fn sweep_cmd(
     ))
 }
 
+/// `dlncheck plot`: the sweep figures.
+pub fn plot_cmd(sweep: &Path, out: &Path) -> Result<Outcome> {
+    let results = crate::sweep::read(sweep).map_err(Error::Usage)?;
+    if results.is_empty() {
+        return Err(Error::Usage(format!("{}: no cells", sweep.display())));
+    }
+    let files = crate::plot::sweep_figures(&results, out).map_err(Error::Usage)?;
+    Ok(files_outcome(&files))
+}
+
+fn files_outcome(files: &[PathBuf]) -> Outcome {
+    let text: String = files.iter().map(|f| format!("wrote {}\n", f.display())).collect();
+    Outcome::ok(json!({"files": files}), text)
+}
+
+/// `dlncheck figures`: the default sweep (centred and uncentred), its figures, and the
+/// edge-of-stability figures, all into `out`.
+pub fn figures_cmd(out: &Path, seeds: usize, fraction: f64) -> Result<Outcome> {
+    if !(fraction > 0.0 && fraction < 1.0) {
+        return Err(Error::Usage(format!("--fraction {fraction} must be in (0, 1)")));
+    }
+    std::fs::create_dir_all(out).map_err(|e| Error::Usage(format!("{}: {e}", out.display())))?;
+    let grid = Grid { means: vec![0.0, 1.0], seeds, ..Grid::default_paper() };
+    let sweep_file = out.join("sweep.jsonl");
+    let _ = std::fs::remove_file(&sweep_file);
+    run_sweep(&grid, &sweep_file, false, None, true).map_err(Error::Usage)?;
+    let results = crate::sweep::read(&sweep_file).map_err(Error::Usage)?;
+    let mut files = crate::plot::sweep_figures(&results, out).map_err(Error::Usage)?;
+    files.extend(crate::plot::edge_of_stability_figures(out, fraction).map_err(Error::Usage)?);
+    files.push(sweep_file);
+    Ok(files_outcome(&files))
+}
+
 /// `dlncheck merge`: joins sweep files.
 pub fn merge_cmd(inputs: &[PathBuf], out: &Path) -> Result<Outcome> {
     let paths: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();

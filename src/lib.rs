@@ -10,6 +10,7 @@ pub mod bias;
 pub mod claims;
 pub mod compare;
 pub mod npz;
+pub mod plot;
 pub mod predict;
 pub mod problem;
 pub mod report;

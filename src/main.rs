@@ -169,6 +169,23 @@ enum Command {
         #[arg(long)]
         threads: Option<usize>,
     },
+    /// SVG figures from a sweep file: error and |Gain|₁ vs stepsize, gain per coordinate.
+    Plot {
+        sweep: PathBuf,
+        #[arg(long, default_value = "figures")]
+        out: PathBuf,
+    },
+    /// Regenerate every figure of the README from the default settings: a sweep
+    /// (centred and uncentred, GD and SGD, 30 fractions of θ) and the edge-of-stability run.
+    Figures {
+        #[arg(long, default_value = "figures")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 3)]
+        seeds: usize,
+        /// The edge-of-stability run's stepsize, as a fraction of GD's threshold.
+        #[arg(long, default_value_t = 0.9)]
+        fraction: f64,
+    },
     /// Join sweep files (shards) into one, sorted by cell.
     Merge {
         inputs: Vec<PathBuf>,
@@ -389,6 +406,8 @@ fn run(command: Command) -> app::Result<Outcome> {
             app::sweep_cmd(&grid, &out, resume, shard, threads)
         }
         Command::Merge { inputs, out } => app::merge_cmd(&inputs, &out),
+        Command::Plot { sweep, out } => app::plot_cmd(&sweep, &out),
+        Command::Figures { out, seeds, fraction } => app::figures_cmd(&out, seeds, fraction),
         Command::Threshold { problem, alpha, batch, seed, time, tol, rel_width } => {
             let settings = ThresholdSettings { time, tol, rel_width, ..ThresholdSettings::default() };
             app::threshold_cmd(&problem, &AlphaArg::parse(&alpha), batch, seed, &settings)

@@ -28,6 +28,7 @@ pub const BLOWUP: f64 = 1e16;
 /// | history_cap | 4096 | points kept in the thinned loss history |
 /// | check_every | 4 epochs | SGD: steps between full-loss checks |
 /// | first_order_gain | false | also accumulate Σ γ_k² g_k² |
+/// | trace_growth | None | GD: keep (step, loss, b) at k = 0 and then k ← max(k+1, ⌈k(1+growth)⌉) |
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainConfig {
     pub alpha: DVector<f64>,
@@ -39,6 +40,7 @@ pub struct TrainConfig {
     pub history_cap: usize,
     pub check_every: Option<usize>,
     pub first_order_gain: bool,
+    pub trace_growth: Option<f64>,
 }
 
 impl TrainConfig {
@@ -53,6 +55,7 @@ impl TrainConfig {
             history_cap: 4096,
             check_every: None,
             first_order_gain: false,
+            trace_growth: None,
         }
     }
 
@@ -121,6 +124,16 @@ pub struct Run {
     pub stepsizes: Vec<f64>,
     /// Rows of every step (K × m, row-major) when recorded and not full-batch.
     pub batches: Option<(usize, Vec<usize>)>,
+    /// GD with `trace_growth`: the iterates along the way, log-spaced in steps.
+    pub trace: Vec<TracePoint>,
+}
+
+/// One recorded point of a GD trajectory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TracePoint {
+    pub step: usize,
+    pub loss: f64,
+    pub beta: Vec<f64>,
 }
 
 impl Run {
@@ -160,6 +173,7 @@ struct State {
     loss_climb: f64,
     stepsizes: Vec<f64>,
     batches: Vec<usize>,
+    trace: Vec<TracePoint>,
 }
 
 impl State {
@@ -182,6 +196,7 @@ impl State {
             iters: 0,
             stepsizes: Vec::new(),
             batches: Vec::new(),
+            trace: Vec::new(),
         }
     }
 
@@ -210,6 +225,14 @@ impl State {
         for k in 0..max_iters {
             if let Some(stop) = self.observe(k, loss_of(&self.r), loss0, c.tol) {
                 return Ok(stop);
+            }
+            if let Some(growth) = c.trace_growth
+                && self
+                    .trace
+                    .last()
+                    .is_none_or(|t| k >= (t.step + 1).max((t.step as f64 * (1.0 + growth)).ceil() as usize))
+            {
+                self.trace.push(TracePoint { step: k, loss: self.loss, beta: self.weights.b.clone() });
             }
             let gamma = c.stepsizes.at(k);
             let (w, r, r_next, xs) = (&mut self.weights, &self.r, &mut self.r_next, &mut self.xs);
@@ -275,6 +298,7 @@ impl State {
             stop,
             stepsizes: self.stepsizes,
             batches,
+            trace: self.trace,
         }
     }
 }
