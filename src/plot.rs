@@ -160,9 +160,13 @@ fn algo_color(batch: Option<usize>) -> RGBColor {
 
 /// Per algorithm: mean over seeds of (γ, value) at each grid step, and the mean threshold.
 type Curves = BTreeMap<Option<usize>, (Vec<(f64, f64)>, Option<f64>)>;
+/// Grid step (as bits) → the seeds' (γ, value).
+type ByStep = BTreeMap<u64, Vec<(f64, f64)>>;
+/// A traced point: (time γk, loss, b).
+type Sample = (f64, f64, Vec<f64>);
 
 fn curves(cells: &[&CellResult], value: impl Fn(&CellResult) -> Option<f64>) -> Curves {
-    let mut by_algo: BTreeMap<Option<usize>, BTreeMap<u64, Vec<(f64, f64)>>> = BTreeMap::new();
+    let mut by_algo: BTreeMap<Option<usize>, ByStep> = BTreeMap::new();
     let mut thresholds: BTreeMap<Option<usize>, Vec<f64>> = BTreeMap::new();
     for c in cells {
         // Group by the grid step: the fraction (or γ) as exact bits.
@@ -281,7 +285,7 @@ const PALETTE: [RGBColor; 6] = [
 
 /// GD at `gamma` on `p` from α, recorded at log-spaced steps (every step at first, so
 /// a period-2 oscillation shows): (time γk, loss, b).
-fn traced(p: &Problem, alpha: f64, gamma: f64, max_iters: usize) -> Result<Vec<(f64, f64, Vec<f64>)>, String> {
+fn traced(p: &Problem, alpha: f64, gamma: f64, max_iters: usize) -> Result<Vec<Sample>, String> {
     let mut c = TrainConfig::new(DVector::from_element(p.d(), alpha), Stepsizes::Constant(gamma), Batching::Full);
     (c.max_iters, c.tol, c.history_cap, c.trace_growth) = (max_iters, 1e-20, 2, Some(0.003));
     let run = train(p, &c).map_err(|e| e.to_string())?;
@@ -308,7 +312,7 @@ pub fn edge_of_stability_figures(dir: &Path, fraction: f64) -> Result<Vec<PathBu
         legend_lower: true,
         ..Figure::default()
     };
-    let pts = |tr: &[(f64, f64, Vec<f64>)], f: &dyn Fn(&(f64, f64, Vec<f64>)) -> f64| -> Vec<(f64, f64)> {
+    let pts = |tr: &[Sample], f: &dyn Fn(&Sample) -> f64| -> Vec<(f64, f64)> {
         tr.iter().filter(|t| t.0 > 0.0).map(|t| (t.0, f(t))).collect()
     };
     loss.series.push(Series {
