@@ -159,17 +159,6 @@ impl Sym {
             Sym::Bin(_, a, b) => a.mentions(v) || b.mentions(v),
         }
     }
-
-    /// Replaces variable `v` by `by`.
-    pub fn substitute(&self, v: &str, by: &Sym) -> Sym {
-        match self {
-            Sym::Var(w) if w == v => by.clone(),
-            Sym::Num(_) | Sym::Var(_) => self.clone(),
-            Sym::Neg(a) => Sym::Neg(Box::new(a.substitute(v, by))),
-            Sym::Call(f, a) => Sym::Call(*f, Box::new(a.substitute(v, by))),
-            Sym::Bin(op, a, b) => Sym::Bin(*op, Box::new(a.substitute(v, by)), Box::new(b.substitute(v, by))),
-        }
-    }
 }
 
 impl fmt::Display for Sym {
