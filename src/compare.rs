@@ -186,7 +186,10 @@ fn metrics_nan() -> Metrics {
     }
 }
 
-fn metrics(p: &Problem, b: &DVector<f64>, gain: Option<&DVector<f64>>, theory: Option<&DVector<f64>>) -> Metrics {
+/// The metrics of one solution `b` (NaN where they do not apply): against b* (error,
+/// support recovery), the held-out loss, the gain's size and shape, and the distance to
+/// `theory` when given.
+pub fn metrics(p: &Problem, b: &DVector<f64>, gain: Option<&DVector<f64>>, theory: Option<&DVector<f64>>) -> Metrics {
     let mut m = metrics_nan();
     m.l1 = b.lp_norm(1);
     m.test_loss = p.test_loss(b).unwrap_or(f64::NAN);

@@ -14,8 +14,7 @@ use nalgebra::DVector;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::compare::SUPPORT_THRESHOLD;
-use crate::predict::rel_dist;
+use crate::compare::metrics;
 use crate::problem::ProblemSpec;
 use crate::runfile::RunRecord;
 use crate::solve::{NewtonSettings, solve_implicit};
@@ -215,8 +214,8 @@ pub fn run_cell(grid: &Grid, fingerprint: &str, cell: &Cell) -> Result<CellResul
     config.tol = grid.tol;
     config.history_cap = 2;
     let run = train(&p, &config).map_err(|e| e.to_string())?;
-    let beta_star = p.beta_star.clone().unwrap_or_else(|| DVector::zeros(p.d()));
-    let support: Vec<usize> = (0..p.d()).filter(|&i| beta_star[i] != 0.0).collect();
+    let support: Vec<usize> =
+        p.beta_star.as_ref().map_or(Vec::new(), |b| (0..p.d()).filter(|&i| b[i] != 0.0).collect());
     let mut r = CellResult {
         grid: fingerprint.to_string(),
         index: cell.index,
@@ -247,22 +246,16 @@ pub fn run_cell(grid: &Grid, fingerprint: &str, cell: &Cell) -> Result<CellResul
     }
     let rec = RunRecord::from_run(&run);
     let eff = rec.effective_init();
-    let b = &rec.beta;
-    let cut = SUPPORT_THRESHOLD * beta_star.amax();
-    let found: Vec<bool> = b.iter().map(|v| v.abs() > cut).collect();
-    let hits = r.support.iter().filter(|&&i| found[i]).count() as f64;
-    let on = r.support.iter().map(|&i| eff.gain[i]).sum::<f64>() / r.support.len().max(1) as f64;
-    let off = (eff.gain.sum() - on * r.support.len() as f64) / (p.d() - r.support.len()).max(1) as f64;
-    r.error = finite((b - &beta_star).norm());
-    r.test_loss = p.test_loss(b).and_then(finite);
-    r.gain_l1 = finite(eff.gain.lp_norm(1));
-    r.gain_ratio = finite(on / off);
-    r.precision = finite(hits / found.iter().filter(|f| **f).count() as f64);
-    r.recall = finite(hits / r.support.len() as f64);
+    let theory = solve_implicit(&p.x, &p.y, &eff.ln_alpha_inf2(), &eff.rho, &NewtonSettings::default()).ok();
+    let m = metrics(&p, &rec.beta, Some(&eff.gain), theory.as_ref().map(|t| &t.beta));
+    r.error = finite(m.err);
+    r.test_loss = finite(m.test_loss);
+    r.gain_l1 = finite(m.gain_l1);
+    r.gain_ratio = finite(m.gain_ratio);
+    r.precision = finite(m.precision);
+    r.recall = finite(m.recall);
+    r.dist_theory = finite(m.dist_theory);
     r.gain = Some(eff.gain.iter().copied().collect());
-    r.dist_theory = solve_implicit(&p.x, &p.y, &eff.ln_alpha_inf2(), &eff.rho, &NewtonSettings::default())
-        .ok()
-        .and_then(|t| finite(rel_dist(b, &t.beta)));
     Ok(r)
 }
 
