@@ -473,28 +473,43 @@ fn symbolic_defines(
     variables: &[String],
     raw: &BTreeMap<String, Spanned<String>>,
 ) -> Result<BTreeMap<String, Sym>, ClaimError> {
-    let mut built = BTreeMap::new();
-    while built.len() < raw.len() {
-        let before = built.len();
-        let mut first_error = None;
-        let pending: Vec<_> = raw.iter().filter(|(n, _)| !built.contains_key(*n)).collect();
-        for (name, text) in pending {
-            match (Builder { variables, defines: &built }).parse(text.get_ref()) {
-                Ok(s) => {
-                    built.insert(name.clone(), s);
+    resolve_in_order(raw.keys(), |name, built| {
+        let text = &raw[name];
+        (Builder { variables, defines: built })
+            .parse(text.get_ref())
+            .map_err(|e| l.error(l.text_start(text) + e.span.0, format!("in `{name}`: {}", e.message)))
+    })
+}
+
+/// Resolves named definitions that may refer to each other: each pass tries every
+/// unresolved one against those resolved so far; a pass that resolves none (an unknown
+/// name, or a cycle) returns the error of the first name it tried.
+fn resolve_in_order<'a, T>(
+    names: impl Iterator<Item = &'a String>,
+    mut resolve: impl FnMut(&str, &BTreeMap<String, T>) -> Result<T, ClaimError>,
+) -> Result<BTreeMap<String, T>, ClaimError> {
+    let mut pending: Vec<&String> = names.collect();
+    let mut done = BTreeMap::new();
+    while !pending.is_empty() {
+        let before = pending.len();
+        let (mut first_error, mut unresolved) = (None, Vec::new());
+        for name in pending {
+            match resolve(name, &done) {
+                Ok(v) => {
+                    done.insert(name.clone(), v);
                 }
                 Err(e) => {
-                    first_error.get_or_insert_with(|| {
-                        l.error(l.text_start(text) + e.span.0, format!("in `{name}`: {}", e.message))
-                    });
+                    first_error.get_or_insert(e);
+                    unresolved.push(name);
                 }
             }
         }
-        if built.len() == before {
-            return Err(first_error.expect("an unbuilt definition failed"));
+        if let Some(e) = first_error.filter(|_| unresolved.len() == before) {
+            return Err(e);
         }
+        pending = unresolved;
     }
-    Ok(built)
+    Ok(done)
 }
 
 fn threshold_settings(l: &Loader, t: &RawThreshold) -> Result<ThresholdSettings, ClaimError> {
@@ -573,34 +588,20 @@ fn parse_defines(l: &Loader, raw: &BTreeMap<String, Spanned<String>>) -> Result<
         .collect()
 }
 
-/// Types of the definitions, resolving them in dependency order (a cycle or an unknown
-/// name leaves one unresolved: its error is reported).
+/// Types of the definitions, resolved in dependency order (see [`resolve_in_order`]).
 fn define_types(
     l: &Loader,
     raw: &RawClaim,
     defines: &BTreeMap<String, Expr>,
 ) -> Result<BTreeMap<String, Ty>, ClaimError> {
     let runs: Vec<String> = raw.runs.keys().cloned().collect();
-    let mut known = BTreeMap::new();
-    loop {
+    resolve_in_order(defines.keys(), |name, known| {
         let names = ClaimNames { runs: runs.clone(), defines: known.clone() };
-        let pending: Vec<_> = defines.iter().filter(|(n, _)| !known.contains_key(*n)).collect();
-        let Some((first_name, first)) = pending.first() else { return Ok(known) };
-        let mut progress = false;
-        for (name, e) in &pending {
-            if let Ok(t) = check(e, &names) {
-                known.insert((*name).clone(), t);
-                progress = true;
-            }
-        }
-        if !progress {
-            let e = check(first, &names).expect_err("an unresolved definition fails to check");
-            let base = l.text_start(&raw.define[*first_name]);
-            return Err(
-                l.error(base + e.span.0, format!("in `{first_name}`: {} (or a cycle of definitions)", e.message))
-            );
-        }
-    }
+        check(&defines[name], &names).map_err(|e| {
+            let base = l.text_start(&raw.define[name]);
+            l.error(base + e.span.0, format!("in `{name}`: {} (or a cycle of definitions)", e.message))
+        })
+    })
 }
 
 fn test_kind(l: &Loader, c: &RawCheck) -> Result<Test, ClaimError> {
