@@ -93,26 +93,33 @@ pub struct ClaimReport {
     pub seconds: f64,
 }
 
-/// Runs a claim on its seeds (`quick`: its quick seeds) and decides it.
+/// Runs a claim on its seeds (`quick`: its quick seeds) and decides it; a symbolic
+/// claim is decided on its formulas.
 pub fn run_claim(claim: &Claim, quick: bool) -> ClaimReport {
     let start = Instant::now();
-    if let Some(sym) = &claim.symbolic {
-        return symbolic_report(claim, sym.decide(), start);
-    }
-    let seeds = if quick { &claim.quick_seeds } else { &claim.seeds };
-    let measured: Result<Vec<run::SeedValues>, String> = seeds.par_iter().map(|&s| run::run_seed(claim, s)).collect();
-    let (comparisons, thresholds, error) = match measured {
-        Ok(values) => (decide_all(claim, &values), summarise_thresholds(&values), None),
-        Err(e) => (Vec::new(), Vec::new(), Some(e)),
+    let (seeds, comparisons, thresholds, error) = match &claim.symbolic {
+        Some(sym) => (0, vec![symbolic_comparison(sym)], Vec::new(), None),
+        None => {
+            let seeds = if quick { &claim.quick_seeds } else { &claim.seeds };
+            match seeds.par_iter().map(|&s| run::run_seed(claim, s)).collect::<Result<Vec<_>, String>>() {
+                Ok(values) => (seeds.len(), decide_all(claim, &values), summarise_thresholds(&values), None),
+                Err(e) => (seeds.len(), Vec::new(), Vec::new(), Some(e)),
+            }
+        }
     };
-    let verdict = verdict(error.is_some(), comparisons.iter().all(|c| c.holds), claim);
+    let verdict = match (&error, comparisons.iter().all(|c| c.holds), &claim.known_disagreement) {
+        (Some(_), _, _) => Verdict::Error,
+        (None, true, _) => Verdict::Holds,
+        (None, false, Some(_)) => Verdict::KnownDisagreement,
+        (None, false, None) => Verdict::Fails,
+    };
     ClaimReport {
         id: claim.id.clone(),
         file: claim.file.clone(),
         source: claim.source.clone(),
         statement: claim.statement.clone(),
         test: claim.test,
-        seeds: seeds.len(),
+        seeds,
         comparisons,
         thresholds,
         verdict,
@@ -122,20 +129,12 @@ pub fn run_claim(claim: &Claim, quick: bool) -> ClaimReport {
     }
 }
 
-fn verdict(error: bool, holds: bool, claim: &Claim) -> Verdict {
-    match (error, holds, &claim.known_disagreement) {
-        (true, _, _) => Verdict::Error,
-        (false, true, _) => Verdict::Holds,
-        (false, false, Some(_)) => Verdict::KnownDisagreement,
-        (false, false, None) => Verdict::Fails,
-    }
-}
-
-fn symbolic_report(claim: &Claim, d: symbolic_check::Decision, start: Instant) -> ClaimReport {
-    let op = if d.relation.ends_with("> 0") { CmpOp::Gt } else { CmpOp::Le };
-    let comparison = ComparisonReport {
+fn symbolic_comparison(sym: &symbolic_check::SymbolicClaim) -> ComparisonReport {
+    let positive = matches!(sym.statement, symbolic_check::Statement::Positive { .. });
+    let d = sym.decide();
+    ComparisonReport {
+        op: if positive { CmpOp::Gt } else { CmpOp::Le },
         relation: d.relation,
-        op,
         lhs: d.measured,
         rhs: d.bound,
         holds: d.holds,
@@ -145,21 +144,6 @@ fn symbolic_report(claim: &Claim, d: symbolic_check::Decision, start: Instant) -
         route: Some(d.route),
         detail: Some(d.detail),
         order: d.order,
-    };
-    let verdict = verdict(false, d.holds, claim);
-    ClaimReport {
-        id: claim.id.clone(),
-        file: claim.file.clone(),
-        source: claim.source.clone(),
-        statement: claim.statement.clone(),
-        test: claim.test,
-        seeds: 0,
-        comparisons: vec![comparison],
-        thresholds: Vec::new(),
-        verdict,
-        error: None,
-        known_disagreement: claim.known_disagreement.clone(),
-        seconds: start.elapsed().as_secs_f64(),
     }
 }
 
@@ -175,8 +159,9 @@ fn decide_all(claim: &Claim, values: &[run::SeedValues]) -> Vec<ComparisonReport
         .collect()
 }
 
-/// Decides `lhs op rhs` from per-seed (seed, lhs, rhs).
-pub fn decide(relation: String, op: CmpOp, test: Test, sides: &[(u64, f64, f64)]) -> ComparisonReport {
+/// Decides `lhs op rhs` from per-seed (seed, lhs, rhs); a claim has at least one seed
+/// (one for every_seed, two for paired_t), which loading checks.
+fn decide(relation: String, op: CmpOp, test: Test, sides: &[(u64, f64, f64)]) -> ComparisonReport {
     let margins: Vec<f64> = sides.iter().map(|(_, l, r)| op.margin(*l, *r)).collect();
     match test {
         Test::EverySeed => {
