@@ -4,7 +4,7 @@
 //! loses nothing finished; `resume` skips cells already in the file, `shard k/N` runs the
 //! cells with index ≡ k−1 (mod N), and [`merge`] joins shard files.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::Path;
@@ -286,18 +286,18 @@ impl Shard {
 
 /// Reads the complete lines of an existing sweep file: (indices done, the valid text).
 /// A truncated last line (a killed writer) is dropped; a line of another grid is an error.
-fn done_cells(path: &Path, fingerprint: &str) -> Result<(Vec<usize>, String), String> {
+fn done_cells(path: &Path, fingerprint: &str) -> Result<(BTreeSet<usize>, String), String> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), String::new())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((BTreeSet::new(), String::new())),
         Err(e) => return Err(format!("{}: {e}", path.display())),
     };
-    let (mut done, mut kept) = (Vec::new(), String::new());
+    let (mut done, mut kept) = (BTreeSet::new(), String::new());
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
     for (i, line) in lines.iter().enumerate() {
         match serde_json::from_str::<CellResult>(line.trim_end()) {
             Ok(r) if r.grid == fingerprint && line.ends_with('\n') => {
-                done.push(r.index);
+                done.insert(r.index);
                 kept.push_str(line);
             }
             Ok(r) if r.grid != fingerprint => {
@@ -335,7 +335,7 @@ pub fn run_sweep(
             return Err(format!("{} exists: pass --resume to continue it, or remove it", out.display()));
         }
         std::fs::write(out, "").map_err(|e| format!("{}: {e}", out.display()))?;
-        Vec::new()
+        BTreeSet::new()
     };
     let todo: Vec<Cell> = grid
         .cells()
