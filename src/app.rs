@@ -24,7 +24,8 @@ use crate::threshold::{ThresholdSettings, threshold};
 use crate::train::{Batching, Run, Stepsizes, Stop, TrainConfig, TrainError, load_schedule, train};
 use crate::trajectory::{DegenerateFactor, ExternalTrajectory, read_alpha};
 
-/// Every error a command can meet; all are bad usage or bad input (exit code 2).
+/// Every error a command can meet: bad usage or input (exit code 2), or a numerical
+/// method that missed its tolerance or certificate (exit code 5).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{0}")]
@@ -41,7 +42,10 @@ pub enum Error {
 
 impl Error {
     pub fn exit_code(&self) -> u8 {
-        2
+        match self {
+            Self::Solve(e) => e.exit_code(),
+            _ => 2,
+        }
     }
 }
 

@@ -7,11 +7,13 @@
 
 use std::fmt;
 use std::fs::File;
-use std::io::{BufReader, Cursor, Read, Write};
+use std::io::{BufReader, Cursor, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use nalgebra::{DMatrix, DVector};
 use npyz::{NpyFile, Order, TypeChar, WriterBuilder};
+
+use crate::limits;
 
 /// A bad input file: which file, which array, and what is wrong with it.
 #[derive(Debug, thiserror::Error)]
@@ -49,9 +51,20 @@ pub struct NpzReader {
 impl NpzReader {
     pub fn open(path: &Path) -> Result<Self> {
         let err = |what: String| InputError { file: path.to_owned(), array: None, what };
-        let file = File::open(path).map_err(|e| err(format!("cannot open: {e}")))?;
-        let archive = zip::ZipArchive::new(BufReader::new(file))
-            .map_err(|e| err(format!("not a readable .npz archive (corrupt or truncated?): {e}")))?;
+        let mut file = File::open(path).map_err(|e| err(format!("cannot open: {e}")))?;
+        let mut magic = [0u8; 6];
+        let head = file.read(&mut magic).map_err(|e| err(format!("cannot read: {e}")))?;
+        if magic[..head] == NPY_MAGIC[..head.min(6)] && head == 6 {
+            return Err(err(
+                "is a .npy file (one array), but a .npz archive of named arrays is expected here; \
+                 write one with np.savez(path, X=X, y=y) (or the arrays this command reads)"
+                    .into(),
+            ));
+        }
+        file.seek(SeekFrom::Start(0)).map_err(|e| err(format!("cannot read: {e}")))?;
+        let archive = zip::ZipArchive::new(BufReader::new(file)).map_err(|e| {
+            err(format!("not a .npz archive (a zip of .npy arrays, as np.savez writes; corrupt or truncated?): {e}"))
+        })?;
         Ok(Self { path: path.to_owned(), archive })
     }
 
@@ -68,17 +81,33 @@ impl NpzReader {
         self.archive.index_for_name(&format!("{name}.npy")).is_some()
     }
 
-    fn npy(&mut self, name: &str) -> Result<NpyFile<Cursor<Vec<u8>>>> {
-        let read = match self.archive.by_name(&format!("{name}.npy")) {
-            Ok(mut entry) => {
-                let mut bytes = Vec::new();
-                entry.read_to_end(&mut bytes).map(|_| bytes).map_err(|e| format!("corrupt or truncated: {e}"))
-            }
-            Err(zip::result::ZipError::FileNotFound) => Err("missing".to_owned()),
-            Err(e) => Err(format!("cannot read: {e}")),
+    /// The names of the arrays in the archive.
+    pub fn names(&self) -> Vec<String> {
+        self.archive.file_names().filter_map(|f| f.ok()?.strip_suffix(".npy").map(str::to_owned)).collect()
+    }
+
+    /// The bytes of one member, after checking its declared size fits in memory.
+    fn member(&mut self, name: &str) -> Result<Vec<u8>> {
+        let path = self.path.clone();
+        let err = |what: String| InputError { file: path.clone(), array: Some(name.to_owned()), what };
+        let entry = match self.archive.by_name(&format!("{name}.npy")) {
+            Ok(entry) => entry,
+            Err(zip::result::ZipError::FileNotFound) => return Err(err("missing".to_owned())),
+            Err(e) => return Err(err(format!("cannot read: {e}"))),
         };
-        let bytes = read.map_err(|what| self.error(name, what))?;
-        NpyFile::new(Cursor::new(bytes)).map_err(|e| self.error(name, format!("bad .npy header: {e}")))
+        let declared = entry.size();
+        limits::check_alloc("reading it", u128::from(declared), 1).map_err(&err)?;
+        let mut bytes = Vec::new();
+        entry.take(declared.saturating_add(1)).read_to_end(&mut bytes).map_err(|e| err(format!("corrupt or truncated: {e}")))?;
+        if bytes.len() as u64 != declared {
+            return Err(err(format!("corrupt: the archive declares {declared} bytes, the member holds {}", bytes.len())));
+        }
+        Ok(bytes)
+    }
+
+    fn npy(&mut self, name: &str) -> Result<NpyFile<Cursor<Vec<u8>>>> {
+        let bytes = self.member(name)?;
+        checked_npy(bytes).map_err(|what| self.error(name, what))
     }
 
     /// A numeric array converted to f64 (float, int or uint dtypes), row-major.
@@ -93,7 +122,7 @@ impl NpzReader {
             (TypeChar::Int, 4) => npy.into_vec::<i32>().map(widen),
             _ => return Err(self.error(name, format!("has dtype {ts}, expected float64"))),
         }
-        .map_err(|e| self.error(name, format!("corrupt or truncated data: {e}")))?;
+        .map_err(|e| self.error(name, format!("corrupt or truncated data: {}", limits::clip(&e.to_string(), 200))))?;
         let arr = to_c_order(Array { shape, data }, order);
         if let Some((i, v)) = arr.data.iter().enumerate().find(|(_, v)| !v.is_finite()) {
             return Err(self.error(name, format!("entry {} is {v} (not finite)", flat_index(&arr.shape, i))));
@@ -111,7 +140,7 @@ impl NpzReader {
             (TypeChar::Int, 4) => npy.into_vec::<i32>().map(|v| v.into_iter().map(i64::from).collect()),
             _ => return Err(self.error(name, format!("has dtype {ts}, expected int64 indices"))),
         }
-        .map_err(|e| self.error(name, format!("corrupt or truncated data: {e}")))?;
+        .map_err(|e| self.error(name, format!("corrupt or truncated data: {}", limits::clip(&e.to_string(), 200))))?;
         Ok(to_c_order(Array { shape, data }, order))
     }
 
@@ -151,17 +180,55 @@ pub fn read_vector(path: &Path, name: &str, len: usize) -> Result<DVector<f64>> 
         return NpzReader::open(path)?.vector(name, Some(len));
     }
     let err = |what: String| InputError { file: path.to_owned(), array: None, what };
-    let file = File::open(path).map_err(|e| err(format!("cannot open: {e}")))?;
-    let npy = NpyFile::new(BufReader::new(file)).map_err(|e| err(format!("not a readable .npy file: {e}")))?;
+    let size = std::fs::metadata(path).map_err(|e| err(format!("cannot open: {e}")))?.len();
+    limits::check_alloc("reading it", u128::from(size), 1).map_err(err)?;
+    let bytes = std::fs::read(path).map_err(|e| err(format!("cannot read: {e}")))?;
+    let npy = checked_npy(bytes).map_err(|what| err(format!("not a readable .npy file: {what}")))?;
     let shape: Vec<usize> = npy.shape().iter().map(|&s| s as usize).collect();
     if shape != [len] {
         return Err(err(format!("has shape {}, expected ({len},)", fmt_shape(&shape))));
     }
-    let data = npy.into_vec::<f64>().map_err(|e| err(format!("expected float64 data: {e}")))?;
+    let data = npy.into_vec::<f64>().map_err(|e| err(format!("expected float64 data: {}", limits::clip(&e.to_string(), 200))))?;
     if let Some((i, v)) = data.iter().enumerate().find(|(_, v)| !v.is_finite()) {
         return Err(err(format!("entry {i} is {v} (not finite)")));
     }
     Ok(DVector::from_vec(data))
+}
+
+const NPY_MAGIC: &[u8; 6] = b"\x93NUMPY";
+
+/// Parses a `.npy` image and checks, before anything is allocated from it, that the
+/// element count of its declared shape (checked arithmetic) times the item size equals
+/// the bytes that follow the header.
+fn checked_npy(bytes: Vec<u8>) -> std::result::Result<NpyFile<Cursor<Vec<u8>>>, String> {
+    let data_start = npy_data_offset(&bytes).ok_or("not a .npy image (bad magic or header length)")?;
+    let held = bytes.len() - data_start;
+    let npy = NpyFile::new(Cursor::new(bytes)).map_err(|e| format!("bad .npy header: {}", limits::clip(&e.to_string(), 200)))?;
+    let item = match npy.dtype() {
+        npyz::DType::Plain(ts) => ts.size_field() as u128,
+        other => return Err(format!("is not a plain numeric array (dtype {})", limits::clip(&other.descr(), 60))),
+    };
+    let shape = npy.shape().to_vec();
+    let count = shape.iter().try_fold(1u128, |acc, &s| acc.checked_mul(u128::from(s)));
+    let shown = limits::clip(&format!("{shape:?}"), 80);
+    match count.and_then(|c| c.checked_mul(item)) {
+        Some(need) if need == held as u128 => Ok(npy),
+        Some(need) => Err(format!("corrupt or truncated: shape {shown} needs {need} bytes of data, the file holds {held}")),
+        None => Err(format!("corrupt: shape {shown} has more elements than any file can hold")),
+    }
+}
+
+/// Where the data of a `.npy` image starts (after magic, version and header).
+fn npy_data_offset(bytes: &[u8]) -> Option<usize> {
+    if bytes.len() < 10 || &bytes[..6] != NPY_MAGIC {
+        return None;
+    }
+    let start = match bytes[6] {
+        1 => 10 + usize::from(u16::from_le_bytes([bytes[8], bytes[9]])),
+        2 | 3 => 12 + u32::from_le_bytes(bytes.get(8..12)?.try_into().ok()?) as usize,
+        _ => return None,
+    };
+    (start <= bytes.len()).then_some(start)
 }
 
 fn widen<T: Into<f64>>(v: Vec<T>) -> Vec<f64> {

@@ -40,6 +40,10 @@ impl Default for NewtonSettings {
     }
 }
 
+/// The largest relative residual an answer may have: a stall at the rounding floor
+/// above it (exponents of thousands) is an error, not an answer.
+const MAX_RESIDUAL: f64 = 1e-10;
+
 /// The solution of the implicit problem and how it was reached.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImplicitSolution {
@@ -194,10 +198,23 @@ impl<'a> Workspace<'a> {
     ) -> Result<ImplicitSolution, SolveError> {
         let beta =
             self.eval(ell, rho, &mu).map(|p| p.b).ok_or(SolveError::Numerical("overflow at the solution".into()))?;
+        if !(residual <= MAX_RESIDUAL) {
+            return Err(SolveError::Missed {
+                method: "dual Newton (implicit problem)",
+                reached: format!("relative residual ‖Xb − y‖/‖y‖ = {residual:.3e} at its rounding floor"),
+                needed: format!("≤ {MAX_RESIDUAL:e}"),
+            });
+        }
         Ok(ImplicitSolution { beta, mu, newton_iters, stages, residual })
     }
 
     /// F, b and c at μ; `None` if an exponent leaves the range of f64.
+    ///
+    /// Written so no term cancels, whatever the scale: with a = |z|,
+    /// b = sign(z)·½e^{ℓ+a}·(−expm1(−2a)), c = ½e^{ℓ+a}(1 + e^{−2a}), and F is taken
+    /// up to its constant Σ e^ℓ: e^ℓ(cosh z − 1) = b·tanh(z/2). The naive
+    /// ½(e^{ℓ+z} − e^{ℓ−z}) loses every digit when α_∞ is large and z tiny (the kernel
+    /// regime, α ≥ 1e4), where b = α_∞² z to first order.
     fn eval(&mut self, ell: &DVector<f64>, rho: &DVector<f64>, mu: &DVector<f64>) -> Option<DualPoint> {
         self.z.copy_from(rho);
         self.z.gemv(1.0, &self.xt, mu, 1.0);
@@ -205,14 +222,15 @@ impl<'a> Workspace<'a> {
         let mut c = DVector::zeros(ell.len());
         let mut f = -mu.dot(self.y);
         for i in 0..ell.len() {
-            let (ep, em) = (ell[i] + self.z[i], ell[i] - self.z[i]);
-            if ep.max(em) > 700.0 {
+            let (z, a) = (self.z[i], self.z[i].abs());
+            if ell[i] + a > 700.0 || !a.is_finite() {
                 return None;
             }
-            let (p, m) = (0.5 * ep.exp(), 0.5 * em.exp());
-            b[i] = p - m;
-            c[i] = p + m;
-            f += p + m;
+            let half = 0.5 * (ell[i] + a).exp();
+            let decay = (-2.0 * a).exp();
+            b[i] = (half * -(-2.0 * a).exp_m1()).copysign(z);
+            c[i] = half * (1.0 + decay);
+            f += b[i] * (0.5 * z).tanh();
         }
         self.grad.copy_from(self.y);
         self.grad.gemv(1.0, self.x, &b, -1.0);
@@ -236,10 +254,10 @@ impl<'a> Workspace<'a> {
                 // A poor warm start: fall back to μ = 0 (exponents ≤ max |ℓ ± ρ|).
                 mu.fill(0.0);
                 self.eval(ell, rho, mu).ok_or_else(|| {
+                    let top = ell.iter().zip(rho.iter()).map(|(l, r)| l + r.abs()).fold(f64::NEG_INFINITY, f64::max);
                     SolveError::Numerical(format!(
-                        "α₊ or α₋ is out of floating-point range (max |ln α_∞² ± ρ| = {:.3e}); \
-                         a gain this large comes from a run that did not converge",
-                        ell.iter().zip(rho.iter()).map(|(l, r)| (l + r).abs().max((l - r).abs())).fold(0.0, f64::max)
+                        "α₊² or α₋² = exp(ln α_∞² ± ρ) overflows f64 (max ln α_∞² + |ρ| = {top:.3e}, the limit is \
+                         700: α_∞ up to about 1e152); a gain this negative comes from a run that did not converge"
                     ))
                 })?
             }
@@ -256,8 +274,8 @@ impl<'a> Workspace<'a> {
             }
             let dir = self.newton_direction(&point.c)?;
             let slope = self.grad.dot(&dir);
-            if -slope <= 1e-30 * (1.0 + point.f.abs()) {
-                // Newton decrement at rounding level: nothing left to gain.
+            if !(slope < 0.0) && residual <= floor {
+                // No descent direction left at rounding level: nothing left to gain.
                 return Ok((it, residual));
             }
             point = match self.line_search(ell, rho, mu, &dir, point, slope, residual * scale) {

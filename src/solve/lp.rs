@@ -119,6 +119,25 @@ pub fn certify_exactly(
         let nu = solve_dual_lp(x, y, w, sol.backend)?;
         adopt_if_tighter(x, y, w, &nu, sol, "dual_lp");
     }
+    check_certificate(x, y, sol)
+}
+
+/// Relative primal feasibility ‖Xb − y‖_∞ / max(‖y‖_∞, tiny) an answer must reach.
+pub const FEASIBILITY_TOL: f64 = 1e-9;
+
+/// An error unless `sol` is feasible (relative to ‖y‖_∞) and its duality gap ≤ 1e-9.
+fn check_certificate(x: &DMatrix<f64>, y: &DVector<f64>, sol: &LpSolution) -> Result<(), SolveError> {
+    let rel_feas = (x * &sol.beta - y).amax() / y.amax().max(f64::MIN_POSITIVE);
+    let missed = |reached: String, needed: String| {
+        Err(SolveError::Missed { method: "weighted basis pursuit (LP certificate)", reached, needed })
+    };
+    if !(rel_feas <= FEASIBILITY_TOL) {
+        return missed(format!("relative feasibility ‖Xb − y‖∞/‖y‖∞ = {rel_feas:.3e}"), format!("≤ {FEASIBILITY_TOL:e}"));
+    }
+    if !(sol.rel_gap <= GAP_TOL) {
+        let reached = format!("relative duality gap {:.3e} (best dual from {})", sol.rel_gap, sol.dual_from);
+        return missed(reached, format!("≤ {GAP_TOL:e}"));
+    }
     Ok(())
 }
 
@@ -342,8 +361,19 @@ fn support_dual(x: &DMatrix<f64>, w: &DVector<f64>, beta: &DVector<f64>) -> Opti
 }
 
 /// The minimum-ℓ2 interpolator b = Xᵀ(XXᵀ)⁻¹y (Cholesky).
+/// Its relative residual ‖Xb − y‖₂/‖y‖₂ must reach [`FEASIBILITY_TOL`].
 pub fn min_norm(x: &DMatrix<f64>, y: &DVector<f64>) -> Result<DVector<f64>, SolveError> {
     let chol = nalgebra::Cholesky::new(x * x.transpose())
         .ok_or(SolveError::Numerical("X Xᵀ is not positive definite (X not of full row rank)".into()))?;
-    Ok(x.tr_mul(&chol.solve(y)))
+    let b = x.tr_mul(&chol.solve(y));
+    let residual = (x * &b - y).norm() / y.norm().max(f64::MIN_POSITIVE);
+    if residual <= FEASIBILITY_TOL {
+        Ok(b)
+    } else {
+        Err(SolveError::Missed {
+            method: "minimum-ℓ2 interpolator (Cholesky of X Xᵀ)",
+            reached: format!("relative residual ‖Xb − y‖/‖y‖ = {residual:.3e}"),
+            needed: format!("≤ {FEASIBILITY_TOL:e}"),
+        })
+    }
 }

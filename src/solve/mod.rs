@@ -32,4 +32,19 @@ pub enum SolveError {
     Potential(String),
     #[error("LP backend {backend} gave no answer: {status}")]
     Lp { backend: &'static str, status: String },
+    /// A method ended with an answer that misses its tolerance or certificate.
+    #[error("{method} missed its tolerance: {reached}, needed {needed}")]
+    Missed { method: &'static str, reached: String, needed: String },
+}
+
+impl SolveError {
+    /// The exit code of the command line: 2 for bad input (shapes, weights, a
+    /// potential that is not strictly convex), 5 for a method that did not reach its
+    /// tolerance or certificate.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Shape(_) | Self::BadWeights(_) | Self::Potential(_) => 2,
+            Self::NotConverged { .. } | Self::Numerical(_) | Self::Lp { .. } | Self::Missed { .. } => 5,
+        }
+    }
 }
