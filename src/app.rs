@@ -361,12 +361,11 @@ pub fn threshold_cmd(
     s: &ThresholdSettings,
 ) -> Result<Outcome> {
     let p = Problem::load(problem)?;
+    p.check_interpolation(problem)?;
     if let Some(m) = batch.filter(|m| *m == 0 || *m > p.n()) {
         return Err(Error::Usage(format!("--batch {m} is outside 1..={}", p.n())));
     }
-    if !(s.tol.is_finite() && s.tol > 0.0) {
-        return Err(Error::Usage(format!("--tol {} must be finite and > 0", s.tol)));
-    }
+    s.check().map_err(|e| Error::Usage(format!("threshold settings (--time, --tol, --rel-width): {e}")))?;
     let t = threshold(&p, &alpha.resolve(p.d())?, batch, seed, s).map_err(|e| Error::Usage(e.to_string()))?;
     let how = match t.hi_stop {
         Stop::Diverged { step } => format!("diverged at step {step}"),

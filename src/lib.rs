@@ -9,6 +9,7 @@ pub mod app;
 pub mod bias;
 pub mod claims;
 pub mod compare;
+pub mod expr;
 pub mod limits;
 pub mod npz;
 pub mod plot;

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use nalgebra::DVector;
 
+use crate::limits;
 use crate::problem::{Problem, ProblemSpec};
 use crate::train::{Batching, Stepsizes, Stop, TrainConfig, TrainError, train};
 
@@ -33,6 +34,36 @@ pub struct ThresholdSettings {
 impl Default for ThresholdSettings {
     fn default() -> Self {
         Self { time: 10_000.0, tol: 1e-12, rel_width: 0.005, start: 1.0 }
+    }
+}
+
+/// Accepted ranges of [`ThresholdSettings`]: together with [`limits::MAX_STEPS`] per
+/// trial and [`MAX_DOUBLINGS`] they bound every search.
+pub const TIME_RANGE: (f64, f64) = (10.0, 1e7);
+pub const TOL_RANGE: (f64, f64) = (1e-300, 1e-2);
+pub const REL_WIDTH_RANGE: (f64, f64) = (1e-9, 0.5);
+
+impl ThresholdSettings {
+    /// Checks every setting is in its range, so the search ends: `time` in [10, 1e7]
+    /// (shorter budgets fail every stepsize; longer ones take days), `tol` in
+    /// [1e-300, 1e-2], `rel_width` in [1e-9, 0.5] (narrower than rounding never ends),
+    /// `start` finite and > 0.
+    pub fn check(&self) -> Result<(), String> {
+        let within = |x: f64, (lo, hi): (f64, f64)| x.is_finite() && lo <= x && x <= hi;
+        let bad = |name: &str, v: f64, (lo, hi): (f64, f64)| Err(format!("{name} = {v} must be in [{lo:e}, {hi:e}]"));
+        if !within(self.time, TIME_RANGE) {
+            return bad("time", self.time, TIME_RANGE);
+        }
+        if !within(self.tol, TOL_RANGE) {
+            return bad("tol", self.tol, TOL_RANGE);
+        }
+        if !within(self.rel_width, REL_WIDTH_RANGE) {
+            return bad("rel_width", self.rel_width, REL_WIDTH_RANGE);
+        }
+        if !(self.start.is_finite() && self.start > 0.0) {
+            return Err(format!("start = {} must be finite and > 0", self.start));
+        }
+        Ok(())
     }
 }
 
@@ -59,9 +90,7 @@ pub fn threshold(
     seed: u64,
     s: &ThresholdSettings,
 ) -> Result<Threshold, ThresholdError> {
-    if !(s.rel_width > 0.0 && s.start > 0.0 && s.start.is_finite() && s.time > 0.0 && s.time.is_finite()) {
-        return Err(ThresholdError::Settings(format!("{s:?}: need time > 0, rel_width > 0, start > 0")));
-    }
+    s.check().map_err(ThresholdError::Settings)?;
     let mut trials = 0;
     let mut trial = |gamma: f64| -> Result<Stop, ThresholdError> {
         trials += 1;
@@ -69,7 +98,11 @@ pub fn threshold(
         let mut config = TrainConfig::new(alpha.clone(), Stepsizes::Constant(gamma), batching);
         config.tol = s.tol;
         let epoch = problem.n().div_ceil(batch.unwrap_or(problem.n()));
-        config.max_iters = (s.time * epoch as f64 / gamma).min(1e12) as usize;
+        let steps = s.time * epoch as f64 / gamma;
+        if !(steps <= limits::MAX_STEPS as f64) {
+            return Err(ThresholdError::Budget { gamma, steps });
+        }
+        config.max_iters = steps as usize;
         config.history_cap = 2;
         Ok(train(problem, &config)?.stop)
     };
@@ -110,8 +143,14 @@ pub fn threshold(
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ThresholdError {
-    #[error("bad threshold settings {0}")]
+    #[error("bad threshold settings: {0}")]
     Settings(String),
+    #[error(
+        "the search reached γ = {gamma:.3e}, whose trial would take {steps:.3e} steps (time × ⌈n/m⌉ / γ); \
+         at most {max} steps per trial: no stepsize converged (is tol reachable, time long enough?)",
+        max = limits::MAX_STEPS
+    )]
+    Budget { gamma: f64, steps: f64 },
     #[error("no stepsize in start·2^±60 (start {start}) separates converging from failing runs")]
     NoBracket { start: f64 },
     #[error(transparent)]

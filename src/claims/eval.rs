@@ -4,7 +4,7 @@
 
 use nalgebra::{DMatrix, DVector};
 
-use super::expr::{BinOp, Expr, Kind, Span};
+use crate::expr::{BinOp, Expr, Kind, Span};
 
 /// Static type of an expression.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -223,7 +223,7 @@ fn call(f: &str, args: Vec<Value>, scope: &dyn Scope) -> Result<Value, String> {
             same_len(a, b).map(|_| Value::Num(crate::predict::rel_dist(a, b)))
         }
         ("dot", [Value::Vec(a), Value::Vec(b)]) => same_len(a, b).map(|_| Value::Num(a.dot(b))),
-        ("corr", [Value::Vec(a), Value::Vec(b)]) => same_len(a, b).map(|_| Value::Num(pearson(a, b))),
+        ("corr", [Value::Vec(a), Value::Vec(b)]) => same_len(a, b).and_then(|_| pearson(a, b)).map(Value::Num),
         ("diag", [Value::Mat(m)]) => Ok(Value::Vec(m.diagonal())),
         ("count", [Value::Mask(m)]) => Ok(Value::Num(m.iter().filter(|b| **b).count() as f64)),
         _ => scope.solve(f, &args),
@@ -249,10 +249,15 @@ fn reduce(f: &str, v: &DVector<f64>) -> Result<f64, String> {
     })
 }
 
-/// Pearson correlation (NaN when either vector is constant).
-pub fn pearson(a: &DVector<f64>, b: &DVector<f64>) -> f64 {
-    let (ma, mb) = (a.mean(), b.mean());
-    let ca = a.map(|x| x - ma);
-    let cb = b.map(|x| x - mb);
-    ca.dot(&cb) / (ca.norm() * cb.norm())
+/// Pearson correlation; an error when it is undefined (fewer than 2 entries, or a
+/// vector constant up to rounding: spread ≤ 1e-12 of its magnitude).
+pub fn pearson(a: &DVector<f64>, b: &DVector<f64>) -> Result<f64, String> {
+    let centred = |v: &DVector<f64>, which: &str| {
+        let m = v.mean();
+        let c = v.map(|x| x - m);
+        let flat = !(c.norm() > 1e-12 * v.norm()) || v.len() < 2;
+        if flat { Err(format!("corr is undefined: its {which} vector is constant")) } else { Ok(c) }
+    };
+    let (ca, cb) = (centred(a, "first")?, centred(b, "second")?);
+    Ok(ca.dot(&cb) / (ca.norm() * cb.norm()))
 }

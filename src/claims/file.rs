@@ -8,10 +8,11 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::eval::{Names, RUN_FIELDS, Ty, check};
-use super::expr::{Comparison, Expr, Kind, ParseError, parse_expr, parse_relation};
+use crate::expr::{Comparison, Expr, Kind, ParseError, parse_expr, parse_relation};
 use crate::problem::ProblemSpec;
 use crate::symbolic::check::{Domain, Statement, SymbolicClaim};
 use crate::symbolic::{Builder, Sym};
+use crate::limits;
 use crate::threshold::ThresholdSettings;
 
 /// A claim file that cannot be used: where and why.
@@ -47,7 +48,7 @@ struct RawClaim {
 #[serde(deny_unknown_fields)]
 struct RawSymbolic {
     /// name = [lo, hi]
-    variables: BTreeMap<String, Spanned<[f64; 2]>>,
+    variables: BTreeMap<String, Spanned<Vec<f64>>>,
     #[serde(default)]
     define: BTreeMap<String, Spanned<String>>,
     identity: Option<RawIdentity>,
@@ -55,7 +56,7 @@ struct RawSymbolic {
     series: Option<RawSeries>,
     limit: Option<RawLimit>,
     tol: Option<Spanned<f64>>,
-    points: Option<usize>,
+    points: Option<Spanned<usize>>,
     seed: Option<u64>,
 }
 
@@ -95,8 +96,8 @@ struct RawScenario {
     d: Spanned<usize>,
     #[serde(default = "d_s")]
     sparsity: Spanned<usize>,
-    #[serde(default)]
-    mean: f64,
+    #[serde(default = "d_zero")]
+    mean: Spanned<f64>,
     #[serde(default = "d_zero")]
     noise: Spanned<f64>,
     #[serde(default = "d_alpha")]
@@ -133,7 +134,7 @@ impl Default for RawScenario {
             n: d_n(),
             d: d_d(),
             sparsity: d_s(),
-            mean: 0.0,
+            mean: d_zero(),
             noise: d_zero(),
             alpha: d_alpha(),
             seeds: d_one(),
@@ -146,8 +147,8 @@ impl Default for RawScenario {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawThreshold {
-    time: Option<f64>,
-    tol: Option<f64>,
+    time: Option<Spanned<f64>>,
+    tol: Option<Spanned<f64>>,
     rel_width: Option<Spanned<f64>>,
 }
 
@@ -164,8 +165,8 @@ struct RawRun {
     algorithm: Spanned<String>,
     batch: Option<Spanned<usize>>,
     stepsize: Spanned<NumOrText>,
-    max_iters: Option<usize>,
-    tol: Option<f64>,
+    max_iters: Option<Spanned<usize>>,
+    tol: Option<Spanned<f64>>,
 }
 
 #[derive(Deserialize)]
@@ -219,6 +220,9 @@ pub struct Claim {
     pub threshold: ThresholdSettings,
     pub runs: Vec<RunDef>,
     pub defines: BTreeMap<String, Expr>,
+    /// The definitions in dependency order: evaluated in this order, each one's
+    /// references are already known, so evaluation never recurses through definitions.
+    pub define_order: Vec<String>,
     pub comparisons: Vec<Comparison>,
     /// The source text of each comparison.
     pub texts: Vec<String>,
@@ -313,7 +317,11 @@ pub fn parse(file: &Path, src: &str) -> Result<Claim, ClaimError> {
     l.range(&sc.sparsity, sc.sparsity.get_ref() <= sc.d.get_ref(), "sparsity must be ≤ d")?;
     l.range(&sc.noise, sc.noise.get_ref().is_finite() && *sc.noise.get_ref() >= 0.0, "noise must be ≥ 0")?;
     l.range(&sc.alpha, sc.alpha.get_ref().is_finite() && *sc.alpha.get_ref() > 0.0, "alpha must be finite and > 0")?;
-    l.range(&sc.seeds, *sc.seeds.get_ref() >= 1, "seeds must be ≥ 1")?;
+    l.range(&sc.mean, sc.mean.get_ref().is_finite(), "mean must be finite")?;
+    let max_seeds = limits::MAX_SEEDS;
+    l.range(&sc.seeds, (1..=max_seeds).contains(sc.seeds.get_ref()), &format!("seeds must be in 1..={max_seeds}"))?;
+    let cells = sc.n.get_ref().checked_mul(*sc.d.get_ref()).unwrap_or(usize::MAX);
+    limits::check_alloc("the scenario's X (n × d)", cells as u128, 8).map_err(|e| l.error(sc.d.span().start, e))?;
     let quick = sc.quick_seeds.as_ref().unwrap_or(&sc.seeds);
     l.range(quick, (1..=*sc.seeds.get_ref()).contains(quick.get_ref()), "quick_seeds must be in 1..=seeds")?;
     let seeds: Vec<u64> = (0..*sc.seeds.get_ref() as u64).map(|k| sc.first_seed + k).collect();
@@ -322,15 +330,20 @@ pub fn parse(file: &Path, src: &str) -> Result<Claim, ClaimError> {
         n: *sc.n.get_ref(),
         d: *sc.d.get_ref(),
         sparsity: *sc.sparsity.get_ref(),
-        mean: sc.mean,
+        mean: *sc.mean.get_ref(),
         noise: *sc.noise.get_ref(),
         ..ProblemSpec::default()
     };
     let threshold = threshold_settings(&l, &raw.threshold)?;
     let runs = raw.runs.iter().map(|(name, r)| run_def(&l, name, r, problem.n)).collect::<Result<Vec<_>, _>>()?;
     let defines = parse_defines(&l, &raw.define)?;
-    let names =
-        ClaimNames { runs: runs.iter().map(|r| r.name.clone()).collect(), defines: define_types(&l, &raw, &defines)? };
+    let define_order = dependency_order(&defines, |_| l.error(0, "a cycle of definitions"))?
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let run_names: Vec<String> = runs.iter().map(|r| r.name.clone()).collect();
+    let define_types = define_types(&l, &raw, &defines)?;
+    let names = ClaimNames { runs: &run_names, defines: &define_types };
     let base = l.text_start(&raw_check.holds);
     let comparisons = parse_relation(raw_check.holds.get_ref()).map_err(|e| l.parse_error(base, e))?;
     for c in &comparisons {
@@ -364,6 +377,7 @@ pub fn parse(file: &Path, src: &str) -> Result<Claim, ClaimError> {
         threshold,
         runs,
         defines,
+        define_order,
         comparisons,
         texts,
         test,
@@ -377,7 +391,10 @@ pub fn parse(file: &Path, src: &str) -> Result<Claim, ClaimError> {
 fn symbolic_claim(l: &Loader, raw: &RawClaim, s: &RawSymbolic) -> Result<Claim, ClaimError> {
     let mut domains = Vec::new();
     for (name, range) in &s.variables {
-        let [lo, hi] = *range.get_ref();
+        let &[lo, hi] = range.get_ref().as_slice() else {
+            let what = format!("the domain of `{name}` must be two numbers [lo, hi], not {}", range.get_ref().len());
+            return Err(l.error(range.span().start, what));
+        };
         if !(lo.is_finite() && hi.is_finite() && lo < hi) {
             return Err(l.error(range.span().start, format!("the domain of `{name}` must be [lo, hi] with lo < hi")));
         }
@@ -423,6 +440,9 @@ fn symbolic_claim(l: &Loader, raw: &RawClaim, s: &RawSymbolic) -> Result<Claim, 
         (None, Some(f), None, None) => Statement::Positive { f: formula(f)? },
         (None, None, Some(r), None) => {
             l.range(&r.order, (1..=12).contains(r.order.get_ref()), "order must be in 1..=12")?;
+            if !r.at.is_finite() {
+                return Err(l.error(r.var.span().start, format!("the series point `at` must be finite (got {})", r.at)));
+            }
             let var = variable(&r.var)?;
             Statement::Series { f: formula(&r.f)?, var, at: r.at, terms: formula(&r.terms)?, order: *r.order.get_ref() }
         }
@@ -443,7 +463,7 @@ fn symbolic_claim(l: &Loader, raw: &RawClaim, s: &RawSymbolic) -> Result<Claim, 
         statement,
         domains,
         tol,
-        points: s.points.unwrap_or(2000).max(1),
+        points: symbolic_points(l, s.points.as_ref())?,
         seed: s.seed.unwrap_or(0),
     };
     Ok(Claim {
@@ -458,6 +478,7 @@ fn symbolic_claim(l: &Loader, raw: &RawClaim, s: &RawSymbolic) -> Result<Claim, 
         threshold: ThresholdSettings::default(),
         runs: Vec::new(),
         defines: BTreeMap::new(),
+        define_order: Vec::new(),
         comparisons: Vec::new(),
         texts: Vec::new(),
         test: Test::EverySeed,
@@ -467,59 +488,99 @@ fn symbolic_claim(l: &Loader, raw: &RawClaim, s: &RawSymbolic) -> Result<Claim, 
     })
 }
 
+/// Sample points of a symbolic claim: 2000 unless given, in 10..=[`limits::MAX_SYMBOLIC_POINTS`].
+fn symbolic_points(l: &Loader, points: Option<&Spanned<usize>>) -> Result<usize, ClaimError> {
+    let Some(p) = points else { return Ok(2000) };
+    let max = limits::MAX_SYMBOLIC_POINTS;
+    l.range(p, (10..=max).contains(p.get_ref()), &format!("points must be in 10..={max}"))?;
+    Ok(*p.get_ref())
+}
+
 /// Builds the definitions of a symbolic claim in dependency order.
 fn symbolic_defines(
     l: &Loader,
     variables: &[String],
     raw: &BTreeMap<String, Spanned<String>>,
 ) -> Result<BTreeMap<String, Sym>, ClaimError> {
-    resolve_in_order(raw.keys(), |name, built| {
-        let text = &raw[name];
+    let parsed = parse_texts(l, raw)?;
+    let cycle = |name: &str| l.error(l.text_start(&raw[name]), format!("`{name}` is defined in terms of itself (a cycle of definitions)"));
+    resolve_in_order(&parsed, cycle, |name, built| {
         (Builder { variables, defines: built })
-            .parse(text.get_ref())
-            .map_err(|e| l.error(l.text_start(text) + e.span.0, format!("in `{name}`: {}", e.message)))
+            .build_checked(&parsed[name])
+            .map_err(|e| l.error(l.text_start(&raw[name]) + e.span.0, format!("in `{name}`: {}", e.message)))
     })
 }
 
-/// Resolves named definitions that may refer to each other: each pass tries every
-/// unresolved one against those resolved so far; a pass that resolves none (an unknown
-/// name, or a cycle) returns the error of the first name it tried.
-fn resolve_in_order<'a, T>(
-    names: impl Iterator<Item = &'a String>,
-    mut resolve: impl FnMut(&str, &BTreeMap<String, T>) -> Result<T, ClaimError>,
-) -> Result<BTreeMap<String, T>, ClaimError> {
-    let mut pending: Vec<&String> = names.collect();
-    let mut done = BTreeMap::new();
-    while !pending.is_empty() {
-        let before = pending.len();
-        let (mut first_error, mut unresolved) = (None, Vec::new());
-        for name in pending {
-            match resolve(name, &done) {
-                Ok(v) => {
-                    done.insert(name.clone(), v);
-                }
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                    unresolved.push(name);
-                }
+/// Parses every definition's text, at most [`limits::MAX_DEFINITIONS`] of them.
+fn parse_texts(l: &Loader, raw: &BTreeMap<String, Spanned<String>>) -> Result<BTreeMap<String, Expr>, ClaimError> {
+    if let Some((_, text)) = raw.iter().nth(limits::MAX_DEFINITIONS) {
+        let what = format!("{} definitions; at most {} are accepted", raw.len(), limits::MAX_DEFINITIONS);
+        return Err(l.error(text.span().start, what));
+    }
+    raw.iter()
+        .map(|(name, text)| {
+            let e = parse_expr(text.get_ref()).map_err(|e| l.parse_error(l.text_start(text), e))?;
+            Ok((name.clone(), e))
+        })
+        .collect()
+}
+
+/// Definitions in dependency order, each after the definitions it mentions (Kahn's
+/// algorithm: linear in definitions and mentions), or the error `cycle` makes for the
+/// first definition on a cycle.
+fn dependency_order<'a>(
+    defs: &'a BTreeMap<String, Expr>,
+    cycle: impl Fn(&str) -> ClaimError,
+) -> Result<Vec<&'a str>, ClaimError> {
+    let mut waiting: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut users: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (name, e) in defs {
+        let deps: Vec<&str> = e.names().into_iter().filter(|n| defs.contains_key(*n)).collect();
+        waiting.insert(name, deps.len());
+        for d in deps {
+            users.entry(d).or_default().push(name);
+        }
+    }
+    let mut ready: Vec<&str> = waiting.iter().filter(|(_, w)| **w == 0).map(|(n, _)| *n).collect();
+    let mut order = Vec::with_capacity(defs.len());
+    while let Some(name) = ready.pop() {
+        order.push(name);
+        for user in users.get(name).into_iter().flatten() {
+            let w = waiting.get_mut(user).expect("every user is a definition");
+            *w -= 1;
+            if *w == 0 {
+                ready.push(user);
             }
         }
-        if let Some(e) = first_error.filter(|_| unresolved.len() == before) {
-            return Err(e);
-        }
-        pending = unresolved;
+    }
+    match waiting.iter().find(|(_, w)| **w > 0) {
+        Some((name, _)) => Err(cycle(name)),
+        None => Ok(order),
+    }
+}
+
+/// Resolves definitions once each, in [`dependency_order`], each seeing those before it.
+fn resolve_in_order<T>(
+    defs: &BTreeMap<String, Expr>,
+    cycle: impl Fn(&str) -> ClaimError,
+    mut resolve: impl FnMut(&str, &BTreeMap<String, T>) -> Result<T, ClaimError>,
+) -> Result<BTreeMap<String, T>, ClaimError> {
+    let mut done = BTreeMap::new();
+    for name in dependency_order(defs, cycle)? {
+        let v = resolve(name, &done)?;
+        done.insert(name.to_owned(), v);
     }
     Ok(done)
 }
 
+/// The `[threshold]` table, checked by [`ThresholdSettings::check`] (the one place that
+/// bounds a threshold search); an error points at the first value given.
 fn threshold_settings(l: &Loader, t: &RawThreshold) -> Result<ThresholdSettings, ClaimError> {
     let mut s = ThresholdSettings::default();
-    s.time = t.time.unwrap_or(s.time);
-    s.tol = t.tol.unwrap_or(s.tol);
-    if let Some(w) = &t.rel_width {
-        l.range(w, *w.get_ref() > 0.0 && *w.get_ref() < 1.0, "rel_width must be in (0, 1)")?;
-        s.rel_width = *w.get_ref();
-    }
+    let value = |v: &Option<Spanned<f64>>, default: f64| v.as_ref().map_or(default, |v| *v.get_ref());
+    (s.time, s.tol, s.rel_width) = (value(&t.time, s.time), value(&t.tol, s.tol), value(&t.rel_width, s.rel_width));
+    let at = [&t.time, &t.tol, &t.rel_width].iter().find_map(|v| v.as_ref().map(|v| v.span().start)).unwrap_or(0);
+    s.check().map_err(|e| l.error(at, format!("[threshold]: {e}")))?;
     Ok(s)
 }
 
@@ -561,9 +622,21 @@ fn run_def(l: &Loader, name: &str, r: &RawRun, n: usize) -> Result<RunDef, Claim
         batch,
         uses_threshold: mentions(&stepsize, "threshold") || l.src.contains(&format!("{name}.threshold")),
         stepsize,
-        max_iters: r.max_iters.unwrap_or(RUN_MAX_ITERS),
-        tol: r.tol.unwrap_or(RUN_TOL),
+        max_iters: run_max_iters(l, r)?,
+        tol: run_tol(l, r)?,
     })
+}
+
+fn run_max_iters(l: &Loader, r: &RawRun) -> Result<usize, ClaimError> {
+    let Some(k) = &r.max_iters else { return Ok(RUN_MAX_ITERS) };
+    l.range(k, (1..=limits::MAX_STEPS).contains(k.get_ref()), &format!("max_iters must be in 1..={}", limits::MAX_STEPS))?;
+    Ok(*k.get_ref())
+}
+
+fn run_tol(l: &Loader, r: &RawRun) -> Result<f64, ClaimError> {
+    let Some(t) = &r.tol else { return Ok(RUN_TOL) };
+    l.range(t, t.get_ref().is_finite() && *t.get_ref() > 0.0, "tol must be finite and > 0")?;
+    Ok(*t.get_ref())
 }
 
 fn mentions(e: &Expr, name: &str) -> bool {
@@ -577,15 +650,10 @@ fn mentions(e: &Expr, name: &str) -> bool {
 }
 
 fn parse_defines(l: &Loader, raw: &BTreeMap<String, Spanned<String>>) -> Result<BTreeMap<String, Expr>, ClaimError> {
-    raw.iter()
-        .map(|(name, text)| {
-            if GLOBALS.iter().any(|(g, _)| g == name) {
-                return Err(l.error(text.span().start, format!("`{name}` is a built-in name; choose another")));
-            }
-            let e = parse_expr(text.get_ref()).map_err(|e| l.parse_error(l.text_start(text), e))?;
-            Ok((name.clone(), e))
-        })
-        .collect()
+    if let Some((name, text)) = raw.iter().find(|(name, _)| GLOBALS.iter().any(|(g, _)| g == name)) {
+        return Err(l.error(text.span().start, format!("`{name}` is a built-in name; choose another")));
+    }
+    parse_texts(l, raw)
 }
 
 /// Types of the definitions, resolved in dependency order (see [`resolve_in_order`]).
@@ -595,11 +663,14 @@ fn define_types(
     defines: &BTreeMap<String, Expr>,
 ) -> Result<BTreeMap<String, Ty>, ClaimError> {
     let runs: Vec<String> = raw.runs.keys().cloned().collect();
-    resolve_in_order(defines.keys(), |name, known| {
-        let names = ClaimNames { runs: runs.clone(), defines: known.clone() };
+    let cycle = |name: &str| {
+        l.error(l.text_start(&raw.define[name]), format!("`{name}` is defined in terms of itself (a cycle of definitions)"))
+    };
+    resolve_in_order(defines, cycle, |name, known| {
+        let names = ClaimNames { runs: &runs, defines: known };
         check(&defines[name], &names).map_err(|e| {
             let base = l.text_start(&raw.define[name]);
-            l.error(base + e.span.0, format!("in `{name}`: {} (or a cycle of definitions)", e.message))
+            l.error(base + e.span.0, format!("in `{name}`: {}", e.message))
         })
     })
 }
@@ -620,12 +691,12 @@ fn test_kind(l: &Loader, c: &RawCheck) -> Result<Test, ClaimError> {
 }
 
 /// Names in relations and definitions: globals, runs, definitions.
-struct ClaimNames {
-    runs: Vec<String>,
-    defines: BTreeMap<String, Ty>,
+struct ClaimNames<'a> {
+    runs: &'a [String],
+    defines: &'a BTreeMap<String, Ty>,
 }
 
-impl Names for ClaimNames {
+impl Names for ClaimNames<'_> {
     fn name_ty(&self, name: &str) -> Option<Ty> {
         if self.runs.iter().any(|r| r == name) {
             return Some(Ty::Run);

@@ -2,11 +2,10 @@
 //! and a relation in a small expression language, decided over seeds (every seed, or a
 //! paired t-test) and reported as a table.
 //!
-//! Layers: [`expr`] (parser) → [`eval`] (types, evaluation) → [`file`] (TOML, checks,
+//! Layers: [`crate::expr`] (parser, shared with the symbolic layer and `solve --potential`) → [`eval`] (types, evaluation) → [`file`] (TOML, checks,
 //! line/column errors) → [`run`] (one seed) → this module (decisions, reports).
 
 pub mod eval;
-pub mod expr;
 pub mod file;
 pub mod run;
 pub mod table;
@@ -20,7 +19,7 @@ use statrs::distribution::{ContinuousCDF, StudentsT};
 pub use file::{Claim, ClaimError, Test, load, parse};
 
 use crate::symbolic::check as symbolic_check;
-use expr::CmpOp;
+use crate::expr::CmpOp;
 
 /// A claim's verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -98,7 +97,10 @@ pub struct ClaimReport {
 pub fn run_claim(claim: &Claim, quick: bool) -> ClaimReport {
     let start = Instant::now();
     let (seeds, comparisons, thresholds, error) = match &claim.symbolic {
-        Some(sym) => (0, vec![symbolic_comparison(sym)], Vec::new(), None),
+        Some(sym) => match symbolic_comparison(sym) {
+            Ok(c) => (0, vec![c], Vec::new(), None),
+            Err(e) => (0, Vec::new(), Vec::new(), Some(e)),
+        },
         None => {
             let seeds = if quick { &claim.quick_seeds } else { &claim.seeds };
             match seeds.par_iter().map(|&s| run::run_seed(claim, s)).collect::<Result<Vec<_>, String>>() {
@@ -129,10 +131,10 @@ pub fn run_claim(claim: &Claim, quick: bool) -> ClaimReport {
     }
 }
 
-fn symbolic_comparison(sym: &symbolic_check::SymbolicClaim) -> ComparisonReport {
+fn symbolic_comparison(sym: &symbolic_check::SymbolicClaim) -> Result<ComparisonReport, String> {
     let positive = matches!(sym.statement, symbolic_check::Statement::Positive { .. });
-    let d = sym.decide();
-    ComparisonReport {
+    let d = sym.decide()?;
+    Ok(ComparisonReport {
         op: if positive { CmpOp::Gt } else { CmpOp::Le },
         relation: d.relation,
         lhs: d.measured,
@@ -144,7 +146,7 @@ fn symbolic_comparison(sym: &symbolic_check::SymbolicClaim) -> ComparisonReport 
         route: Some(d.route),
         detail: Some(d.detail),
         order: d.order,
-    }
+    })
 }
 
 fn decide_all(claim: &Claim, values: &[run::SeedValues]) -> Vec<ComparisonReport> {

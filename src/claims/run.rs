@@ -10,7 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use super::eval::{EvalError, Scope, Value, eval};
-use super::expr::Expr;
+use crate::expr::Expr;
 use super::file::{Claim, RunDef};
 use crate::bias::EffectiveInit;
 use crate::predict::kkt_residual;
@@ -104,6 +104,11 @@ pub fn run_seed(claim: &Claim, seed: u64) -> Result<SeedValues, String> {
         .map(|def| execute(claim, def, &spec, &problem, &alpha))
         .collect::<Result<Vec<_>, String>>()?;
     let scope = SeedScope::new(claim, &problem, alpha, &runs, seed);
+    // Definitions in dependency order, so each name lookup below hits the memo and no
+    // evaluation recurses through a chain of definitions.
+    for name in &claim.define_order {
+        scope.name(name)?;
+    }
     let sides = claim
         .comparisons
         .iter()
@@ -245,7 +250,7 @@ impl Scope for SeedScope<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::claims::expr::parse_expr;
+    use crate::expr::parse_expr;
 
     #[test]
     fn stepsize_reads_threshold() {

@@ -8,9 +8,8 @@
 use nalgebra::{Cholesky, DMatrix, DVector};
 
 use super::{NewtonSettings, SolveError};
-use crate::claims::expr::BinOp;
-use crate::symbolic::simplify::simplify;
-use crate::symbolic::{Builder, FormulaError, Func, Sym, diff::diff};
+use crate::expr::BinOp;
+use crate::symbolic::{Builder, FormulaError, Func, Sym, derivative};
 
 /// Formulas compiled to one stack program over the variables (b, a), each leaving its
 /// value on the stack; a subexpression that occurs again (within or across formulas) is
@@ -133,8 +132,9 @@ impl Potential {
         if !phi.mentions("b") {
             return Err(FormulaError { span: (0, formula.len()), message: "the potential must depend on b".into() });
         }
-        let dphi = simplify(&diff(&phi, "b"));
-        let d2phi = simplify(&diff(&dphi, "b"));
+        let whole = |message| FormulaError { span: (0, formula.len()), message };
+        let dphi = derivative(&phi, "b").map_err(whole)?;
+        let d2phi = derivative(&dphi, "b").map_err(whole)?;
         let (phi_program, slope_program) = (Program::compile(&[&phi]), Program::compile(&[&dphi, &d2phi]));
         Ok(Self { phi, dphi, d2phi, phi_program, slope_program })
     }

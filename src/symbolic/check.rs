@@ -7,8 +7,8 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::simplify::{prove_zero, simplify};
-use super::{Sym, diff::diff};
-use crate::claims::expr::BinOp;
+use super::Sym;
+use crate::expr::BinOp;
 
 /// A variable and its domain [lo, hi].
 #[derive(Debug, Clone, PartialEq)]
@@ -59,6 +59,10 @@ pub struct Decision {
     pub order: Option<f64>,
 }
 
+/// Fraction of the sample points where an identity's or a positivity claim's formulas
+/// must be defined (finite) for the evaluation to count as a check.
+pub const MIN_DEFINED_FRACTION: f64 = 0.5;
+
 impl SymbolicClaim {
     fn names(&self) -> Vec<&str> {
         self.domains.iter().map(|d| d.name.as_str()).collect()
@@ -92,15 +96,31 @@ impl SymbolicClaim {
         (points, edge_count)
     }
 
-    pub fn decide(&self) -> Decision {
+    /// Decides the statement, or says why it cannot be decided (an identity or a
+    /// positivity claim whose formulas are finite at too few sample points, a series
+    /// whose derivatives grow past the size limits).
+    pub fn decide(&self) -> Result<Decision, String> {
         match &self.statement {
             Statement::Identity { lhs, rhs } => self.identity(lhs, rhs),
             Statement::Positive { f } => self.positive(f),
             Statement::Series { f, var, at, terms, order } => {
-                Decision { relation: self.text.clone(), ..series(f, var, *at, terms, *order, self.tol) }
+                Ok(Decision { relation: self.text.clone(), ..series(f, var, *at, terms, *order, self.tol)? })
             }
-            Statement::Limit { f, var, equals, from, until } => self.limit(f, var, equals, *from, *until),
+            Statement::Limit { f, var, equals, from, until } => Ok(self.limit(f, var, equals, *from, *until)),
         }
+    }
+
+    /// An error unless at least [`MIN_DEFINED_FRACTION`] of the `total` sample points
+    /// had every formula finite: a statement checked nowhere is not checked.
+    fn enough_points(&self, defined: usize, total: usize) -> Result<(), String> {
+        if (defined as f64) < MIN_DEFINED_FRACTION * total as f64 {
+            return Err(format!(
+                "the formulas are finite at only {defined} of {total} sample points of the domain; \
+                 at least {:.0}% are needed (is the domain where they are defined?)",
+                100.0 * MIN_DEFINED_FRACTION
+            ));
+        }
+        Ok(())
     }
 
     fn at(&self, p: &[f64]) -> String {
@@ -108,12 +128,17 @@ impl SymbolicClaim {
         parts.join(", ")
     }
 
-    fn identity(&self, lhs: &Sym, rhs: &Sym) -> Decision {
+    fn identity(&self, lhs: &Sym, rhs: &Sym) -> Result<Decision, String> {
         let relation = self.text.clone();
+        let names = self.names();
+        let (points, edges) = self.sample();
+        let defined =
+            points.iter().filter(|p| lhs.eval(&names, p).is_finite() && rhs.eval(&names, p).is_finite()).count();
+        self.enough_points(defined, points.len())?;
         let difference = Sym::Bin(BinOp::Sub, Box::new(lhs.clone()), Box::new(rhs.clone()));
         if prove_zero(&difference) {
             let route = "simplification".to_string();
-            return Decision {
+            return Ok(Decision {
                 relation,
                 measured: 0.0,
                 bound: self.tol,
@@ -121,10 +146,8 @@ impl SymbolicClaim {
                 route,
                 detail: String::new(),
                 order: None,
-            };
+            });
         }
-        let names = self.names();
-        let (points, edges) = self.sample();
         let (mut worst, mut worst_at) = (0.0_f64, Vec::new());
         for p in &points {
             let (l, r) = (lhs.eval(&names, p), rhs.eval(&names, p));
@@ -140,13 +163,15 @@ impl SymbolicClaim {
             }
         }
         let route = format!("evaluation at {} points ({edges} in edge regions)", points.len());
-        let detail = format!("largest relative difference at {}", self.at(&worst_at));
-        Decision { relation, measured: worst, bound: self.tol, holds: worst <= self.tol, route, detail, order: None }
+        let detail = format!("largest relative difference at {}; both sides finite at {defined}", self.at(&worst_at));
+        Ok(Decision { relation, measured: worst, bound: self.tol, holds: worst <= self.tol, route, detail, order: None })
     }
 
-    fn positive(&self, f: &Sym) -> Decision {
+    fn positive(&self, f: &Sym) -> Result<Decision, String> {
         let names = self.names();
         let (points, edges) = self.sample();
+        let defined = points.iter().filter(|p| !f.eval(&names, p).is_nan()).count();
+        self.enough_points(defined, points.len())?;
         let (mut least, mut least_at) = (f64::INFINITY, Vec::new());
         for p in &points {
             let v = f.eval(&names, p);
@@ -158,7 +183,7 @@ impl SymbolicClaim {
         let route = format!("evaluation at {} points ({edges} in edge regions)", points.len());
         let detail = format!("smallest at {}", self.at(&least_at));
         let relation = self.text.clone();
-        Decision { relation, measured: least, bound: 0.0, holds: least > 0.0, route, detail, order: None }
+        Ok(Decision { relation, measured: least, bound: 0.0, holds: least > 0.0, route, detail, order: None })
     }
 
     fn limit(&self, f: &Sym, var: &str, equals: &Sym, from: f64, until: f64) -> Decision {
@@ -216,23 +241,24 @@ impl SymbolicClaim {
     }
 }
 
-/// Taylor coefficients c_k = f^(k)(at)/k!, k < order, from symbolic derivatives.
-fn taylor(f: &Sym, var: &str, at: f64, order: u32) -> Vec<f64> {
+/// Taylor coefficients c_k = f^(k)(at)/k!, k < order, from symbolic derivatives (each
+/// within the size limits of [`super::derivative`]).
+fn taylor(f: &Sym, var: &str, at: f64, order: u32) -> Result<Vec<f64>, String> {
     let mut g = simplify(f);
     let mut factorial = 1.0;
     let mut out = Vec::new();
     for k in 0..order {
         if k > 0 {
             factorial *= f64::from(k);
-            g = simplify(&diff(&g, var));
+            g = super::derivative(&g, var).map_err(|e| format!("derivative {k} of the series: {e}"))?;
         }
         out.push(g.eval(&[var], &[at]) / factorial);
     }
-    out
+    Ok(out)
 }
 
-fn series(f: &Sym, var: &str, at: f64, terms: &Sym, order: u32, tol: f64) -> Decision {
-    let (cf, ct) = (taylor(f, var, at, order), taylor(terms, var, at, order));
+fn series(f: &Sym, var: &str, at: f64, terms: &Sym, order: u32, tol: f64) -> Result<Decision, String> {
+    let (cf, ct) = (taylor(f, var, at, order)?, taylor(terms, var, at, order)?);
     let gap = cf.iter().zip(&ct).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
     let gap = if gap.is_nan() { f64::INFINITY } else { gap };
     // Observed order of the remainder f − terms at h = 2^-2 … 2^-7.
@@ -244,5 +270,5 @@ fn series(f: &Sym, var: &str, at: f64, terms: &Sym, order: u32, tol: f64) -> Dec
     let detail = format!(
         "at {var} = {at}: largest coefficient gap {gap:.2e}; remainder shrinks like h^{observed:.2} (h = 2^-2 … 2^-7)"
     );
-    Decision { relation: String::new(), measured: gap, bound: tol, holds, route, detail, order: Some(observed) }
+    Ok(Decision { relation: String::new(), measured: gap, bound: tol, holds, route, detail, order: Some(observed) })
 }

@@ -6,7 +6,7 @@
 //! d asinh a = a'/sqrt(a² + 1); d sign(a) = 0 (away from a = 0).
 
 use super::{Func, Sym};
-use crate::claims::expr::BinOp;
+use crate::expr::BinOp;
 
 fn bin(op: BinOp, a: Sym, b: Sym) -> Sym {
     Sym::Bin(op, Box::new(a), Box::new(b))

@@ -1,5 +1,5 @@
 //! Scalar symbolic expressions over named variables: built from the claims' parser
-//! ([`crate::claims::expr`]), evaluated, differentiated ([`diff`]) and simplified
+//! ([`crate::expr`]), evaluated, differentiated ([`diff`]) and simplified
 //! honestly ([`simplify`]: a rewrite is applied only when it holds wherever both sides
 //! are defined, and constants fold only when f64 arithmetic is exact).
 //!
@@ -15,7 +15,8 @@ pub mod simplify;
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::claims::expr::{BinOp, Expr, Kind, Span, parse_expr};
+use crate::expr::{BinOp, Expr, Kind, Span, parse_expr};
+use crate::limits;
 
 /// The functions a formula may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -90,6 +91,33 @@ pub struct FormulaError {
     pub message: String,
 }
 
+/// `s` if it has at most [`limits::MAX_NODES`] nodes and height [`MAX_HEIGHT`]; else
+/// an error naming `what` (a formula with its definitions substituted, a derivative).
+pub fn checked(s: Sym, what: &str) -> Result<Sym, String> {
+    let (nodes, height) = s.size();
+    if nodes > limits::MAX_NODES || height > MAX_HEIGHT {
+        return Err(format!(
+            "{what} expands to {nodes} nodes of height {height}; at most {} nodes and height {MAX_HEIGHT} \
+             (definitions are substituted where used)",
+            limits::MAX_NODES
+        ));
+    }
+    Ok(s)
+}
+
+/// d/dx of `e`, simplified, refused when it would be too large: checked before
+/// differentiating (the derivative of a tree of n nodes and height h has at most about
+/// 3·n·h nodes) and after.
+pub fn derivative(e: &Sym, x: &str) -> Result<Sym, String> {
+    let (nodes, height) = e.size();
+    if nodes.saturating_mul(height) > 50 * limits::MAX_NODES {
+        return Err(format!(
+            "the derivative of a formula of {nodes} nodes and height {height} would be too large to form"
+        ));
+    }
+    checked(simplify::simplify(&diff::diff(e, x)), "a derivative")
+}
+
 /// Named formulas a formula may refer to, and `diff(f, x)` inside formulas.
 pub struct Builder<'a> {
     /// Variable names.
@@ -105,28 +133,57 @@ impl Builder<'_> {
             span: (e.offset, e.offset),
             message: format!("expected {}, found {}", e.expected, e.found),
         })?;
-        self.build(&e)
+        self.build_checked(&e)
     }
 
-    pub fn build(&self, e: &Expr) -> Result<Sym, FormulaError> {
+    /// Builds a formula from its parsed text, substituting definitions, within the size
+    /// limits of [`checked`] (counted as it goes, so nothing large is ever formed).
+    pub fn build_checked(&self, e: &Expr) -> Result<Sym, FormulaError> {
+        let mut budget = limits::MAX_NODES;
+        let s = self.build(e, &mut budget)?;
+        checked(s, "this formula").map_err(|message| FormulaError { span: e.span, message })
+    }
+
+    fn build(&self, e: &Expr, budget: &mut usize) -> Result<Sym, FormulaError> {
         let fail = |m: String| Err(FormulaError { span: e.span, message: m });
         Ok(match &e.kind {
-            Kind::Num(x) => Sym::Num(*x),
-            Kind::Name(n) if self.variables.contains(n) => Sym::Var(n.clone()),
+            Kind::Num(x) => {
+                spend(budget, 1, e.span)?;
+                Sym::Num(*x)
+            }
+            Kind::Name(n) if self.variables.contains(n) => {
+                spend(budget, 1, e.span)?;
+                Sym::Var(n.clone())
+            }
             Kind::Name(n) => match self.defines.get(n) {
-                Some(s) => s.clone(),
+                Some(s) => {
+                    spend(budget, s.size().0, e.span)?;
+                    s.clone()
+                }
                 None => return fail(format!("unknown variable `{n}`; variables: {}", self.variables.join(", "))),
             },
-            Kind::Neg(a) => Sym::Neg(Box::new(self.build(a)?)),
-            Kind::Bin(op, a, b) => Sym::Bin(*op, Box::new(self.build(a)?), Box::new(self.build(b)?)),
+            Kind::Neg(a) => {
+                spend(budget, 1, e.span)?;
+                Sym::Neg(Box::new(self.build(a, budget)?))
+            }
+            Kind::Bin(op, a, b) => {
+                spend(budget, 1, e.span)?;
+                Sym::Bin(*op, Box::new(self.build(a, budget)?), Box::new(self.build(b, budget)?))
+            }
             Kind::Call(f, args) if f == "diff" => match &args[..] {
                 [g, Expr { kind: Kind::Name(x), .. }] if self.variables.contains(x) => {
-                    simplify::simplify(&diff::diff(&self.build(g)?, x))
+                    let d = derivative(&self.build(g, budget)?, x)
+                        .map_err(|m| FormulaError { span: e.span, message: m })?;
+                    spend(budget, d.size().0, e.span)?;
+                    d
                 }
                 _ => return fail("diff takes a formula and a variable: diff(f, x)".into()),
             },
             Kind::Call(f, args) => match (FUNCS.iter().find(|(n, _)| n == f), &args[..]) {
-                (Some((_, func)), [a]) => Sym::Call(*func, Box::new(self.build(a)?)),
+                (Some((_, func)), [a]) => {
+                    spend(budget, 1, e.span)?;
+                    Sym::Call(*func, Box::new(self.build(a, budget)?))
+                }
                 (Some(_), _) => return fail(format!("{f} takes one argument")),
                 (None, _) => {
                     let known: Vec<&str> = FUNCS.iter().map(|(n, _)| *n).collect();
@@ -138,7 +195,39 @@ impl Builder<'_> {
     }
 }
 
+/// Takes `nodes` from the node budget of one formula, or refuses it.
+fn spend(budget: &mut usize, nodes: usize, span: Span) -> Result<(), FormulaError> {
+    *budget = budget.checked_sub(nodes).ok_or_else(|| FormulaError {
+        span,
+        message: format!(
+            "this formula expands to more than {} nodes (definitions are substituted where used)",
+            limits::MAX_NODES
+        ),
+    })?;
+    Ok(())
+}
+
+/// Largest height of a built formula: a parsed formula's nesting plus what its
+/// definitions bring when substituted.
+pub const MAX_HEIGHT: usize = 4 * limits::MAX_NESTING;
+
 impl Sym {
+    /// Nodes and height of the tree (definitions count once per use: they are
+    /// substituted). Only called on trees built through [`checked`], so bounded.
+    pub fn size(&self) -> (usize, usize) {
+        match self {
+            Sym::Num(_) | Sym::Var(_) => (1, 1),
+            Sym::Neg(a) | Sym::Call(_, a) => {
+                let (n, h) = a.size();
+                (n + 1, h + 1)
+            }
+            Sym::Bin(_, a, b) => {
+                let ((na, ha), (nb, hb)) = (a.size(), b.size());
+                (na + nb + 1, ha.max(hb) + 1)
+            }
+        }
+    }
+
     /// Evaluates with `vars[i]` the value of variable `names[i]` (NaN if unknown).
     pub fn eval(&self, names: &[&str], vars: &[f64]) -> f64 {
         match self {

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use super::{Func, Sym};
-use crate::claims::expr::BinOp;
+use crate::expr::BinOp;
 
 /// a + b when f64 computes it exactly.
 fn exact_add(a: f64, b: f64) -> Option<f64> {

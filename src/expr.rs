@@ -8,9 +8,15 @@
 //! primary  := number | name | name "(" (sum ("," sum)*)? ")" | "(" sum ")"
 //! ```
 //! A chain `a < b < c` means `a < b and b < c`. Every node keeps its byte span so errors
-//! can point at it.
+//! can point at it, and its height, so the parser refuses a tree deeper than
+//! [`limits::MAX_NESTING`] (nested parentheses, calls, `-` or `^`, or a sum or product of
+//! that many terms) or larger than [`limits::MAX_NODES`] before anything recurses on it.
+//! Every recursive walk of an [`Expr`] is therefore bounded.
 
+use std::collections::BTreeSet;
 use std::fmt;
+
+use crate::limits;
 
 /// Byte range in the source text.
 pub type Span = (usize, usize);
@@ -19,6 +25,30 @@ pub type Span = (usize, usize);
 pub struct Expr {
     pub kind: Kind,
     pub span: Span,
+}
+
+impl Expr {
+    /// The names this expression mentions (run names of fields included).
+    pub fn names(&self) -> BTreeSet<&str> {
+        let mut out = BTreeSet::new();
+        self.collect_names(&mut out);
+        out
+    }
+
+    fn collect_names<'a>(&'a self, out: &mut BTreeSet<&'a str>) {
+        match &self.kind {
+            Kind::Num(_) => {}
+            Kind::Name(n) => {
+                out.insert(n);
+            }
+            Kind::Field(b, _) | Kind::Neg(b) => b.collect_names(out),
+            Kind::Index(a, b) | Kind::Bin(_, a, b) => {
+                a.collect_names(out);
+                b.collect_names(out);
+            }
+            Kind::Call(_, args) => args.iter().for_each(|a| a.collect_names(out)),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -190,9 +220,37 @@ fn lex(src: &str) -> Result<Vec<(Tok, Span)>, ParseError> {
 struct Parser {
     toks: Vec<(Tok, Span)>,
     pos: usize,
+    /// Nodes made so far.
+    nodes: usize,
+    /// Current recursion depth into nested constructs.
+    depth: usize,
 }
 
 impl Parser {
+    /// Makes a node of the given height (1 + its tallest child), refusing a tree taller
+    /// than [`limits::MAX_NESTING`] or with more than [`limits::MAX_NODES`] nodes.
+    fn node(&mut self, kind: Kind, span: Span, height: usize) -> Result<(Expr, usize), ParseError> {
+        self.nodes += 1;
+        if height > limits::MAX_NESTING {
+            return Err(ParseError {
+                offset: span.0,
+                expected: format!(
+                    "at most {} levels of nesting (parentheses, calls, `-`, `^`, or terms of one sum or product)",
+                    limits::MAX_NESTING
+                ),
+                found: "deeper nesting".into(),
+            });
+        }
+        if self.nodes > limits::MAX_NODES {
+            return Err(ParseError {
+                offset: span.0,
+                expected: format!("at most {} terms in one expression", limits::MAX_NODES),
+                found: "more".into(),
+            });
+        }
+        Ok((Expr { kind, span }, height))
+    }
+
     fn peek(&self) -> &Tok {
         &self.toks[self.pos].0
     }
@@ -221,10 +279,10 @@ impl Parser {
     fn relation(&mut self) -> Result<Vec<Comparison>, ParseError> {
         let mut atoms = Vec::new();
         loop {
-            let mut lhs = self.sum()?;
+            let mut lhs = self.sum()?.0;
             let mut any = false;
             while let Some(op) = self.cmp_op() {
-                let rhs = self.sum()?;
+                let rhs = self.sum()?.0;
                 atoms.push(Comparison { lhs, op, rhs: rhs.clone() });
                 lhs = rhs;
                 any = true;
@@ -251,84 +309,107 @@ impl Parser {
         Some(op)
     }
 
-    fn binary(
-        &mut self,
-        ops: &[(&str, BinOp)],
-        next: fn(&mut Self) -> Result<Expr, ParseError>,
-    ) -> Result<Expr, ParseError> {
-        let mut lhs = next(self)?;
+    fn binary(&mut self, ops: &[(&str, BinOp)], next: fn(&mut Self) -> Parsed) -> Parsed {
+        let (mut lhs, mut height) = next(self)?;
         'outer: loop {
             for (sym, op) in ops {
                 if self.eat(sym) {
-                    let rhs = next(self)?;
+                    let (rhs, h) = next(self)?;
                     let span = (lhs.span.0, rhs.span.1);
-                    lhs = Expr { kind: Kind::Bin(*op, Box::new(lhs), Box::new(rhs)), span };
+                    (lhs, height) = self.node(Kind::Bin(*op, Box::new(lhs), Box::new(rhs)), span, 1 + height.max(h))?;
                     continue 'outer;
                 }
             }
-            return Ok(lhs);
+            return Ok((lhs, height));
         }
     }
 
-    fn sum(&mut self) -> Result<Expr, ParseError> {
+    fn sum(&mut self) -> Parsed {
         self.binary(&[("+", BinOp::Add), ("-", BinOp::Sub)], Self::product)
     }
 
-    fn product(&mut self) -> Result<Expr, ParseError> {
+    fn product(&mut self) -> Parsed {
         self.binary(&[("*", BinOp::Mul), ("/", BinOp::Div)], Self::unary)
     }
 
-    fn unary(&mut self) -> Result<Expr, ParseError> {
+    fn unary(&mut self) -> Parsed {
         let start = self.span().0;
         if self.eat("-") {
-            let inner = self.unary()?;
+            self.descend(start)?;
+            let (inner, h) = self.unary()?;
+            self.depth -= 1;
             let span = (start, inner.span.1);
-            return Ok(Expr { kind: Kind::Neg(Box::new(inner)), span });
+            return self.node(Kind::Neg(Box::new(inner)), span, h + 1);
         }
-        let base = self.postfix()?;
+        let (base, hb) = self.postfix()?;
         if self.eat("^") {
-            let exp = self.unary()?;
+            self.descend(start)?;
+            let (exp, he) = self.unary()?;
+            self.depth -= 1;
             let span = (base.span.0, exp.span.1);
-            return Ok(Expr { kind: Kind::Bin(BinOp::Pow, Box::new(base), Box::new(exp)), span });
+            return self.node(Kind::Bin(BinOp::Pow, Box::new(base), Box::new(exp)), span, 1 + hb.max(he));
         }
-        Ok(base)
+        Ok((base, hb))
     }
 
-    fn postfix(&mut self) -> Result<Expr, ParseError> {
-        let mut e = self.primary()?;
+    /// Counts one level of recursion into a nested construct and refuses it beyond
+    /// [`limits::MAX_NESTING`], before the recursion happens (so a tall input never
+    /// reaches the stack).
+    fn descend(&mut self, at: usize) -> Result<(), ParseError> {
+        self.depth += 1;
+        if self.depth > limits::MAX_NESTING {
+            return Err(ParseError {
+                offset: at,
+                expected: format!("at most {} levels of nesting", limits::MAX_NESTING),
+                found: "deeper nesting".into(),
+            });
+        }
+        Ok(())
+    }
+
+    fn postfix(&mut self) -> Parsed {
+        let (mut e, mut h) = self.primary()?;
         loop {
             if self.eat(".") {
                 let Tok::Name(field) = self.peek().clone() else { return Err(self.error("a field name after `.`")) };
                 let end = self.span().1;
                 self.pos += 1;
-                e = Expr { span: (e.span.0, end), kind: Kind::Field(Box::new(e), field) };
+                let span = (e.span.0, end);
+                (e, h) = self.node(Kind::Field(Box::new(e), field), span, h + 1)?;
             } else if self.eat("[") {
-                let idx = self.sum()?;
+                self.descend(e.span.0)?;
+                let (idx, hi) = self.sum()?;
+                self.depth -= 1;
                 let end = self.span().1;
                 self.expect("]")?;
-                e = Expr { span: (e.span.0, end), kind: Kind::Index(Box::new(e), Box::new(idx)) };
+                let span = (e.span.0, end);
+                (e, h) = self.node(Kind::Index(Box::new(e), Box::new(idx)), span, 1 + h.max(hi))?;
             } else {
-                return Ok(e);
+                return Ok((e, h));
             }
         }
     }
 
-    fn primary(&mut self) -> Result<Expr, ParseError> {
+    fn primary(&mut self) -> Parsed {
         let span = self.span();
-        match self.peek().clone() {
+        let depth = self.depth;
+        let out = match self.peek().clone() {
             Tok::Num(x) => {
                 self.pos += 1;
-                Ok(Expr { kind: Kind::Num(x), span })
+                self.node(Kind::Num(x), span, 1)
             }
             Tok::Name(name) => {
                 self.pos += 1;
                 if !self.eat("(") {
-                    return Ok(Expr { kind: Kind::Name(name), span });
+                    return self.node(Kind::Name(name), span, 1);
                 }
-                let mut args = Vec::new();
+                self.descend(span.0)?;
+                let (mut args, mut height) = (Vec::new(), 0);
                 if !self.eat(")") {
                     loop {
-                        args.push(self.sum()?);
+                        let (a, h) = self.sum()?;
+                        args.push(a);
+                        height = height.max(h);
                         if self.eat(")") {
                             break;
                         }
@@ -336,16 +417,19 @@ impl Parser {
                     }
                 }
                 let end = self.toks[self.pos - 1].1.1;
-                Ok(Expr { kind: Kind::Call(name, args), span: (span.0, end) })
+                self.node(Kind::Call(name, args), (span.0, end), height + 1)
             }
             Tok::Sym("(") => {
                 self.pos += 1;
+                self.descend(span.0)?;
                 let inner = self.sum()?;
                 self.expect(")")?;
                 Ok(inner)
             }
             _ => Err(self.error("a number, a name or `(`")),
-        }
+        };
+        self.depth = depth;
+        out
     }
 
     fn finish<T>(&self, value: T) -> Result<T, ParseError> {
@@ -353,16 +437,29 @@ impl Parser {
     }
 }
 
+type Parsed = Result<(Expr, usize), ParseError>;
+
+fn parser(src: &str) -> Result<Parser, ParseError> {
+    if src.len() > limits::MAX_EXPR_BYTES {
+        return Err(ParseError {
+            offset: limits::MAX_EXPR_BYTES,
+            expected: format!("an expression of at most {} bytes", limits::MAX_EXPR_BYTES),
+            found: format!("{} bytes", src.len()),
+        });
+    }
+    Ok(Parser { toks: lex(src)?, pos: 0, nodes: 0, depth: 0 })
+}
+
 /// Parses a quantity (no comparison).
 pub fn parse_expr(src: &str) -> Result<Expr, ParseError> {
-    let mut p = Parser { toks: lex(src)?, pos: 0 };
-    let e = p.sum()?;
+    let mut p = parser(src)?;
+    let (e, _) = p.sum()?;
     p.finish(e)
 }
 
 /// Parses a relation: one or more comparisons joined by chains and `and`.
 pub fn parse_relation(src: &str) -> Result<Vec<Comparison>, ParseError> {
-    let mut p = Parser { toks: lex(src)?, pos: 0 };
+    let mut p = parser(src)?;
     let r = p.relation()?;
     p.finish(r)
 }
@@ -388,5 +485,23 @@ mod tests {
         assert_eq!(parse_relation("norm(x)").unwrap_err().offset, 7);
         assert_eq!(parse_expr("a $ b").unwrap_err().offset, 2);
         assert_eq!(parse_expr("a b").unwrap_err().found, "`b`");
+    }
+
+    #[test]
+    fn nesting_and_size_are_bounded() {
+        let deep = |open: &str, close: &str, k: usize| format!("{}x{}", open.repeat(k), close.repeat(k));
+        let ok = limits::MAX_NESTING - 2;
+        assert!(parse_expr(&deep("(", ")", ok)).is_ok());
+        for (open, close) in [("(", ")"), ("abs(", ")"), ("-", ""), ("x^", ""), ("v[", "]")] {
+            let e = parse_expr(&deep(open, close, 1_000)).unwrap_err();
+            assert!(e.expected.contains("levels of nesting"), "{open}: {e}");
+        }
+        let long_sum = vec!["x"; 100_000].join("+");
+        assert!(parse_expr(&long_sum).unwrap_err().to_string().contains("bytes"));
+        let sum = vec!["x"; 5_000].join("+");
+        assert!(parse_expr(&sum).unwrap_err().expected.contains("levels of nesting"));
+        // Siblings do not add up: 100 negated terms of a short sum nest only a little.
+        let flat = vec!["-x"; 30].join("*");
+        assert!(parse_expr(&format!("{flat} + {flat}")).is_ok());
     }
 }
