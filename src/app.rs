@@ -23,6 +23,7 @@ use crate::sweep::{Grid, Shard, merge, run_sweep};
 use crate::threshold::{ThresholdSettings, threshold};
 use crate::train::{Batching, Run, Stepsizes, Stop, TrainConfig, TrainError, load_schedule, train};
 use crate::trajectory::{DegenerateFactor, ExternalTrajectory, read_alpha};
+use crate::{limits, output};
 
 /// Every error a command can meet: bad usage or input (exit code 2), or a numerical
 /// method that missed its tolerance or certificate (exit code 5).
@@ -69,7 +70,7 @@ impl Outcome {
 /// `dlncheck gen`: draws a problem and writes it.
 pub fn generate(spec: &ProblemSpec, out: &Path) -> Result<Outcome> {
     let p = spec.generate().map_err(Error::Usage)?;
-    p.save(out)?;
+    p.save(out, &[])?;
     let text = format!("wrote {} ({}×{}, {} nonzeros in b*)\n", out.display(), p.n(), p.d(), spec.sparsity);
     Ok(Outcome::ok(json!({"out": out, "n": p.n(), "d": p.d(), "sparsity": spec.sparsity}), text))
 }
@@ -113,6 +114,14 @@ pub struct TrainArgs {
 
 /// `dlncheck train`: runs (S)GD and writes the run file (not when it diverged: exit 3).
 pub fn train_cmd(a: &TrainArgs) -> Result<Outcome> {
+    let mut inputs = vec![a.problem.as_path()];
+    inputs.extend(a.schedule.as_deref());
+    if let AlphaArg::File(f) = &a.alpha {
+        inputs.push(f);
+    }
+    if let Some(out) = &a.out {
+        output::check_target(out, &inputs).map_err(|e| Error::Usage(e.to_string()))?;
+    }
     let problem = Problem::load(&a.problem)?;
     let (n, d) = (problem.n(), problem.d());
     let (stepsizes, batching) = match (&a.stepsize, &a.schedule) {
@@ -132,7 +141,7 @@ pub fn train_cmd(a: &TrainArgs) -> Result<Outcome> {
     config.record_batches = a.record_batches;
     let run = train(&problem, &config)?;
     if let (Some(out), false) = (&a.out, run.diverged()) {
-        save_run(&run, out)?;
+        save_run(&run, out, &inputs)?;
     }
     Ok(train_outcome(&run, a.out.as_deref()))
 }
@@ -295,6 +304,9 @@ pub fn sweep_cmd(
     threads: Option<usize>,
 ) -> Result<Outcome> {
     let start = std::time::Instant::now();
+    if let Some(t) = threads {
+        limits::check_count("--threads", t, limits::MAX_THREADS).map_err(Error::Usage)?;
+    }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads.unwrap_or(0))
         .build()
@@ -548,6 +560,8 @@ pub fn compare_cmd(a: &CompareArgs) -> Result<Outcome> {
             a.spec.alpha, a.spec.seeds
         )));
     }
+    limits::check_count("--seeds", a.spec.seeds, limits::MAX_SEEDS).map_err(Error::Usage)?;
+    limits::check_count("--iters", a.spec.max_iters, limits::MAX_STEPS).map_err(Error::Usage)?;
     let loaded;
     let source = match &a.problem {
         Some(path) => {

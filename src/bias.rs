@@ -31,8 +31,12 @@ pub fn q_minus(x: f64) -> f64 {
 ///
 /// q(x) = Σ_{k≥1} x^{2k}/k and q₋ - q₊ = 2x - 2 atanh(x) = -2 Σ_{k≥1} x^{2k+1}/(2k+1)
 /// for |x| < 1; the series are used below [`SERIES_LIMIT`] (eight terms reach rounding
-/// there), logarithms above. `None` when a factor 1 ∓ x is exactly zero (|x| = 1).
+/// there), logarithms above. `None` when a factor 1 ∓ x is exactly zero (|x| = 1) or
+/// x is not finite (γ·g overflowed).
 pub fn increments(x: f64) -> Option<(f64, f64)> {
+    if !x.is_finite() {
+        return None;
+    }
     if x.abs() < SERIES_LIMIT {
         return Some(series_increments(x));
     }

@@ -35,8 +35,8 @@ impl RunSpec {
 
     pub fn label(&self) -> String {
         match self.batch {
-            None => format!("GD γ={}", self.stepsize),
-            Some(m) => format!("SGD γ={} m={m}", self.stepsize),
+            None => format!("GD γ={}", crate::report::short(self.stepsize)),
+            Some(m) => format!("SGD γ={} m={m}", crate::report::short(self.stepsize)),
         }
     }
 }

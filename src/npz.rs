@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use nalgebra::{DMatrix, DVector};
 use npyz::{NpyFile, Order, TypeChar, WriterBuilder};
 
-use crate::limits;
+use crate::{limits, output};
 
 /// A bad input file: which file, which array, and what is wrong with it.
 #[derive(Debug, thiserror::Error)]
@@ -55,11 +55,9 @@ impl NpzReader {
         let mut magic = [0u8; 6];
         let head = file.read(&mut magic).map_err(|e| err(format!("cannot read: {e}")))?;
         if magic[..head] == NPY_MAGIC[..head.min(6)] && head == 6 {
-            return Err(err(
-                "is a .npy file (one array), but a .npz archive of named arrays is expected here; \
+            return Err(err("is a .npy file (one array), but a .npz archive of named arrays is expected here; \
                  write one with np.savez(path, X=X, y=y) (or the arrays this command reads)"
-                    .into(),
-            ));
+                .into()));
         }
         file.seek(SeekFrom::Start(0)).map_err(|e| err(format!("cannot read: {e}")))?;
         let archive = zip::ZipArchive::new(BufReader::new(file)).map_err(|e| {
@@ -98,9 +96,15 @@ impl NpzReader {
         let declared = entry.size();
         limits::check_alloc("reading it", u128::from(declared), 1).map_err(&err)?;
         let mut bytes = Vec::new();
-        entry.take(declared.saturating_add(1)).read_to_end(&mut bytes).map_err(|e| err(format!("corrupt or truncated: {e}")))?;
+        entry
+            .take(declared.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .map_err(|e| err(format!("corrupt or truncated: {e}")))?;
         if bytes.len() as u64 != declared {
-            return Err(err(format!("corrupt: the archive declares {declared} bytes, the member holds {}", bytes.len())));
+            return Err(err(format!(
+                "corrupt: the archive declares {declared} bytes, the member holds {}",
+                bytes.len()
+            )));
         }
         Ok(bytes)
     }
@@ -188,7 +192,9 @@ pub fn read_vector(path: &Path, name: &str, len: usize) -> Result<DVector<f64>> 
     if shape != [len] {
         return Err(err(format!("has shape {}, expected ({len},)", fmt_shape(&shape))));
     }
-    let data = npy.into_vec::<f64>().map_err(|e| err(format!("expected float64 data: {}", limits::clip(&e.to_string(), 200))))?;
+    let data = npy
+        .into_vec::<f64>()
+        .map_err(|e| err(format!("expected float64 data: {}", limits::clip(&e.to_string(), 200))))?;
     if let Some((i, v)) = data.iter().enumerate().find(|(_, v)| !v.is_finite()) {
         return Err(err(format!("entry {i} is {v} (not finite)")));
     }
@@ -203,7 +209,8 @@ const NPY_MAGIC: &[u8; 6] = b"\x93NUMPY";
 fn checked_npy(bytes: Vec<u8>) -> std::result::Result<NpyFile<Cursor<Vec<u8>>>, String> {
     let data_start = npy_data_offset(&bytes).ok_or("not a .npy image (bad magic or header length)")?;
     let held = bytes.len() - data_start;
-    let npy = NpyFile::new(Cursor::new(bytes)).map_err(|e| format!("bad .npy header: {}", limits::clip(&e.to_string(), 200)))?;
+    let npy = NpyFile::new(Cursor::new(bytes))
+        .map_err(|e| format!("bad .npy header: {}", limits::clip(&e.to_string(), 200)))?;
     let item = match npy.dtype() {
         npyz::DType::Plain(ts) => ts.size_field() as u128,
         other => return Err(format!("is not a plain numeric array (dtype {})", limits::clip(&other.descr(), 60))),
@@ -213,7 +220,9 @@ fn checked_npy(bytes: Vec<u8>) -> std::result::Result<NpyFile<Cursor<Vec<u8>>>, 
     let shown = limits::clip(&format!("{shape:?}"), 80);
     match count.and_then(|c| c.checked_mul(item)) {
         Some(need) if need == held as u128 => Ok(npy),
-        Some(need) => Err(format!("corrupt or truncated: shape {shown} needs {need} bytes of data, the file holds {held}")),
+        Some(need) => {
+            Err(format!("corrupt or truncated: shape {shown} needs {need} bytes of data, the file holds {held}"))
+        }
         None => Err(format!("corrupt: shape {shown} has more elements than any file can hold")),
     }
 }
@@ -325,20 +334,19 @@ impl NpzWriter {
         self
     }
 
-    /// Writes the archive to `path` atomically (temporary file, then rename).
-    pub fn write(&self, path: &Path) -> Result<()> {
-        let err = |what: String| InputError { file: path.to_owned(), array: None, what };
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| err(format!("cannot write: {e}")))?;
-        let mut zip = zip::ZipWriter::new(tmp);
-        let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
-        for (name, bytes) in &self.entries {
-            zip.start_file(format!("{name}.npy"), opts).map_err(|e| err(format!("cannot write: {e}")))?;
-            zip.write_all(bytes).map_err(|e| err(format!("cannot write: {e}")))?;
-        }
-        let tmp = zip.finish().map_err(|e| err(format!("cannot write: {e}")))?;
-        tmp.as_file().sync_all().map_err(|e| err(format!("cannot write: {e}")))?;
-        tmp.persist(path).map_err(|e| err(format!("cannot write: {e}")))?;
-        Ok(())
+    /// Writes the archive to `path` atomically through [`output::write_atomic`] (never over
+    /// a special file or one of `inputs`).
+    pub fn write(&self, path: &Path, inputs: &[&Path]) -> Result<()> {
+        output::write_atomic(path, inputs, |file| {
+            let mut zip = zip::ZipWriter::new(file);
+            let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+            for (name, bytes) in &self.entries {
+                zip.start_file(format!("{name}.npy"), opts).map_err(std::io::Error::other)?;
+                zip.write_all(bytes)?;
+            }
+            zip.finish().map_err(std::io::Error::other)?;
+            Ok(())
+        })
+        .map_err(|e| InputError { file: e.path, array: None, what: e.what })
     }
 }

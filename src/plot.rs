@@ -61,15 +61,22 @@ fn wants_log(values: impl Iterator<Item = f64> + Clone) -> bool {
     lo > 0.0 && hi / lo > 10.0
 }
 
+/// Most decades a log axis spans; values further below its top are left off the axis.
+const MAX_DECADES: f64 = 40.0;
+/// Values beyond ±1e300 are left off every axis (their padding would overflow).
+const MAX_ABS: f64 = 1e300;
+
+/// The axis range of `values`, bounded so that drawing it always ends: at most
+/// [`MAX_DECADES`] decades on a log axis, nothing beyond ±[`MAX_ABS`].
 fn range(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
     let (lo, hi) = values
-        .filter(|v| v.is_finite() && (!log || *v > 0.0))
+        .filter(|v| v.is_finite() && v.abs() <= MAX_ABS && (!log || *v > 0.0))
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
     if !lo.is_finite() {
         return (0.0, 1.0);
     }
     if log {
-        (lo / 1.3, hi * 1.3)
+        (lo.max(hi / 10f64.powf(MAX_DECADES)) / 1.3, hi * 1.3)
     } else {
         let pad = 0.05 * (hi - lo).max(1e-12 * hi.abs().max(1.0));
         (lo - pad, hi + pad)
@@ -130,13 +137,19 @@ macro_rules! draw_on {
     }};
 }
 
-/// Writes the figure as SVG.
+/// Writes the figure as SVG (atomically, through [`crate::output`]).
 pub fn render(fig: &Figure, path: &Path) -> Result<(), String> {
+    let mut svg = String::new();
+    draw(fig, &mut svg)?;
+    crate::output::write_bytes(path, &[], svg.as_bytes()).map_err(|e| e.to_string())
+}
+
+fn draw(fig: &Figure, svg: &mut String) -> Result<(), String> {
     let xs = fig.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).chain(fig.vlines.iter().map(|v| v.0));
     let ys = fig.series.iter().flat_map(|s| s.points.iter().map(|p| p.1));
     let (x_log, y_log) = (wants_log(xs.clone()), wants_log(ys.clone()));
     let ((x0, x1), (y0, y1)) = (range(xs, x_log), range(ys, y_log));
-    let root = SVGBackend::new(path, (760, 500)).into_drawing_area();
+    let root = SVGBackend::with_string(svg, (760, 500)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     match (x_log, y_log) {
         (true, true) => draw_on!(&root, fig, (x0..x1).log_scale(), (y0..y1).log_scale(), y0, y1),
@@ -144,7 +157,7 @@ pub fn render(fig: &Figure, path: &Path) -> Result<(), String> {
         (false, true) => draw_on!(&root, fig, x0..x1, (y0..y1).log_scale(), y0, y1),
         (false, false) => draw_on!(&root, fig, x0..x1, y0..y1, y0, y1),
     }
-    root.present().map_err(|e| format!("{}: {e}", path.display()))
+    root.present().map_err(|e| e.to_string())
 }
 
 fn algo_label(batch: Option<usize>) -> String {
@@ -257,7 +270,7 @@ fn gain_per_coordinate(cells: &[&CellResult], data: &str) -> Option<Figure> {
         let gain = c.gain.as_ref()?;
         top = top.max(gain.iter().copied().fold(0.0, f64::max));
         support.clone_from(&c.support);
-        let label = format!("{} at γ = {:.3}", algo_label(algo), c.stepsize);
+        let label = format!("{} at γ = {}", algo_label(algo), crate::report::short(c.stepsize));
         let points = gain.iter().enumerate().map(|(i, g)| (i as f64, *g)).collect();
         fig.series.push(Series { label, points, color: algo_color(algo), dashed: false, markers: true });
     }

@@ -8,6 +8,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 
+use crate::limits;
 use crate::npz::{self, InputError, NpzReader, NpzWriter};
 
 /// A regression problem: X (n × d), y (n), and optionally the planted b* and a test set.
@@ -57,6 +58,12 @@ impl ProblemSpec {
         if self.sparsity > self.d {
             return Err(format!("sparsity {} exceeds d = {}", self.sparsity, self.d));
         }
+        let rows = (self.n as u128) + (self.n_test as u128);
+        limits::check_alloc(
+            &format!("a {}×{} problem with {} test rows", self.n, self.d, self.n_test),
+            rows * self.d as u128,
+            8,
+        )?;
         if !(self.mean.is_finite() && self.noise.is_finite() && self.noise >= 0.0) {
             return Err(format!("mean must be finite and noise ≥ 0 (got {}, {})", self.mean, self.noise));
         }
@@ -126,7 +133,8 @@ impl Problem {
         Ok(Self { x, y, beta_star, x_test, y_test })
     }
 
-    pub fn save(&self, path: &Path) -> npz::Result<()> {
+    /// Writes the problem to `path`, refusing to write over any of `inputs`.
+    pub fn save(&self, path: &Path, inputs: &[&Path]) -> npz::Result<()> {
         let mut w = NpzWriter::new();
         w.matrix("X", &self.x).vector("y", &self.y);
         if let Some(b) = &self.beta_star {
@@ -135,7 +143,7 @@ impl Problem {
         if let (Some(xt), Some(yt)) = (&self.x_test, &self.y_test) {
             w.matrix("X_test", xt).vector("y_test", yt);
         }
-        w.write(path)
+        w.write(path, inputs)
     }
 
     /// Checks that interpolators X b = y exist and are not unique: d > n and X of full

@@ -160,3 +160,10 @@ fn json_value(c: &Comparison, cells: &[Vec<(f64, f64)>]) -> Value {
         .collect();
     json!({"rows": rows, "seeds": c.per_seed.len(), "notes": c.notes})
 }
+
+/// A number as a short label: the shortest round-trip form between 1e-4 and 1e6,
+/// scientific beyond (so γ = 1e300 reads `1e300`, not 301 digits).
+pub fn short(x: f64) -> String {
+    let a = x.abs();
+    if a == 0.0 || (1e-4..1e6).contains(&a) || !x.is_finite() { format!("{x}") } else { format!("{x:e}") }
+}

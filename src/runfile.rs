@@ -85,7 +85,7 @@ impl RunRecord {
 }
 
 /// Writes a run atomically.
-pub fn save_run(run: &Run, path: &Path) -> npz::Result<()> {
+pub fn save_run(run: &Run, path: &Path, inputs: &[&Path]) -> npz::Result<()> {
     let rec = RunRecord::from_run(run);
     let mut w = NpzWriter::new();
     w.vector("alpha", &rec.alpha)
@@ -102,7 +102,7 @@ pub fn save_run(run: &Run, path: &Path) -> npz::Result<()> {
     if let Some((m, rows)) = &run.batches {
         w.i64("batches", &[rows.len() / m, *m], &to_i64(rows));
     }
-    w.write(path)
+    w.write(path, inputs)
 }
 
 fn to_i64(v: &[usize]) -> Vec<i64> {

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -20,6 +20,7 @@ use crate::runfile::RunRecord;
 use crate::solve::{NewtonSettings, solve_implicit};
 use crate::threshold::{ThresholdSettings, threshold_cached};
 use crate::train::{Batching, Stepsizes, Stop, TrainConfig, train};
+use crate::{limits, output};
 
 /// Stepsizes of a grid: absolute, or fractions of each cell's measured threshold.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -36,10 +37,11 @@ impl StepGrid {
                 lo.parse().map_err(|_| format!("`{lo}` is not a number"))?,
                 hi.parse().map_err(|_| format!("`{hi}` is not a number"))?,
             );
-            let k: usize = k.parse().map_err(|_| format!("`{k}` is not a count"))?;
+            let k: usize = k.parse().map_err(|_| format!("`{k}` is not a count (a whole number)"))?;
             if k < 2 || lo.partial_cmp(&hi) != Some(std::cmp::Ordering::Less) {
                 return Err(format!("`{text}`: need lo < hi and a count ≥ 2"));
             }
+            limits::check_count("the stepsize count", k, limits::MAX_AXIS_VALUES)?;
             (0..k).map(|i| lo + (hi - lo) * i as f64 / (k - 1) as f64).collect()
         } else {
             text.split(',')
@@ -134,7 +136,22 @@ impl Grid {
         if self.seeds == 0 || self.means.is_empty() || self.alphas.is_empty() || self.algorithms.is_empty() {
             return Err("every grid axis needs at least one value".into());
         }
-        Ok(())
+        if let Some(m) = self.means.iter().find(|m| !m.is_finite()) {
+            return Err(format!("mean {m} must be finite"));
+        }
+        limits::check_count("--seeds", self.seeds, limits::MAX_SEEDS)?;
+        limits::check_count("--max-iters", self.max_iters, limits::MAX_STEPS)?;
+        if !(self.tol.is_finite() && self.tol > 0.0) {
+            return Err(format!("--tol {} must be finite and > 0", self.tol));
+        }
+        let axes =
+            [self.means.len(), self.alphas.len(), self.algorithms.len(), self.seeds, self.stepsizes.values().len()];
+        for len in axes {
+            limits::check_count("a grid axis", len, limits::MAX_AXIS_VALUES)?;
+        }
+        let cells = axes.iter().try_fold(1usize, |acc, &k| acc.checked_mul(k)).unwrap_or(usize::MAX);
+        limits::check_count("the number of grid cells", cells, limits::MAX_GRID_CELLS)?;
+        limits::check_alloc("the problem (n × d)", (self.n as u128) * (self.d as u128), 8)
     }
 }
 
@@ -183,6 +200,18 @@ pub struct CellResult {
     pub recall: Option<f64>,
     pub gain: Option<Vec<f64>>,
     pub support: Vec<usize>,
+}
+
+impl CellResult {
+    /// Whether this line was measured on `cell` (same settings, to the bit).
+    fn matches(&self, cell: &Cell) -> bool {
+        let step = self.fraction.unwrap_or(self.stepsize);
+        self.batch == cell.batch
+            && self.mean.to_bits() == cell.mean.to_bits()
+            && self.alpha.to_bits() == cell.alpha.to_bits()
+            && self.seed == cell.seed
+            && step.to_bits() == cell.step.to_bits()
+    }
 }
 
 fn finite(x: f64) -> Option<f64> {
@@ -284,39 +313,98 @@ impl Shard {
     }
 }
 
-/// Reads the complete lines of an existing sweep file: (indices done, the valid text).
-/// A truncated last line (a killed writer) is dropped; a line of another grid is an error.
-fn done_cells(path: &Path, fingerprint: &str) -> Result<(BTreeSet<usize>, String), String> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((BTreeSet::new(), String::new())),
-        Err(e) => return Err(format!("{}: {e}", path.display())),
-    };
-    let (mut done, mut kept) = (BTreeSet::new(), String::new());
+/// Checks the complete lines of an existing sweep file against the grid: each line of
+/// this grid (same fingerprint), its cell index inside the grid and its settings those
+/// of that cell. Blank lines are skipped; a truncated last line (a killed writer) is
+/// dropped. Returns the cells done and the byte length of the valid part.
+fn done_cells(text: &str, path: &Path, grid: &Grid, fingerprint: &str) -> Result<(BTreeSet<usize>, usize), String> {
+    let cells = grid.cells();
+    let (mut done, mut valid_len, mut offset) = (BTreeSet::new(), 0, 0);
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
     for (i, line) in lines.iter().enumerate() {
+        offset += line.len();
+        let at = format!("{}:{}", path.display(), i + 1);
+        if line.trim().is_empty() {
+            valid_len = offset;
+            continue;
+        }
+        let complete = line.ends_with('\n');
         match serde_json::from_str::<CellResult>(line.trim_end()) {
-            Ok(r) if r.grid == fingerprint && line.ends_with('\n') => {
-                done.insert(r.index);
-                kept.push_str(line);
-            }
             Ok(r) if r.grid != fingerprint => {
                 return Err(format!(
-                    "{}:{}: a line of another grid ({}; this one is {fingerprint})",
-                    path.display(),
-                    i + 1,
-                    r.grid
+                    "{at}: a line of another grid ({}; this one is {fingerprint}): {}",
+                    r.grid,
+                    grid_difference(&r, grid)
                 ));
             }
-            _ if i + 1 == lines.len() => {} // the last line, cut short by an interruption
-            Ok(_) | Err(_) => return Err(format!("{}:{}: not a sweep line", path.display(), i + 1)),
+            Ok(r) if complete => {
+                let cell = cells
+                    .get(r.index)
+                    .ok_or_else(|| format!("{at}: cell {} is outside the grid of {} cells", r.index, cells.len()))?;
+                if !r.matches(cell) {
+                    return Err(format!(
+                        "{at}: cell {} has settings that differ from the grid's cell {}",
+                        r.index, r.index
+                    ));
+                }
+                done.insert(r.index);
+                valid_len = offset;
+            }
+            _ if i + 1 == lines.len() && !complete => {} // cut short by an interruption
+            Ok(_) | Err(_) => return Err(format!("{at}: not a sweep line")),
         }
     }
-    Ok((done, kept))
+    Ok((done, valid_len))
+}
+
+/// What differs between a line of another grid and this grid, for the message.
+fn grid_difference(r: &CellResult, grid: &Grid) -> String {
+    let mut diffs = Vec::new();
+    if !grid.means.contains(&r.mean) {
+        diffs.push(format!("mean {} is not among --mean {:?}", r.mean, grid.means));
+    }
+    if !grid.alphas.contains(&r.alpha) {
+        diffs.push(format!("α {} is not among --alpha {:?}", r.alpha, grid.alphas));
+    }
+    if !grid.algorithms.contains(&r.batch) {
+        diffs.push(format!("algorithm {} is not among --algorithm", r.algorithm));
+    }
+    if r.seed >= grid.seeds as u64 {
+        diffs.push(format!("seed {} is beyond --seeds {}", r.seed, grid.seeds));
+    }
+    if diffs.is_empty() {
+        "another n, d, sparsity, seed count, stepsize list, --iters or --tol (every setting is part of the grid)".into()
+    } else {
+        diffs.join("; ")
+    }
+}
+
+/// Opens (creating) the sweep file and takes its exclusive lock, so two sweeps never
+/// append to one file; the lock is released when the file is closed.
+fn open_locked(out: &Path) -> Result<File, String> {
+    output::check_target(out, &[]).map_err(|e| e.to_string())?;
+    let file = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .open(out)
+        .map_err(|e| format!("{}: {e}", out.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(format!(
+            "{}: another dlncheck sweep is writing this file (it holds its lock); wait for it, or use another --out",
+            out.display()
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(format!("{}: cannot lock: {e}", out.display())),
+    }
 }
 
 /// Runs the cells of `grid` (in `shard`, not yet in `out` when `resume`) in parallel,
 /// appending one JSON line per finished cell. Returns (cells run, cells skipped).
+///
+/// The file is locked for the whole sweep. On resume, a line cut short by an
+/// interruption is removed by truncating the file to its valid part (one system call:
+/// nothing else in the file is ever rewritten).
 pub fn run_sweep(
     grid: &Grid,
     out: &Path,
@@ -326,15 +414,17 @@ pub fn run_sweep(
 ) -> Result<(usize, usize), String> {
     grid.check()?;
     let fingerprint = grid.fingerprint();
+    let mut file = open_locked(out)?;
+    let mut text = String::new();
+    file.read_to_string(&mut text).map_err(|e| format!("{}: not a sweep file (JSON lines): {e}", out.display()))?;
     let done = if resume {
-        let (done, kept) = done_cells(out, &fingerprint)?;
-        std::fs::write(out, kept).map_err(|e| format!("{}: {e}", out.display()))?;
+        let (done, valid_len) = done_cells(&text, out, grid, &fingerprint)?;
+        file.set_len(valid_len as u64).map_err(|e| format!("{}: {e}", out.display()))?;
         done
     } else {
-        if std::fs::metadata(out).is_ok_and(|m| m.len() > 0) {
+        if !text.is_empty() {
             return Err(format!("{} exists: pass --resume to continue it, or remove it", out.display()));
         }
-        std::fs::write(out, "").map_err(|e| format!("{}: {e}", out.display()))?;
         BTreeSet::new()
     };
     let todo: Vec<Cell> = grid
@@ -342,7 +432,6 @@ pub fn run_sweep(
         .into_iter()
         .filter(|c| shard.is_none_or(|s| s.contains(c.index)) && !done.contains(&c.index))
         .collect();
-    let file = OpenOptions::new().append(true).open(out).map_err(|e| format!("{}: {e}", out.display()))?;
     let writer = Mutex::new(file);
     let bar = indicatif::ProgressBar::new(todo.len() as u64);
     if !progress {
@@ -393,10 +482,7 @@ pub fn merge(inputs: &[&Path], out: &Path) -> Result<usize, String> {
         text.push_str(line);
         text.push('\n');
     }
-    let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| e.to_string())?;
-    tmp.write_all(text.as_bytes()).map_err(|e| e.to_string())?;
-    tmp.persist(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    output::write_bytes(out, inputs, text.as_bytes()).map_err(|e| e.to_string())?;
     Ok(cells.len())
 }
 

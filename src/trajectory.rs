@@ -8,10 +8,10 @@ use nalgebra::DVector;
 use crate::bias::{self, EffectiveInit, SERIES_LIMIT};
 use crate::npz::{self, NpzReader};
 
-/// A factor 1 ∓ γ_k g_k that is exactly zero: the weights hit 0 and the theory's
-/// logarithms are undefined.
+/// A factor 1 ∓ γ_k g_k that is exactly zero (the weights hit 0 and the theory's
+/// logarithms are undefined) or not finite (γ·g overflowed).
 #[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
-#[error("step {step}, coordinate {coord}: γ·g = {x}, so a factor 1 ∓ γ·g is exactly 0")]
+#[error("step {step}, coordinate {coord}: γ·g = {x}, so a factor 1 ∓ γ·g is {}", if x.is_finite() { "exactly 0" } else { "not finite" })]
 pub struct DegenerateFactor {
     pub step: usize,
     pub coord: usize,

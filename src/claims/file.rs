@@ -9,10 +9,10 @@ use toml::Spanned;
 
 use super::eval::{Names, RUN_FIELDS, Ty, check};
 use crate::expr::{Comparison, Expr, Kind, ParseError, parse_expr, parse_relation};
+use crate::limits;
 use crate::problem::ProblemSpec;
 use crate::symbolic::check::{Domain, Statement, SymbolicClaim};
 use crate::symbolic::{Builder, Sym};
-use crate::limits;
 use crate::threshold::ThresholdSettings;
 
 /// A claim file that cannot be used: where and why.
@@ -337,10 +337,8 @@ pub fn parse(file: &Path, src: &str) -> Result<Claim, ClaimError> {
     let threshold = threshold_settings(&l, &raw.threshold)?;
     let runs = raw.runs.iter().map(|(name, r)| run_def(&l, name, r, problem.n)).collect::<Result<Vec<_>, _>>()?;
     let defines = parse_defines(&l, &raw.define)?;
-    let define_order = dependency_order(&defines, |_| l.error(0, "a cycle of definitions"))?
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
+    let define_order =
+        dependency_order(&defines, |_| l.error(0, "a cycle of definitions"))?.into_iter().map(str::to_owned).collect();
     let run_names: Vec<String> = runs.iter().map(|r| r.name.clone()).collect();
     let define_types = define_types(&l, &raw, &defines)?;
     let names = ClaimNames { runs: &run_names, defines: &define_types };
@@ -503,7 +501,9 @@ fn symbolic_defines(
     raw: &BTreeMap<String, Spanned<String>>,
 ) -> Result<BTreeMap<String, Sym>, ClaimError> {
     let parsed = parse_texts(l, raw)?;
-    let cycle = |name: &str| l.error(l.text_start(&raw[name]), format!("`{name}` is defined in terms of itself (a cycle of definitions)"));
+    let cycle = |name: &str| {
+        l.error(l.text_start(&raw[name]), format!("`{name}` is defined in terms of itself (a cycle of definitions)"))
+    };
     resolve_in_order(&parsed, cycle, |name, built| {
         (Builder { variables, defines: built })
             .build_checked(&parsed[name])
@@ -528,10 +528,10 @@ fn parse_texts(l: &Loader, raw: &BTreeMap<String, Spanned<String>>) -> Result<BT
 /// Definitions in dependency order, each after the definitions it mentions (Kahn's
 /// algorithm: linear in definitions and mentions), or the error `cycle` makes for the
 /// first definition on a cycle.
-fn dependency_order<'a>(
-    defs: &'a BTreeMap<String, Expr>,
+fn dependency_order(
+    defs: &BTreeMap<String, Expr>,
     cycle: impl Fn(&str) -> ClaimError,
-) -> Result<Vec<&'a str>, ClaimError> {
+) -> Result<Vec<&str>, ClaimError> {
     let mut waiting: BTreeMap<&str, usize> = BTreeMap::new();
     let mut users: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for (name, e) in defs {
@@ -629,7 +629,11 @@ fn run_def(l: &Loader, name: &str, r: &RawRun, n: usize) -> Result<RunDef, Claim
 
 fn run_max_iters(l: &Loader, r: &RawRun) -> Result<usize, ClaimError> {
     let Some(k) = &r.max_iters else { return Ok(RUN_MAX_ITERS) };
-    l.range(k, (1..=limits::MAX_STEPS).contains(k.get_ref()), &format!("max_iters must be in 1..={}", limits::MAX_STEPS))?;
+    l.range(
+        k,
+        (1..=limits::MAX_STEPS).contains(k.get_ref()),
+        &format!("max_iters must be in 1..={}", limits::MAX_STEPS),
+    )?;
     Ok(*k.get_ref())
 }
 
@@ -664,7 +668,10 @@ fn define_types(
 ) -> Result<BTreeMap<String, Ty>, ClaimError> {
     let runs: Vec<String> = raw.runs.keys().cloned().collect();
     let cycle = |name: &str| {
-        l.error(l.text_start(&raw.define[name]), format!("`{name}` is defined in terms of itself (a cycle of definitions)"))
+        l.error(
+            l.text_start(&raw.define[name]),
+            format!("`{name}` is defined in terms of itself (a cycle of definitions)"),
+        )
     };
     resolve_in_order(defines, cycle, |name, known| {
         let names = ClaimNames { runs: &runs, defines: known };

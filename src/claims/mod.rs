@@ -18,8 +18,8 @@ use statrs::distribution::{ContinuousCDF, StudentsT};
 
 pub use file::{Claim, ClaimError, Test, load, parse};
 
-use crate::symbolic::check as symbolic_check;
 use crate::expr::CmpOp;
+use crate::symbolic::check as symbolic_check;
 
 /// A claim's verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -10,9 +10,9 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use super::eval::{EvalError, Scope, Value, eval};
-use crate::expr::Expr;
 use super::file::{Claim, RunDef};
 use crate::bias::EffectiveInit;
+use crate::expr::Expr;
 use crate::predict::kkt_residual;
 use crate::problem::{Problem, ProblemSpec};
 use crate::runfile::RunRecord;

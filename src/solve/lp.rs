@@ -33,12 +33,26 @@ pub enum LpBackend {
 }
 
 impl LpBackend {
+    /// The backend of that name, if this build has it (a usage error otherwise).
     pub fn parse(s: &str) -> Result<Self, String> {
-        match s {
-            "minilp" | "microlp" => Ok(Self::Minilp),
-            "clarabel" => Ok(Self::Clarabel),
-            "highs" => Ok(Self::Highs),
-            _ => Err(format!("unknown LP backend `{s}` (minilp, clarabel, highs)")),
+        let backend = match s {
+            "minilp" | "microlp" => Self::Minilp,
+            "clarabel" => Self::Clarabel,
+            "highs" => Self::Highs,
+            _ => return Err(format!("unknown LP backend `{s}` (minilp, clarabel, highs)")),
+        };
+        if !backend.built() {
+            return Err(format!("LP backend {s} is not compiled in: rebuild with `--features {s}` (see the README)"));
+        }
+        Ok(backend)
+    }
+
+    /// Whether this build includes the backend (cargo features).
+    pub fn built(self) -> bool {
+        match self {
+            Self::Minilp => true,
+            Self::Clarabel => cfg!(feature = "clarabel"),
+            Self::Highs => cfg!(feature = "highs"),
         }
     }
 
@@ -132,7 +146,10 @@ fn check_certificate(x: &DMatrix<f64>, y: &DVector<f64>, sol: &LpSolution) -> Re
         Err(SolveError::Missed { method: "weighted basis pursuit (LP certificate)", reached, needed })
     };
     if !(rel_feas <= FEASIBILITY_TOL) {
-        return missed(format!("relative feasibility ‖Xb − y‖∞/‖y‖∞ = {rel_feas:.3e}"), format!("≤ {FEASIBILITY_TOL:e}"));
+        return missed(
+            format!("relative feasibility ‖Xb − y‖∞/‖y‖∞ = {rel_feas:.3e}"),
+            format!("≤ {FEASIBILITY_TOL:e}"),
+        );
     }
     if !(sol.rel_gap <= GAP_TOL) {
         let reached = format!("relative duality gap {:.3e} (best dual from {})", sol.rel_gap, sol.dual_from);

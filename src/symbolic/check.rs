@@ -6,8 +6,8 @@
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::simplify::{prove_zero, simplify};
 use super::Sym;
+use super::simplify::{prove_zero, simplify};
 use crate::expr::BinOp;
 
 /// A variable and its domain [lo, hi].
@@ -164,7 +164,15 @@ impl SymbolicClaim {
         }
         let route = format!("evaluation at {} points ({edges} in edge regions)", points.len());
         let detail = format!("largest relative difference at {}; both sides finite at {defined}", self.at(&worst_at));
-        Ok(Decision { relation, measured: worst, bound: self.tol, holds: worst <= self.tol, route, detail, order: None })
+        Ok(Decision {
+            relation,
+            measured: worst,
+            bound: self.tol,
+            holds: worst <= self.tol,
+            route,
+            detail,
+            order: None,
+        })
     }
 
     fn positive(&self, f: &Sym) -> Result<Decision, String> {

@@ -69,6 +69,8 @@ impl TrainConfig {
             return bad(format!("alpha entry {i} is {a}; α must be finite and > 0"));
         }
         self.stepsizes.check().map_err(TrainError::Config)?;
+        crate::limits::check_count("the step cap (--iters)", self.max_iters, crate::limits::MAX_STEPS)
+            .map_err(TrainError::Config)?;
         if self.tol.is_nan() || self.tol < 0.0 {
             return bad(format!("tol is {}; it must be ≥ 0", self.tol));
         }
