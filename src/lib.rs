@@ -1,9 +1,12 @@
 //! dlncheck: checks the implicit regularisation of (S)GD on diagonal linear networks
 //! (Even, Pesme, Gunasekar & Flammarion, NeurIPS 2023) against what the algorithms do.
 //!
-//! Layers, bottom up: [`npz`] (files), [`problem`] (data), [`train`] (runs, with the gain
-//! accumulated online in [`trajectory`]), [`bias`] (ψ_α, q functions, α_∞), [`solve`]
-//! (the implicit problem), [`predict`] (theory against a run), [`app`] (the commands).
+//! Layers, bottom up: [`limits`] (every size and count limit), [`npz`] and [`output`]
+//! (files in, checked; files out, atomic), [`problem`] (data), [`train`] (runs, with the
+//! gain accumulated online in [`trajectory`]), [`bias`] (ψ_α, q functions, α_∞),
+//! [`expr`] (the expression language), [`symbolic`] (formulas), [`solve`] (the implicit
+//! problem, LPs, potentials), [`predict`] (theory against a run), [`claims`], [`sweep`],
+//! [`compare`], [`plot`], and [`app`] (the commands).
 
 // `!(x <= tol)` is how a NaN fails a tolerance; the lint's `partial_cmp` would hide that.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]

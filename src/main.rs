@@ -1,5 +1,6 @@
 //! The `dlncheck` binary: parses flags, calls the library, prints once, maps exit codes
-//! (0 ok, 1 a claim does not hold, 2 bad usage or input, 3 a run diverged).
+//! (0 ok, 1 a claim or prediction does not hold, 2 bad usage or input, 3 a run diverged,
+//! 4 a trajectory has not converged, 5 a method missed its tolerance or certificate).
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -40,17 +40,19 @@ impl Default for ThresholdSettings {
 /// Accepted ranges of [`ThresholdSettings`]: together with [`limits::MAX_STEPS`] per
 /// trial and [`MAX_DOUBLINGS`] they bound every search.
 pub const TIME_RANGE: (f64, f64) = (10.0, 1e7);
-pub const TOL_RANGE: (f64, f64) = (1e-300, 1e-2);
+pub const TOL_RANGE: (f64, f64) = (1e-30, 1e-2);
+/// Most training steps of one whole search (all trials together).
+pub const MAX_SEARCH_STEPS: f64 = 3e8;
 pub const REL_WIDTH_RANGE: (f64, f64) = (1e-9, 0.5);
 
 impl ThresholdSettings {
     /// Checks every setting is in its range, so the search ends: `time` in [10, 1e7]
     /// (shorter budgets fail every stepsize; longer ones take days), `tol` in
-    /// [1e-300, 1e-2], `rel_width` in [1e-9, 0.5] (narrower than rounding never ends),
+    /// [1e-30, 1e-2], `rel_width` in [1e-9, 0.5] (narrower than rounding never ends),
     /// `start` finite and > 0.
     pub fn check(&self) -> Result<(), String> {
         let within = |x: f64, (lo, hi): (f64, f64)| x.is_finite() && lo <= x && x <= hi;
-        let bad = |name: &str, v: f64, (lo, hi): (f64, f64)| Err(format!("{name} = {v} must be in [{lo:e}, {hi:e}]"));
+        let bad = |name: &str, v: f64, (lo, hi): (f64, f64)| Err(format!("{name} = {v:e} must be in [{lo:e}, {hi:e}]"));
         if !within(self.time, TIME_RANGE) {
             return bad("time", self.time, TIME_RANGE);
         }
@@ -91,7 +93,7 @@ pub fn threshold(
     s: &ThresholdSettings,
 ) -> Result<Threshold, ThresholdError> {
     s.check().map_err(ThresholdError::Settings)?;
-    let mut trials = 0;
+    let (mut trials, mut spent) = (0, 0.0);
     let mut trial = |gamma: f64| -> Result<Stop, ThresholdError> {
         trials += 1;
         let batching = batch.map_or(Batching::Full, |m| Batching::Random { m, seed });
@@ -99,8 +101,9 @@ pub fn threshold(
         config.tol = s.tol;
         let epoch = problem.n().div_ceil(batch.unwrap_or(problem.n()));
         let steps = s.time * epoch as f64 / gamma;
-        if !(steps <= limits::MAX_STEPS as f64) {
-            return Err(ThresholdError::Budget { gamma, steps });
+        spent += steps;
+        if !(steps <= limits::MAX_STEPS as f64 && spent <= MAX_SEARCH_STEPS) {
+            return Err(ThresholdError::Budget { gamma, steps: spent });
         }
         config.max_iters = steps as usize;
         config.history_cap = 2;
@@ -118,9 +121,15 @@ pub fn threshold(
             lo = hi;
         }
     } else {
-        // Narrow downwards until a trial passes.
+        // Narrow downwards until a trial passes, but not below the gradient-flow floor:
+        // a run that far below the classical bound tracks gradient flow, so if it does
+        // not reach tol within the time, no smaller stepsize will.
+        let floor = gradient_flow_floor(problem);
         for _ in 0..MAX_DOUBLINGS {
             lo /= 2.0;
+            if lo < floor {
+                return Err(ThresholdError::NoConvergence { floor, time: s.time, tol: s.tol });
+            }
             let stop = trial(lo)?;
             if stop == Stop::Converged {
                 break;
@@ -141,14 +150,26 @@ pub fn threshold(
     Ok(Threshold { lo, hi, hi_stop, trials })
 }
 
+/// The smallest stepsize a threshold search tries: 1e-4 / max_i ‖x_i‖², four orders
+/// below the classical bound of SGD with batch 1 (and of GD, 1/λ_max(XᵀX/n) ≥ that).
+pub fn gradient_flow_floor(problem: &Problem) -> f64 {
+    let max_row = problem.x.row_iter().map(|r| r.norm_squared()).fold(0.0, f64::max);
+    1e-4 / max_row.max(f64::MIN_POSITIVE)
+}
+
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ThresholdError {
+    #[error(
+        "no stepsize converges within time {time:e} to loss < {tol:e}: runs down to γ = {floor:.3e} \
+         (1e-4 / max_i ‖x_i‖², where a run follows gradient flow) did not; raise --time or --tol"
+    )]
+    NoConvergence { floor: f64, time: f64, tol: f64 },
     #[error("bad threshold settings: {0}")]
     Settings(String),
     #[error(
-        "the search reached γ = {gamma:.3e}, whose trial would take {steps:.3e} steps (time × ⌈n/m⌉ / γ); \
-         at most {max} steps per trial: no stepsize converged (is tol reachable, time long enough?)",
-        max = limits::MAX_STEPS
+        "the search reached γ = {gamma:.3e}, where its trials would take {steps:.3e} steps in all (each \
+         time × ⌈n/m⌉ / γ); at most {max:e} per search: no stepsize converged (is tol reachable, time long enough?)",
+        max = MAX_SEARCH_STEPS
     )]
     Budget { gamma: f64, steps: f64 },
     #[error("no stepsize in start·2^±60 (start {start}) separates converging from failing runs")]

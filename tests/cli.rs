@@ -357,7 +357,7 @@ fn threshold_reports_a_bracket_and_refuses_bad_settings() {
     }
     assert_bad(&["threshold", "--problem", &prob, "--alpha", "0.1", "--batch", "21"], &["--batch 21", "1..=20"]);
     assert_bad(&["threshold", "--problem", &prob, "--alpha", "-1"], &["alpha"]);
-    assert_bad(&["threshold", "--problem", &prob, "--alpha", "0.1", "--time", "0"], &["time = 0 must be in"]);
+    assert_bad(&["threshold", "--problem", &prob, "--alpha", "0.1", "--time", "0"], &["time = 0e0 must be in"]);
     assert_bad(&["threshold", "--problem", &dir.s("missing.npz"), "--alpha", "0.1"], &["missing.npz"]);
 }
 

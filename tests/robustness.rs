@@ -227,6 +227,9 @@ fn bounded_loops_end_within_seconds() {
     let th = ["threshold", "--problem", &dir.s("p.npz"), "--alpha", "0.1"];
     expect(&[&th[..], &["--rel-width", "1e-17"]].concat(), 2, &["rel_width"]);
     expect(&[&th[..], &["--time", "1"]].concat(), 2, &["time = 1"]);
+    // A time too short for any stepsize: the search stops at the gradient-flow floor.
+    expect(&[&th[..], &["--time", "10"]].concat(), 2, &["no stepsize converges", "raise --time"]);
+    expect(&[&th[..], &["--tol", "1e-300"]].concat(), 2, &["tol = 1e-300"]);
     // Problems without interpolators are refused at once.
     let square = ProblemSpec { n: 30, d: 30, ..ProblemSpec::default() }.generate().unwrap();
     square.save(&dir.path("sq.npz"), &[]).unwrap();
