@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 
 use crate::bias::EffectiveInit;
 use crate::compare::{CompareSpec, ProblemSource, compare};
-use crate::npz::{InputError, NpzReader};
-use crate::predict::{Prediction, predict};
+use crate::npz::{self, InputError, NpzReader};
+use crate::predict::{CONVERGED_MARGIN, Prediction, Verdict, predict};
 use crate::problem::{Problem, ProblemSpec};
 use crate::report::{Format, render};
 use crate::runfile::{RunRecord, save_run};
@@ -22,7 +22,7 @@ use crate::solve::{
 use crate::sweep::{Grid, Shard, merge, run_sweep};
 use crate::threshold::{ThresholdSettings, threshold};
 use crate::train::{Batching, Run, Stepsizes, Stop, TrainConfig, TrainError, load_schedule, train};
-use crate::trajectory::{DegenerateFactor, ExternalTrajectory, read_alpha};
+use crate::trajectory::{ExternalTrajectory, TrajectoryError, continued, read_alpha};
 use crate::{limits, output};
 
 /// Every error a command can meet: bad usage or input (exit code 2), or a numerical
@@ -33,8 +33,8 @@ pub enum Error {
     Usage(String),
     #[error(transparent)]
     Input(#[from] InputError),
-    #[error("{file}: {source}")]
-    Gain { file: PathBuf, source: DegenerateFactor },
+    #[error(transparent)]
+    Trajectory(#[from] TrajectoryError),
     #[error("{0}")]
     Train(#[from] TrainError),
     #[error("{0}")]
@@ -177,11 +177,12 @@ fn finite_or_null(x: f64) -> Value {
     if x.is_finite() { json!(x) } else { Value::Null }
 }
 
-/// Where the gain comes from: a run file or an external trajectory.
+/// Where the gain comes from: a run file, or an external trajectory (one run logged in
+/// one or more files, in order).
 #[derive(Debug, Clone)]
 pub enum GainSource {
     Run(PathBuf),
-    Trajectory(PathBuf),
+    Trajectory(Vec<PathBuf>),
 }
 
 /// The effective initialisation, the conservation residual (run files) and the final
@@ -202,10 +203,11 @@ fn load_source(src: &GainSource) -> Result<Loaded> {
                 beta: Some(rec.beta),
             })
         }
-        GainSource::Trajectory(path) => {
-            let t = ExternalTrajectory::load(path)?;
-            let eff = t.effective_init().map_err(|source| Error::Gain { file: path.clone(), source })?;
-            Ok(Loaded { eff, conservation: None, beta: t.beta })
+        GainSource::Trajectory(paths) => {
+            let parts = paths.iter().map(|p| ExternalTrajectory::load(p)).collect::<npz::Result<Vec<_>>>()?;
+            let eff = continued(&parts)?;
+            let beta = parts.last().and_then(|t| t.beta.clone());
+            Ok(Loaded { eff, conservation: None, beta })
         }
     }
 }
@@ -246,24 +248,65 @@ pub fn gain_cmd(src: &GainSource) -> Result<Outcome> {
 }
 
 /// `dlncheck predict`: the theory's limit for a run or trajectory on a problem.
-pub fn predict_cmd(problem_path: &Path, src: &GainSource) -> Result<Outcome> {
+///
+/// With a final iterate `beta` the prediction is a verdict at relative tolerance `tol`:
+/// `agrees` (exit 0), `disagrees` (exit 1) or `not_converged` (exit 4).
+pub fn predict_cmd(problem_path: &Path, src: &GainSource, tol: f64) -> Result<Outcome> {
+    if !(tol.is_finite() && tol > 0.0) {
+        return Err(Error::Usage(format!("--tol {tol:e} must be finite and > 0")));
+    }
     let problem = Problem::load(problem_path)?;
     problem.check_interpolation(problem_path)?;
     let l = load_source(src)?;
     if l.eff.gain.len() != problem.d() {
-        let file = match src {
-            GainSource::Run(p) | GainSource::Trajectory(p) => p.clone(),
+        let (file, array) = match src {
+            GainSource::Run(p) => (p.clone(), "beta"),
+            GainSource::Trajectory(p) => (p[0].clone(), "grads"),
         };
-        let what = format!("has d = {}, the problem has d = {}", l.eff.gain.len(), problem.d());
-        return Err(InputError { file, array: Some("alpha".into()), what }.into());
+        let what = format!("has d = {} columns, the problem's X has d = {}", l.eff.gain.len(), problem.d());
+        return Err(InputError { file, array: Some(array.into()), what }.into());
     }
     let pred = predict(&problem.x, &problem.y, &l.eff, l.beta.as_ref(), &NewtonSettings::default())?;
-    Ok(Outcome::ok(prediction_json(&pred), prediction_text(&pred)))
+    let verdict = pred.checks.map(|c| c.verdict(tol));
+    let mut json = prediction_json(&pred);
+    json["verdict"] = json!(verdict);
+    json["tol"] = json!(tol);
+    let mut text = prediction_text(&pred);
+    let exit = match (verdict, pred.checks) {
+        (None, _) | (_, None) => {
+            text.push_str("verdict: none (the source has no final iterate `beta` to compare)\n");
+            0
+        }
+        (Some(Verdict::Agrees), Some(c)) => {
+            let _ = writeln!(text, "verdict: agrees (rel_err {:.3e} ≤ tol {tol:.0e})", c.rel_err);
+            0
+        }
+        (Some(Verdict::Disagrees), Some(c)) => {
+            let _ =
+                writeln!(text, "verdict: disagrees (rel_err {:.3e} > tol {tol:.0e}, on a converged run)", c.rel_err);
+            1
+        }
+        (Some(Verdict::NotConverged), Some(c)) => {
+            let _ = writeln!(
+                text,
+                "verdict: not converged: the primal residual ‖Xb − y‖/‖y‖ = {:.3e} alone can move the limit by \
+                 {:.3e} (relative), more than tol/{CONVERGED_MARGIN} = {:.0e}; the theorem speaks of the limit: run \
+                 longer (a lower --tol in train) until the residual is about {:.0e}",
+                c.primal_residual,
+                c.residual_error,
+                tol / CONVERGED_MARGIN,
+                c.primal_residual * tol / CONVERGED_MARGIN / c.residual_error.max(f64::MIN_POSITIVE)
+            );
+            4
+        }
+    };
+    Ok(Outcome { json, text, exit })
 }
 
 fn prediction_json(p: &Prediction) -> Value {
     let c = p.checks;
     json!({
+        "residual_error": c.map(|c| c.residual_error),
         "beta_theory": p.theory.beta.as_slice(),
         "beta_gradient_flow": p.gradient_flow.beta.as_slice(),
         "beta_limit": p.beta_limit.as_ref().map(|b| b.as_slice().to_vec()),

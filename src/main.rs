@@ -85,18 +85,26 @@ enum Command {
     Gain {
         /// A run file written by `train`.
         run: Option<PathBuf>,
-        /// An external trajectory: `alpha`, `stepsizes`, `grads` (K × d), optional `beta`.
+        /// An external trajectory: `alpha`, `stepsizes`, `grads` (K × d), optional `beta`;
+        /// repeat it for one run logged in pieces (in order).
         #[arg(long, conflicts_with = "run")]
-        trajectory: Option<PathBuf>,
+        trajectory: Vec<PathBuf>,
     },
     /// The theory's limit (Theorem 1) for a run or trajectory, against the observed one.
     Predict {
+        /// The problem the run trained on (.npz with X, y).
         #[arg(long)]
         problem: PathBuf,
+        /// A run file written by `train`.
         #[arg(long)]
         run: Option<PathBuf>,
+        /// A trajectory logged elsewhere (alpha, stepsizes, grads; optional beta);
+        /// repeat it for one run logged in pieces (in order; beta from the last).
         #[arg(long, conflicts_with = "run")]
-        trajectory: Option<PathBuf>,
+        trajectory: Vec<PathBuf>,
+        /// Relative tolerance of the verdict on ‖b_theory − b∞‖/‖b∞‖.
+        #[arg(long, default_value_t = 1e-8)]
+        tol: f64,
     },
     /// Solve an interpolation problem: hyperbolic entropy, (weighted) basis pursuit, min ℓ2.
     Solve {
@@ -292,10 +300,10 @@ fn print_outcome(o: &Outcome, json: bool) {
     }
 }
 
-fn gain_source(run: Option<PathBuf>, trajectory: Option<PathBuf>) -> app::Result<GainSource> {
-    match (run, trajectory) {
-        (Some(r), None) => Ok(GainSource::Run(r)),
-        (None, Some(t)) => Ok(GainSource::Trajectory(t)),
+fn gain_source(run: Option<PathBuf>, trajectory: Vec<PathBuf>) -> app::Result<GainSource> {
+    match (run, trajectory.is_empty()) {
+        (Some(r), true) => Ok(GainSource::Run(r)),
+        (None, false) => Ok(GainSource::Trajectory(trajectory)),
         _ => Err(app::Error::Usage("give a run file or --trajectory".into())),
     }
 }
@@ -321,7 +329,9 @@ fn run(command: Command) -> app::Result<Outcome> {
             })
         }
         Command::Gain { run, trajectory } => app::gain_cmd(&gain_source(run, trajectory)?),
-        Command::Predict { problem, run, trajectory } => app::predict_cmd(&problem, &gain_source(run, trajectory)?),
+        Command::Predict { problem, run, trajectory, tol } => {
+            app::predict_cmd(&problem, &gain_source(run, trajectory)?, tol)
+        }
         Command::Solve { problem, alpha, run, l1, weights, weights_from_run, l2, potential, backend } => {
             let mode = match (alpha, run, weights, weights_from_run) {
                 (alpha, None, None, None) if potential.is_some() && !l1 && !l2 => SolveMode::Potential {

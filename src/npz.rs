@@ -178,6 +178,117 @@ impl NpzReader {
     }
 }
 
+/// The longest `.npy` header accepted when streaming (numpy writes under 1 kB).
+const MAX_HEADER: u64 = 1 << 20;
+
+/// Item types a streamed matrix may hold.
+#[derive(Debug, Clone, Copy)]
+enum Item {
+    F64,
+    F32,
+}
+
+/// A C-order float matrix of an archive read a block of rows at a time (plain members
+/// straight from the file, compressed ones through a streaming inflate): memory is one
+/// block, whatever the matrix's size.
+pub struct RowStream<'a> {
+    reader: std::io::BufReader<zip::read::ZipFile<'a, BufReader<File>>>,
+    pub rows: usize,
+    pub cols: usize,
+    item: Item,
+    read: usize,
+    path: PathBuf,
+    name: String,
+    bytes: Vec<u8>,
+}
+
+impl NpzReader {
+    /// Opens the 2-d float array `name` for reading by rows, after checking its header:
+    /// C order, float64 or float32, and a declared size that the member's bytes hold.
+    pub fn rows(&mut self, name: &str) -> Result<RowStream<'_>> {
+        let path = self.path.clone();
+        let err = |what: String| InputError { file: path.clone(), array: Some(name.to_owned()), what };
+        let mut entry = match self.archive.by_name(&format!("{name}.npy")) {
+            Ok(entry) => entry,
+            Err(zip::result::ZipError::FileNotFound) => return Err(err("missing".to_owned())),
+            Err(e) => return Err(err(format!("cannot read: {e}"))),
+        };
+        let declared = entry.size();
+        let mut head = vec![0u8; 12];
+        entry.read_exact(&mut head).map_err(|e| err(format!("corrupt or truncated: {e}")))?;
+        let data_start = npy_header_len(&head)
+            .filter(|&h| h >= head.len() && h as u64 <= declared.min(MAX_HEADER))
+            .ok_or_else(|| err("not a .npy image (bad magic or header length)".into()))?;
+        let mut rest = vec![0u8; data_start - head.len()];
+        entry.read_exact(&mut rest).map_err(|e| err(format!("corrupt or truncated header: {e}")))?;
+        head.extend(rest);
+        let npy = NpyFile::new(Cursor::new(head))
+            .map_err(|e| err(format!("bad .npy header: {}", limits::clip(&e.to_string(), 200))))?;
+        let (shape, order) = shape_and_order(&npy);
+        let [rows, cols] = shape[..] else {
+            return Err(err(format!("has shape {}, expected a matrix (K, d)", fmt_shape(&shape))));
+        };
+        let item = match plain_type(&npy).map(|t| (t.type_char(), t.size_field())) {
+            Some((TypeChar::Float, 8)) => Item::F64,
+            Some((TypeChar::Float, 4)) => Item::F32,
+            _ => return Err(err("has a dtype other than float64 or float32".into())),
+        };
+        if order == Order::Fortran {
+            return Err(err(
+                "is in Fortran order, which cannot be read by rows; save it with np.ascontiguousarray".into()
+            ));
+        }
+        let size = if matches!(item, Item::F64) { 8u128 } else { 4 };
+        let need = (rows as u128).checked_mul(cols as u128).and_then(|c| c.checked_mul(size));
+        if need.and_then(|n| n.checked_add(data_start as u128)) != Some(u128::from(declared)) {
+            return Err(err(format!(
+                "corrupt or truncated: shape ({rows}, {cols}) needs {} bytes of data, the member holds {}",
+                need.map_or("more than 2^128".into(), |n| n.to_string()),
+                u128::from(declared).saturating_sub(data_start as u128)
+            )));
+        }
+        Ok(RowStream {
+            reader: std::io::BufReader::with_capacity(1 << 16, entry),
+            rows,
+            cols,
+            item,
+            read: 0,
+            path: self.path.clone(),
+            name: name.to_owned(),
+            bytes: Vec::new(),
+        })
+    }
+}
+
+impl RowStream<'_> {
+    /// Reads up to `max_rows` more rows into `buf` (row-major, converted to f64);
+    /// returns how many (0 at the end). Non-finite entries are errors.
+    pub fn next_rows(&mut self, buf: &mut Vec<f64>, max_rows: usize) -> Result<usize> {
+        let take = max_rows.min(self.rows - self.read);
+        let size = if matches!(self.item, Item::F64) { 8 } else { 4 };
+        self.bytes.resize(take * self.cols * size, 0);
+        let err = |what: String| InputError { file: self.path.clone(), array: Some(self.name.clone()), what };
+        self.reader
+            .read_exact(&mut self.bytes)
+            .map_err(|e| err(format!("corrupt or truncated data at row {}: {e}", self.read)))?;
+        buf.clear();
+        match self.item {
+            Item::F64 => {
+                buf.extend(self.bytes.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().unwrap_or([0; 8]))))
+            }
+            Item::F32 => buf.extend(
+                self.bytes.chunks_exact(4).map(|b| f64::from(f32::from_le_bytes(b.try_into().unwrap_or([0; 4])))),
+            ),
+        }
+        if let Some(k) = buf.iter().position(|v| !v.is_finite()) {
+            let (r, c) = (self.read + k / self.cols, k % self.cols);
+            return Err(err(format!("entry [{r}, {c}] is {} (not finite)", buf[k])));
+        }
+        self.read += take;
+        Ok(take)
+    }
+}
+
 /// A float vector from a `.npy` file, or from array `name` of a `.npz` archive.
 pub fn read_vector(path: &Path, name: &str, len: usize) -> Result<DVector<f64>> {
     if path.extension().is_some_and(|e| e == "npz") {
@@ -229,15 +340,20 @@ fn checked_npy(bytes: Vec<u8>) -> std::result::Result<NpyFile<Cursor<Vec<u8>>>, 
 
 /// Where the data of a `.npy` image starts (after magic, version and header).
 fn npy_data_offset(bytes: &[u8]) -> Option<usize> {
+    let start = npy_header_len(bytes)?;
+    (start <= bytes.len()).then_some(start)
+}
+
+/// The length of magic, version and header, from the image's first 10 or 12 bytes.
+fn npy_header_len(bytes: &[u8]) -> Option<usize> {
     if bytes.len() < 10 || &bytes[..6] != NPY_MAGIC {
         return None;
     }
-    let start = match bytes[6] {
-        1 => 10 + usize::from(u16::from_le_bytes([bytes[8], bytes[9]])),
-        2 | 3 => 12 + u32::from_le_bytes(bytes.get(8..12)?.try_into().ok()?) as usize,
-        _ => return None,
-    };
-    (start <= bytes.len()).then_some(start)
+    match bytes[6] {
+        1 => Some(10 + usize::from(u16::from_le_bytes([bytes[8], bytes[9]]))),
+        2 | 3 => Some(12 + u32::from_le_bytes(bytes.get(8..12)?.try_into().ok()?) as usize),
+        _ => None,
+    }
 }
 
 fn widen<T: Into<f64>>(v: Vec<T>) -> Vec<f64> {

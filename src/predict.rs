@@ -31,6 +31,39 @@ pub struct LimitChecks {
     pub kkt_residual: Option<f64>,
     /// ‖X b∞ - y‖₂ / ‖y‖₂.
     pub primal_residual: f64,
+    /// How far the primal residual alone can move the limit, relative to ‖b_theory‖:
+    /// ‖C Xᵀ (X C Xᵀ)⁻¹ (X b∞ − y)‖ / ‖b_theory‖ with C = diag(α_∞² cosh z) at the
+    /// theory's solution (theory/README.md, "When is a run converged").
+    pub residual_error: f64,
+}
+
+/// What a prediction says about an observed limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Converged, and rel_err ≤ tol.
+    Agrees,
+    /// Converged, and rel_err > tol.
+    Disagrees,
+    /// The residual allows an error above tol / [`CONVERGED_MARGIN`]: run longer.
+    NotConverged,
+}
+
+/// A run counts as converged when its residual can move the limit by at most
+/// tol / CONVERGED_MARGIN, so the residual cannot decide a verdict either way.
+pub const CONVERGED_MARGIN: f64 = 10.0;
+
+impl LimitChecks {
+    /// The verdict at relative tolerance `tol`.
+    pub fn verdict(&self, tol: f64) -> Verdict {
+        if !(self.residual_error <= tol / CONVERGED_MARGIN) {
+            Verdict::NotConverged
+        } else if self.rel_err <= tol {
+            Verdict::Agrees
+        } else {
+            Verdict::Disagrees
+        }
+    }
 }
 
 /// Solves the implicit problem and gradient flow's, and checks `beta_limit` if given.
@@ -50,15 +83,39 @@ pub fn predict(
     );
     let (theory, gradient_flow) = (theory?, gradient_flow?);
     let checks = match beta_limit {
-        Some(b) => Some(LimitChecks {
-            rel_err: rel_dist(&theory.beta, b),
-            rel_err_gradient_flow: rel_dist(&gradient_flow.beta, b),
-            kkt_residual: kkt_residual(x, &ell, &eff.rho, b)?,
-            primal_residual: (x * b - y).norm() / y.norm().max(1e-300),
-        }),
+        Some(b) => {
+            let r = x * b - y;
+            Some(LimitChecks {
+                rel_err: rel_dist(&theory.beta, b),
+                rel_err_gradient_flow: rel_dist(&gradient_flow.beta, b),
+                kkt_residual: kkt_residual(x, &ell, &eff.rho, b)?,
+                primal_residual: r.norm() / y.norm().max(1e-300),
+                residual_error: residual_error(x, &ell, &theory.beta, &r),
+            })
+        }
         None => None,
     };
     Ok(Prediction { theory, gradient_flow, beta_limit: beta_limit.cloned(), checks })
+}
+
+/// First-order displacement of the limit explained by a primal residual r = X b∞ − y:
+/// near the solution b(μ) = α_∞² sinh(ρ + Xᵀμ), so a change δμ moves b by C Xᵀ δμ and
+/// X b by H δμ (H = X C Xᵀ, C = diag(α_∞² cosh z) = diag(√(b² + α_∞⁴))). The iterate
+/// with residual r is the dual point δμ = H⁻¹ r away from the solution, hence
+/// ‖b∞ − b_theory‖ ≈ ‖C Xᵀ H⁻¹ r‖. Relative to ‖b_theory‖; infinite when H cannot be
+/// factored (then nothing bounds the error).
+pub fn residual_error(x: &DMatrix<f64>, ell: &DVector<f64>, b_theory: &DVector<f64>, r: &DVector<f64>) -> f64 {
+    let c = DVector::from_fn(b_theory.len(), |i, _| b_theory[i].hypot(ell[i].exp()));
+    let scaled_xt = DMatrix::from_fn(x.ncols(), x.nrows(), |i, k| c[i] * x[(k, i)]);
+    let mut h = x * &scaled_xt;
+    let ridge = 1e-14 * h.diagonal().max();
+    for i in 0..h.nrows() {
+        h[(i, i)] += ridge;
+    }
+    let Some(chol) = Cholesky::new(h) else { return f64::INFINITY };
+    let delta = scaled_xt * chol.solve(r);
+    let e = delta.norm() / b_theory.norm().max(f64::MIN_POSITIVE);
+    if e.is_finite() { e } else { f64::INFINITY }
 }
 
 /// ‖a - b‖₂ / ‖b‖₂ (absolute when b = 0).

@@ -64,6 +64,18 @@ impl RunRecord {
 
     pub fn load(path: &Path) -> npz::Result<Self> {
         let mut f = NpzReader::open(path)?;
+        if f.contains("grads") && !f.contains("iters") {
+            return Err(f.error(
+                "iters",
+                "missing: this is a trajectory (alpha, stepsizes, grads), not a run file written by `train`; \
+                 give it with --trajectory",
+            ));
+        }
+        if f.contains("X") && !f.contains("iters") {
+            return Err(
+                f.error("iters", "missing: this is a problem file (X, y), not a run file; give it to --problem")
+            );
+        }
         let beta = f.vector("beta", None)?;
         let d = beta.len();
         let alpha = read_alpha(&mut f, d)?;

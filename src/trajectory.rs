@@ -1,7 +1,7 @@
 //! What a run records: the gain accumulators (online, O(d) memory) and a thinned loss
 //! history; and external trajectories (`alpha`, `stepsizes`, `grads`) recorded elsewhere.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use nalgebra::DVector;
 
@@ -169,52 +169,118 @@ impl LossHistory {
     }
 }
 
-/// A trajectory recorded elsewhere: α, the stepsizes, the gradients w.r.t. b at every
-/// step (K × d), and optionally the final iterate.
+/// A trajectory recorded elsewhere (`alpha`, `stepsizes` (K), `grads` (K × d), optional
+/// `beta`): its small arrays are read on [`Self::load`]; `grads` stays on disk and is
+/// streamed in blocks of rows when the gain is accumulated, so memory is O(d + block).
 #[derive(Debug, Clone)]
 pub struct ExternalTrajectory {
+    pub path: PathBuf,
     pub alpha: DVector<f64>,
     pub stepsizes: Vec<f64>,
-    /// Row-major K × d.
-    pub grads: Vec<f64>,
     pub beta: Option<DVector<f64>>,
 }
 
+/// Rows of `grads` read at a time (with d = 1,000, 8 MB).
+const BLOCK_ROWS: usize = 1024;
+
+/// Why the gain of a trajectory cannot be accumulated.
+#[derive(Debug, thiserror::Error)]
+pub enum TrajectoryError {
+    #[error(transparent)]
+    Input(#[from] npz::InputError),
+    #[error("{}: {source}", file.display())]
+    Degenerate { file: PathBuf, source: DegenerateFactor },
+}
+
 impl ExternalTrajectory {
-    /// Reads and validates a trajectory file (`alpha`, `stepsizes`, `grads`, optional `beta`).
+    /// Reads and validates a trajectory file: `grads` must be (K, d) with K ≥ 1, d
+    /// taken from it; `stepsizes` (K,) and > 0; `alpha` scalar or (d,); `beta` (d,).
     pub fn load(path: &Path) -> npz::Result<Self> {
         let mut f = NpzReader::open(path)?;
-        let grads = f.f64_array("grads")?;
-        let [k, d] = grads.shape[..] else {
-            return Err(f.error("grads", format!("has shape {}, expected (K, d)", npz::fmt_shape(&grads.shape))));
+        if !f.contains("grads") && f.contains("X") {
+            return Err(f.error("grads", "missing: this is a problem file (X, y); give it to --problem"));
+        }
+        if !f.contains("grads") && f.contains("iters") {
+            return Err(f.error(
+                "grads",
+                "missing: this is a run file written by `train`; give it as --run (or to `gain` without --trajectory)",
+            ));
+        }
+        let (k, d) = {
+            let g = f.rows("grads")?;
+            (g.rows, g.cols)
         };
         if k == 0 || d == 0 {
-            return Err(f.error("grads", "is empty (no steps recorded)"));
+            return Err(f.error("grads", format!("is empty ({k} steps × {d} coordinates)")));
         }
-        let stepsizes = f.vector("stepsizes", Some(k))?.as_slice().to_vec();
-        if let Some((i, g)) = stepsizes.iter().enumerate().find(|(_, g)| **g <= 0.0) {
+        let stepsizes = f.f64_array("stepsizes")?;
+        if stepsizes.shape != [k] {
+            let what = if stepsizes.shape.len() == 1 && stepsizes.shape[0] == d && d != k {
+                format!(
+                    "has shape {}; grads has {k} steps (rows) of d = {d}: is grads transposed (d × K)?",
+                    npz::fmt_shape(&stepsizes.shape)
+                )
+            } else {
+                format!("has shape {}, expected ({k},): one per row of grads", npz::fmt_shape(&stepsizes.shape))
+            };
+            return Err(f.error("stepsizes", what));
+        }
+        if let Some((i, g)) = stepsizes.data.iter().enumerate().find(|(_, g)| **g <= 0.0) {
             return Err(f.error("stepsizes", format!("entry {i} is {g}; stepsizes must be > 0")));
         }
         let alpha = read_alpha(&mut f, d)?;
         let beta = if f.contains("beta") { Some(f.vector("beta", Some(d))?) } else { None };
-        Ok(Self { alpha, stepsizes, grads: grads.data, beta })
+        Ok(Self { path: path.to_owned(), alpha, stepsizes: stepsizes.data, beta })
     }
 
     pub fn dim(&self) -> usize {
         self.alpha.len()
     }
 
-    /// Accumulates the gain over the recorded steps.
-    pub fn effective_init(&self) -> Result<EffectiveInit, DegenerateFactor> {
+    /// Adds this trajectory's steps to `acc`, streaming `grads` by blocks of rows.
+    pub fn accumulate(&self, acc: &mut GainAccumulator) -> Result<(), TrajectoryError> {
         let d = self.dim();
-        let mut acc = GainAccumulator::new(d);
-        let mut x = vec![0.0; d];
-        for (row, gamma) in self.grads.chunks_exact(d).zip(&self.stepsizes) {
-            x.iter_mut().zip(row).for_each(|(xi, g)| *xi = gamma * g);
-            acc.add(&x)?;
+        let mut f = NpzReader::open(&self.path)?;
+        let mut rows = f.rows("grads")?;
+        let (mut block, mut x) = (Vec::new(), vec![0.0; d]);
+        let mut gammas = self.stepsizes.iter();
+        while rows.next_rows(&mut block, BLOCK_ROWS)? > 0 {
+            for (row, gamma) in block.chunks_exact(d).zip(&mut gammas) {
+                x.iter_mut().zip(row).for_each(|(xi, g)| *xi = gamma * g);
+                acc.add(&x).map_err(|source| TrajectoryError::Degenerate { file: self.path.clone(), source })?;
+            }
         }
-        Ok(acc.effective_init(self.alpha.map(f64::ln)))
+        Ok(())
     }
+
+    /// The effective initialisation of this trajectory alone.
+    pub fn effective_init(&self) -> Result<EffectiveInit, TrajectoryError> {
+        continued(std::slice::from_ref(self))
+    }
+}
+
+/// The effective initialisation of one run logged in several files, in order: every
+/// file must share `alpha` (to the bit) and d; the steps continue across files.
+pub fn continued(parts: &[ExternalTrajectory]) -> Result<EffectiveInit, TrajectoryError> {
+    let first = parts.first().ok_or_else(|| npz::InputError {
+        file: PathBuf::from("--trajectory"),
+        array: None,
+        what: "no trajectory file given".into(),
+    })?;
+    let mut acc = GainAccumulator::new(first.dim());
+    for t in parts {
+        if t.alpha.len() != first.alpha.len()
+            || t.alpha.iter().zip(first.alpha.iter()).any(|(a, b)| a.to_bits() != b.to_bits())
+        {
+            let what = format!(
+                "differs from the first file's ({}): pieces of one run share alpha and d",
+                first.path.display()
+            );
+            return Err(npz::InputError { file: t.path.clone(), array: Some("alpha".into()), what }.into());
+        }
+        t.accumulate(&mut acc)?;
+    }
+    Ok(acc.effective_init(first.alpha.map(f64::ln)))
 }
 
 /// Reads `alpha` (scalar or length d) and checks every entry is > 0.
