@@ -68,11 +68,30 @@ impl Outcome {
 }
 
 /// `dlncheck gen`: draws a problem and writes it.
-pub fn generate(spec: &ProblemSpec, out: &Path) -> Result<Outcome> {
-    let p = spec.generate().map_err(Error::Usage)?;
-    p.save(out, &[])?;
-    let text = format!("wrote {} ({}×{}, {} nonzeros in b*)\n", out.display(), p.n(), p.d(), spec.sparsity);
-    Ok(Outcome::ok(json!({"out": out, "n": p.n(), "d": p.d(), "sparsity": spec.sparsity}), text))
+///
+/// With `beta_star` (a .npy vector, or a .npz holding `beta_star`), b* is that vector and
+/// d its length; the features and the noise are drawn as usual.
+pub fn generate(spec: &ProblemSpec, out: &Path, beta_star: Option<&Path>) -> Result<Outcome> {
+    let (spec, b) = match beta_star {
+        Some(path) => {
+            let b = crate::npz::read_vector(path, "beta_star", None)?;
+            let sparsity = b.iter().filter(|v| **v != 0.0).count();
+            (ProblemSpec { d: b.len(), sparsity: 0, ..*spec }, Some((b, sparsity)))
+        }
+        None => (*spec, None),
+    };
+    let mut p = spec.generate().map_err(Error::Usage)?;
+    let sparsity = match b {
+        Some((b, s)) => {
+            p = p.with_beta_star(b).map_err(Error::Usage)?;
+            s
+        }
+        None => spec.sparsity,
+    };
+    let inputs: Vec<&Path> = beta_star.into_iter().collect();
+    p.save(out, &inputs)?;
+    let text = format!("wrote {} ({}×{}, {sparsity} nonzeros in b*)\n", out.display(), p.n(), p.d());
+    Ok(Outcome::ok(json!({"out": out, "n": p.n(), "d": p.d(), "sparsity": sparsity}), text))
 }
 
 /// α from the command line: a number, or a `.npz` file holding `alpha`.
@@ -91,6 +110,10 @@ impl AlphaArg {
         match self {
             Self::Scalar(a) if a.is_finite() && *a > 0.0 => Ok(DVector::from_element(d, *a)),
             Self::Scalar(a) => Err(Error::Usage(format!("--alpha is {a}; α must be finite and > 0"))),
+            Self::File(path) if !path.exists() => Err(Error::Usage(format!(
+                "--alpha `{}` is neither a number nor an existing .npz file holding `alpha`",
+                path.display()
+            ))),
             Self::File(path) => Ok(read_alpha(&mut NpzReader::open(path)?, d)?),
         }
     }
@@ -139,11 +162,27 @@ pub fn train_cmd(a: &TrainArgs) -> Result<Outcome> {
     config.max_iters = a.iters;
     config.tol = a.tol;
     config.record_batches = a.record_batches;
+    let schedule_len = if a.schedule.is_some() { config.stepsizes.len() } else { None };
     let run = train(&problem, &config)?;
     if let (Some(out), false) = (&a.out, run.diverged()) {
         save_run(&run, out, &inputs)?;
     }
-    Ok(train_outcome(&run, a.out.as_deref()))
+    let mut outcome = train_outcome(&run, a.out.as_deref());
+    if let (Some(k), Stop::Converged) = (schedule_len, run.stop)
+        && run.iters < k
+    {
+        let _ = writeln!(
+            outcome.text,
+            "note: the schedule has {k} steps; --tol {:e} stopped the replay after {} (pass --tol 0 to replay it all)",
+            a.tol, run.iters
+        );
+        outcome.json["schedule_steps"] = json!(k);
+    }
+    if a.out.is_none() && !run.diverged() {
+        outcome.text.push_str("note: no --out given, so the run is not written (give --out run.npz to keep it)\n");
+    }
+    outcome.json["written"] = json!(a.out.is_some() && !run.diverged());
+    Ok(outcome)
 }
 
 fn train_outcome(run: &Run, out: Option<&Path>) -> Outcome {
@@ -183,6 +222,26 @@ fn finite_or_null(x: f64) -> Value {
 pub enum GainSource {
     Run(PathBuf),
     Trajectory(Vec<PathBuf>),
+}
+
+impl GainSource {
+    fn first_file(&self) -> &Path {
+        match self {
+            Self::Run(p) => p,
+            Self::Trajectory(p) => p.first().map_or(Path::new("--trajectory"), PathBuf::as_path),
+        }
+    }
+}
+
+/// The source's d (from `beta` of a run, the columns of `grads` of a trajectory) must
+/// be the problem's; the message blames the source's primary array.
+fn check_dim(src: &GainSource, got: usize, d: usize) -> Result<()> {
+    if got == d {
+        return Ok(());
+    }
+    let array = if matches!(src, GainSource::Run(_)) { "beta" } else { "grads" };
+    let what = format!("has d = {got} coordinates, the problem's X has d = {d} columns");
+    Err(InputError { file: src.first_file().to_owned(), array: Some(array.into()), what }.into())
 }
 
 /// The effective initialisation, the conservation residual (run files) and the final
@@ -258,14 +317,7 @@ pub fn predict_cmd(problem_path: &Path, src: &GainSource, tol: f64) -> Result<Ou
     let problem = Problem::load(problem_path)?;
     problem.check_interpolation(problem_path)?;
     let l = load_source(src)?;
-    if l.eff.gain.len() != problem.d() {
-        let (file, array) = match src {
-            GainSource::Run(p) => (p.clone(), "beta"),
-            GainSource::Trajectory(p) => (p[0].clone(), "grads"),
-        };
-        let what = format!("has d = {} columns, the problem's X has d = {}", l.eff.gain.len(), problem.d());
-        return Err(InputError { file, array: Some(array.into()), what }.into());
-    }
+    check_dim(src, l.eff.gain.len(), problem.d())?;
     let pred = predict(&problem.x, &problem.y, &l.eff, l.beta.as_ref(), &NewtonSettings::default())?;
     let verdict = pred.checks.map(|c| c.verdict(tol));
     let mut json = prediction_json(&pred);
@@ -401,9 +453,9 @@ pub fn figures_cmd(out: &Path, seeds: usize, fraction: f64) -> Result<Outcome> {
 }
 
 /// `dlncheck merge`: joins sweep files.
-pub fn merge_cmd(inputs: &[PathBuf], out: &Path) -> Result<Outcome> {
+pub fn merge_cmd(inputs: &[PathBuf], out: &Path, allow_partial: bool) -> Result<Outcome> {
     let paths: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
-    let cells = merge(&paths, out).map_err(Error::Usage)?;
+    let cells = merge(&paths, out, allow_partial).map_err(Error::Usage)?;
     Ok(Outcome::ok(json!({"cells": cells, "out": out}), format!("{cells} cells written to {}\n", out.display())))
 }
 
@@ -471,14 +523,14 @@ pub fn check_cmd(dir: &Path, only: Option<&str>, quick: bool, json: bool) -> Res
 pub enum SolveMode {
     /// argmin_{Xb=y} ψ_α(b): gradient flow's limit.
     Entropy(AlphaArg),
-    /// argmin_{Xb=y} D_{ψ_{α_∞}}(b, b̃₀) with α_∞ and b̃₀ from a run file.
-    EntropyFromRun(PathBuf),
+    /// argmin_{Xb=y} D_{ψ_{α_∞}}(b, b̃₀) with α_∞ and b̃₀ from a run or trajectory.
+    EntropyFromRun(GainSource),
     /// Basis pursuit argmin |b|₁.
     L1,
     /// Weighted basis pursuit with weights from a .npy / .npz (`weights`) file.
     Weights(PathBuf),
-    /// Weighted basis pursuit with w = ln(1/α_∞) from a run file.
-    WeightsFromRun(PathBuf),
+    /// Weighted basis pursuit with w = ln(1/α_∞) from a run or trajectory.
+    WeightsFromRun(GainSource),
     /// The minimum-ℓ2 interpolator.
     L2,
     /// argmin_{Xb=y} D_φ(b, 0) for a separable potential φ(b, a), a = α (default 1).
@@ -490,13 +542,10 @@ pub fn solve_cmd(problem_path: &Path, mode: &SolveMode, backend: LpBackend) -> R
     let p = Problem::load(problem_path)?;
     p.check_interpolation(problem_path)?;
     let d = p.d();
-    let run_eff = |path: &Path| -> Result<EffectiveInit> {
-        let rec = RunRecord::load(path)?;
-        if rec.beta.len() != d {
-            let what = format!("has d = {}, the problem has d = {d}", rec.beta.len());
-            return Err(InputError { file: path.to_owned(), array: Some("beta".into()), what }.into());
-        }
-        Ok(rec.effective_init())
+    let run_eff = |src: &GainSource| -> Result<EffectiveInit> {
+        let l = load_source(src)?;
+        check_dim(src, l.eff.gain.len(), d)?;
+        Ok(l.eff)
     };
     let (name, json) = match mode {
         SolveMode::Entropy(a) => {
@@ -504,19 +553,17 @@ pub fn solve_cmd(problem_path: &Path, mode: &SolveMode, backend: LpBackend) -> R
             let gf = EffectiveInit::gradient_flow(alpha.map(f64::ln));
             ("hyperbolic entropy ψ_α", entropy_json(&p, &gf)?)
         }
-        SolveMode::EntropyFromRun(path) => {
-            ("Bregman divergence D_{ψ_{α_∞}}(·, b̃₀)", entropy_json(&p, &run_eff(path)?)?)
-        }
+        SolveMode::EntropyFromRun(src) => ("Bregman divergence D_{ψ_{α_∞}}(·, b̃₀)", entropy_json(&p, &run_eff(src)?)?),
         SolveMode::L1 => ("basis pursuit", lp_json(&p, &DVector::from_element(d, 1.0), backend)?),
         SolveMode::Weights(path) => {
-            let w = crate::npz::read_vector(path, "weights", d)?;
+            let w = crate::npz::read_vector(path, "weights", Some(d))?;
             ("weighted basis pursuit", lp_json(&p, &w, backend)?)
         }
-        SolveMode::WeightsFromRun(path) => {
-            let w = run_eff(path)?.ln_alpha_inf2().map(|l| -0.5 * l);
+        SolveMode::WeightsFromRun(src) => {
+            let w = run_eff(src)?.ln_alpha_inf2().map(|l| -0.5 * l);
             if let Some((i, wi)) = w.iter().enumerate().find(|(_, wi)| **wi <= 0.0) {
                 let what = format!("ln(1/α_∞) at coordinate {i} is {wi}: weights must be > 0 (α_∞ < 1)");
-                return Err(InputError { file: path.clone(), array: Some("gain".into()), what }.into());
+                return Err(InputError { file: src.first_file().to_owned(), array: Some("gain".into()), what }.into());
             }
             ("weighted basis pursuit, w = ln(1/α_∞)", lp_json(&p, &w, backend)?)
         }

@@ -49,6 +49,10 @@ enum Command {
         n_test: usize,
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Use this b* (a .npy vector, or a .npz holding `beta_star`); d is its length
+        /// and --sparsity its number of nonzeros.
+        #[arg(long)]
+        beta_star: Option<PathBuf>,
         #[arg(long)]
         out: PathBuf,
     },
@@ -122,9 +126,14 @@ enum Command {
         /// Weighted basis pursuit, weights from a .npy (or .npz with `weights`).
         #[arg(long, group = "mode")]
         weights: Option<PathBuf>,
-        /// Weighted basis pursuit with w = ln(1/α_∞) from a run file.
+        /// Weighted basis pursuit with w = ln(1/α_∞) from a run file (or, with
+        /// --trajectory, from that trajectory: give `--weights-from-run -`).
         #[arg(long, group = "mode")]
         weights_from_run: Option<PathBuf>,
+        /// A trajectory logged elsewhere (repeatable, in order): α_∞ and b̃₀ from it,
+        /// like --run.
+        #[arg(long)]
+        trajectory: Vec<PathBuf>,
         /// The minimum-ℓ2 interpolator.
         #[arg(long, group = "mode")]
         l2: bool,
@@ -197,9 +206,13 @@ enum Command {
     },
     /// Join sweep files (shards) into one, sorted by cell.
     Merge {
+        /// Sweep files (shards, or a run and its resumption).
         inputs: Vec<PathBuf>,
         #[arg(long)]
         out: PathBuf,
+        /// Merge even when the inputs do not cover the grid (the missing cells are named).
+        #[arg(long)]
+        allow_partial: bool,
     },
     /// Divergence threshold of a constant stepsize, by bisection (reports the bracket).
     Threshold {
@@ -310,8 +323,8 @@ fn gain_source(run: Option<PathBuf>, trajectory: Vec<PathBuf>) -> app::Result<Ga
 
 fn run(command: Command) -> app::Result<Outcome> {
     match command {
-        Command::Gen { n, d, sparsity, mean, noise, n_test, seed, out } => {
-            app::generate(&ProblemSpec { n, d, sparsity, mean, noise, n_test, seed }, &out)
+        Command::Gen { n, d, sparsity, mean, noise, n_test, seed, beta_star, out } => {
+            app::generate(&ProblemSpec { n, d, sparsity, mean, noise, n_test, seed }, &out, beta_star.as_deref())
         }
         Command::Train { problem, alpha, stepsize, batch, iters, seed, schedule, tol, record_batches, out } => {
             let alpha = AlphaArg::parse(&alpha);
@@ -332,8 +345,21 @@ fn run(command: Command) -> app::Result<Outcome> {
         Command::Predict { problem, run, trajectory, tol } => {
             app::predict_cmd(&problem, &gain_source(run, trajectory)?, tol)
         }
-        Command::Solve { problem, alpha, run, l1, weights, weights_from_run, l2, potential, backend } => {
+        Command::Solve { problem, alpha, run, l1, weights, weights_from_run, l2, potential, trajectory, backend } => {
+            let from_trajectory = !trajectory.is_empty();
+            let weights_from_trajectory = weights_from_run.as_deref().is_some_and(|p| p.as_os_str() == "-");
             let mode = match (alpha, run, weights, weights_from_run) {
+                (None, None, None, None) if from_trajectory && !l1 && !l2 && potential.is_none() => {
+                    SolveMode::EntropyFromRun(GainSource::Trajectory(trajectory))
+                }
+                (None, None, None, Some(_)) if weights_from_trajectory && from_trajectory => {
+                    SolveMode::WeightsFromRun(GainSource::Trajectory(trajectory))
+                }
+                _ if from_trajectory => {
+                    return Err(app::Error::Usage(
+                        "--trajectory combines only with --weights-from-run - (or alone: the implicit problem)".into(),
+                    ));
+                }
                 (alpha, None, None, None) if potential.is_some() && !l1 && !l2 => SolveMode::Potential {
                     formula: potential.unwrap_or_default(),
                     alpha: alpha.as_deref().map(AlphaArg::parse),
@@ -342,14 +368,15 @@ fn run(command: Command) -> app::Result<Outcome> {
                     return Err(app::Error::Usage("--potential combines only with --alpha".into()));
                 }
                 (Some(a), ..) => SolveMode::Entropy(AlphaArg::parse(&a)),
-                (_, Some(r), ..) => SolveMode::EntropyFromRun(r),
+                (_, Some(r), ..) => SolveMode::EntropyFromRun(GainSource::Run(r)),
                 (_, _, Some(w), _) => SolveMode::Weights(w),
-                (_, _, _, Some(r)) => SolveMode::WeightsFromRun(r),
+                (_, _, _, Some(r)) => SolveMode::WeightsFromRun(GainSource::Run(r)),
                 _ if l1 => SolveMode::L1,
                 _ if l2 => SolveMode::L2,
                 _ => {
                     return Err(app::Error::Usage(
-                        "give one of --alpha, --run, --l1, --weights, --weights-from-run, --l2".into(),
+                        "give one of --alpha, --run, --trajectory, --l1, --weights, --weights-from-run, --l2, --potential"
+                            .into(),
                     ));
                 }
             };
@@ -416,7 +443,7 @@ fn run(command: Command) -> app::Result<Outcome> {
             let shard = shard.as_deref().map(Shard::parse).transpose().map_err(usage)?;
             app::sweep_cmd(&grid, &out, resume, shard, threads)
         }
-        Command::Merge { inputs, out } => app::merge_cmd(&inputs, &out),
+        Command::Merge { inputs, out, allow_partial } => app::merge_cmd(&inputs, &out, allow_partial),
         Command::Plot { sweep, out } => app::plot_cmd(&sweep, &out),
         Command::Figures { out, seeds, fraction } => app::figures_cmd(&out, seeds, fraction),
         Command::Threshold { problem, alpha, batch, seed, time, tol, rel_width } => {

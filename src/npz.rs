@@ -290,9 +290,10 @@ impl RowStream<'_> {
 }
 
 /// A float vector from a `.npy` file, or from array `name` of a `.npz` archive.
-pub fn read_vector(path: &Path, name: &str, len: usize) -> Result<DVector<f64>> {
+/// `len` fixes the length when given.
+pub fn read_vector(path: &Path, name: &str, len: Option<usize>) -> Result<DVector<f64>> {
     if path.extension().is_some_and(|e| e == "npz") {
-        return NpzReader::open(path)?.vector(name, Some(len));
+        return NpzReader::open(path)?.vector(name, len);
     }
     let err = |what: String| InputError { file: path.to_owned(), array: None, what };
     let size = std::fs::metadata(path).map_err(|e| err(format!("cannot open: {e}")))?.len();
@@ -300,8 +301,9 @@ pub fn read_vector(path: &Path, name: &str, len: usize) -> Result<DVector<f64>> 
     let bytes = std::fs::read(path).map_err(|e| err(format!("cannot read: {e}")))?;
     let npy = checked_npy(bytes).map_err(|what| err(format!("not a readable .npy file: {what}")))?;
     let shape: Vec<usize> = npy.shape().iter().map(|&s| s as usize).collect();
-    if shape != [len] {
-        return Err(err(format!("has shape {}, expected ({len},)", fmt_shape(&shape))));
+    if shape.len() != 1 || len.is_some_and(|l| shape != [l]) {
+        let want = len.map_or("a vector".to_owned(), |l| format!("({l},)"));
+        return Err(err(format!("has shape {}, expected {want}", fmt_shape(&shape))));
     }
     let data = npy
         .into_vec::<f64>()

@@ -102,6 +102,21 @@ fn normal(rng: &mut ChaCha8Rng) -> f64 {
 }
 
 impl Problem {
+    /// The same draw with a given b* (d entries): y = X b* + the drawn noise, on the
+    /// training and the test rows.
+    pub fn with_beta_star(mut self, beta_star: DVector<f64>) -> Result<Self, String> {
+        let old = self.beta_star.take().unwrap_or_else(|| DVector::zeros(self.d()));
+        if beta_star.len() != self.d() {
+            return Err(format!("b* has {} entries, the problem has d = {}", beta_star.len(), self.d()));
+        }
+        self.y += &self.x * (&beta_star - &old);
+        if let (Some(xt), Some(yt)) = (&self.x_test, &mut self.y_test) {
+            *yt += xt * (&beta_star - &old);
+        }
+        self.beta_star = Some(beta_star);
+        Ok(self)
+    }
+
     pub fn n(&self) -> usize {
         self.x.nrows()
     }
@@ -118,7 +133,19 @@ impl Problem {
         if n == 0 || d == 0 {
             return Err(f.error("X", format!("is empty ({n}×{d})")));
         }
-        let y = f.vector("y", Some(n))?;
+        let y = f.f64_array("y")?;
+        if y.shape != [n] {
+            let what = match y.shape[..] {
+                [m] if m == d && d != n => {
+                    format!("has {m} entries, X is {n}×{d}: is X transposed? (X must be n × d, one row per sample)")
+                }
+                _ => {
+                    format!("has shape {}, expected ({n},): one label per row of X ({n}×{d})", npz::fmt_shape(&y.shape))
+                }
+            };
+            return Err(f.error("y", what));
+        }
+        let y = DVector::from_vec(y.data);
         let beta_star = if f.contains("beta_star") { Some(f.vector("beta_star", Some(d))?) } else { None };
         let (x_test, y_test) = match (f.contains("X_test"), f.contains("y_test")) {
             (false, false) => (None, None),

@@ -104,6 +104,11 @@ impl Grid {
         format!("{h:016x}")
     }
 
+    /// The number of cells (the product of the axes' lengths).
+    pub fn cell_count(&self) -> usize {
+        self.means.len() * self.alphas.len() * self.algorithms.len() * self.seeds * self.stepsizes.values().len()
+    }
+
     pub fn cells(&self) -> Vec<Cell> {
         let mut out = Vec::new();
         for &mean in &self.means {
@@ -172,6 +177,10 @@ pub struct Cell {
 pub struct CellResult {
     pub grid: String,
     pub index: usize,
+    /// Cells in the whole grid, so `merge` can tell whether shards cover it (absent in
+    /// files written before this field existed).
+    #[serde(default)]
+    pub grid_cells: Option<usize>,
     pub algorithm: String,
     pub batch: Option<usize>,
     pub mean: f64,
@@ -248,6 +257,7 @@ pub fn run_cell(grid: &Grid, fingerprint: &str, cell: &Cell) -> Result<CellResul
     let mut r = CellResult {
         grid: fingerprint.to_string(),
         index: cell.index,
+        grid_cells: Some(grid.cell_count()),
         algorithm: if cell.batch.is_some() { "sgd" } else { "gd" }.into(),
         batch: cell.batch,
         mean: cell.mean,
@@ -455,11 +465,17 @@ pub fn run_sweep(
 
 /// Joins sweep files (shards, or a run and its resumption) into one, sorted by cell
 /// index. Lines must share one grid; a cell present twice must be identical.
-pub fn merge(inputs: &[&Path], out: &Path) -> Result<usize, String> {
+/// Fails unless the cells cover the grid (when `allow_partial` is false), saying which
+/// cells are missing.
+pub fn merge(inputs: &[&Path], out: &Path, allow_partial: bool) -> Result<usize, String> {
     let mut cells: BTreeMap<usize, (String, String)> = BTreeMap::new();
     let mut grid: Option<String> = None;
+    let mut total = None;
     for path in inputs {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            format!("{}: not a sweep file (JSON lines written by `dlncheck sweep`): not text", path.display())
+        })?;
         for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
             let r: CellResult = serde_json::from_str(line)
                 .map_err(|e| format!("{}:{}: not a sweep line ({e})", path.display(), i + 1))?;
@@ -469,12 +485,27 @@ pub fn merge(inputs: &[&Path], out: &Path) -> Result<usize, String> {
                 return Err(format!("{}:{}: grid {} differs from {g}", path.display(), i + 1, r.grid));
             }
             grid = Some(r.grid.clone());
+            total = total.or(r.grid_cells);
             let at = format!("{}:{}", path.display(), i + 1);
             if let Some((prev, prev_at)) = cells.insert(r.index, (line.to_string(), at.clone()))
                 && prev != line
             {
                 return Err(format!("cell {} differs between {prev_at} and {at}", r.index));
             }
+        }
+    }
+    if let (Some(total), false) = (total, allow_partial) {
+        let missing: Vec<usize> = (0..total).filter(|i| !cells.contains_key(i)).collect();
+        if !missing.is_empty() {
+            let shown: Vec<String> = missing.iter().take(10).map(usize::to_string).collect();
+            return Err(format!(
+                "the inputs cover {} of the grid's {total} cells; missing {} (cells {}{}): a shard is absent or \
+                 unfinished; pass --allow-partial to merge them anyway",
+                cells.len(),
+                missing.len(),
+                shown.join(", "),
+                if missing.len() > 10 { ", …" } else { "" }
+            ));
         }
     }
     let mut text = String::new();
@@ -489,7 +520,9 @@ pub fn merge(inputs: &[&Path], out: &Path) -> Result<usize, String> {
 /// Reads a sweep file (for plots).
 pub fn read(path: &Path) -> Result<Vec<CellResult>, String> {
     let f = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let text = std::io::read_to_string(f).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = std::io::read_to_string(f).map_err(|_| {
+        format!("{}: not a sweep file (JSON lines written by `dlncheck sweep`): not text", path.display())
+    })?;
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())

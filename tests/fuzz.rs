@@ -30,7 +30,7 @@ fn read_all(path: &Path) {
     let _ = f.f64_array("batches");
     let _ = dlncheck::problem::Problem::load(path);
     let _ = dlncheck::trajectory::ExternalTrajectory::load(path);
-    let _ = dlncheck::npz::read_vector(path, "y", 2);
+    let _ = dlncheck::npz::read_vector(path, "y", Some(2));
 }
 
 proptest! {
@@ -61,7 +61,7 @@ proptest! {
         read_all(&path);
         let npy = dir.path().join("a.npy");
         std::fs::write(&npy, &bytes).unwrap();
-        let _ = dlncheck::npz::read_vector(&npy, "w", 3);
+        let _ = dlncheck::npz::read_vector(&npy, "w", Some(3));
     }
 
     #[test]

@@ -236,3 +236,86 @@ fn gain_streams_a_large_trajectory_in_bounded_memory() {
     let gain: Vec<f64> = serde_json::from_value(v["gain"].clone()).unwrap();
     assert!(gain.iter().zip(&expected).all(|(a, b)| a.to_bits() == b.to_bits()), "gain differs");
 }
+
+#[test]
+fn gen_takes_a_given_b_star_and_solve_takes_a_trajectory() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = |p: &Path| p.to_str().unwrap().to_owned();
+    let mut b = vec![0.0; 40];
+    (b[3], b[17], b[25]) = (100.0, -100.0, 2.5);
+    let bfile = dir.path().join("b.npz");
+    let mut w = NpzWriter::new();
+    w.f64("beta_star", &[40], &b);
+    w.write(&bfile, &[]).unwrap();
+    let prob = dir.path().join("p.npz");
+    let (code, v) = dlncheck_json(&["gen", "--n", "20", "--beta-star", &s(&bfile), "--out", &s(&prob)]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!((v["d"].as_u64(), v["sparsity"].as_u64()), (Some(40), Some(3)));
+    let p = Problem::load(&prob).unwrap();
+    assert_eq!(p.beta_star.as_ref().unwrap().as_slice(), &b[..]);
+    let y = &p.x * DVector::from_vec(b.clone());
+    assert!((&p.y - &y).amax() <= 1e-12 * y.amax(), "y = X b*");
+    let yt = p.x_test.as_ref().unwrap() * DVector::from_vec(b);
+    assert!((p.y_test.as_ref().unwrap() - &yt).amax() <= 1e-12 * yt.amax(), "y_test = X_test b*");
+
+    // solve --trajectory gives the theory's limit that predict reports, to the bit.
+    let q = ProblemSpec::default().generate().unwrap();
+    let qp = dir.path().join("q.npz");
+    q.save(&qp, &[]).unwrap();
+    let (grads, beta, _) = user_loop(&q, 0.1, 0.1, 50_000, 1e-26);
+    let traj = dir.path().join("t.npz");
+    write_trajectory(&traj, 0.1, 0.1, &grads, q.d(), &beta);
+    let (c1, solved) = dlncheck_json(&["solve", "--problem", &s(&qp), "--trajectory", &s(&traj)]);
+    let (_, predicted) = dlncheck_json(&["predict", "--problem", &s(&qp), "--trajectory", &s(&traj)]);
+    assert_eq!(c1, 0);
+    assert_eq!(solved["beta"], predicted["beta_theory"]);
+}
+
+#[test]
+fn errors_name_the_cause_and_nothing_is_silent() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = |p: &Path| p.to_str().unwrap().to_owned();
+    let p = ProblemSpec::default().generate().unwrap();
+    let prob = dir.path().join("p.npz");
+    p.save(&prob, &[]).unwrap();
+    // A transposed X is named as such.
+    let mut w = NpzWriter::new();
+    w.matrix("X", &p.x.transpose()).vector("y", &p.y);
+    let tx = dir.path().join("tx.npz");
+    w.write(&tx, &[]).unwrap();
+    let (code, _, err) = dlncheck(&["solve", "--problem", &s(&tx), "--l2"]);
+    assert!(code == 2 && err.contains("array `y`") && err.contains("transposed"), "{err}");
+    // --alpha that is neither a number nor a file.
+    let (code, _, err) = dlncheck(&["train", "--problem", &s(&prob), "--alpha", "foo", "--stepsize", "0.1"]);
+    assert!(code == 2 && err.contains("neither a number nor an existing .npz"), "{err}");
+    // A binary file given to plot or merge.
+    let (code, _, err) = dlncheck(&["plot", &s(&prob), "--out", &s(&dir.path().join("f"))]);
+    assert!(code == 2 && err.contains("not a sweep file"), "{err}");
+    let (code, _, err) = dlncheck(&["merge", &s(&prob), "--out", &s(&dir.path().join("m.jsonl"))]);
+    assert!(code == 2 && err.contains("not a sweep file"), "{err}");
+    // train without --out says that nothing is written.
+    let (code, out, _) = dlncheck(&["train", "--problem", &s(&prob), "--alpha", "0.1", "--stepsize", "0.1"]);
+    assert!(code == 0 && out.contains("not written"), "{out}");
+    // A replayed schedule stopped early by --tol says so.
+    let mut w = NpzWriter::new();
+    w.f64("stepsizes", &[200_000], &vec![0.1; 200_000]);
+    let sched = dir.path().join("s.npz");
+    w.write(&sched, &[]).unwrap();
+    let (code, out, _) = dlncheck(&["train", "--problem", &s(&prob), "--alpha", "0.1", "--schedule", &s(&sched)]);
+    assert!(code == 0 && out.contains("the schedule has 200000 steps") && out.contains("--tol 0"), "{out}");
+    // merge of 2 of 3 shards names what is missing, and --allow-partial accepts it.
+    let grid = ["--n", "10", "--d", "20", "--sparsity", "2", "--stepsizes", "0.05,0.1,0.15", "--algorithm", "gd"];
+    for k in 1..=2 {
+        let out = s(&dir.path().join(format!("part{k}.jsonl")));
+        let (code, _, err) =
+            dlncheck(&[&["sweep", "--out", &out, "--shard", &format!("{k}/3")][..], &grid[..]].concat());
+        assert_eq!(code, 0, "{err}");
+    }
+    let parts = [s(&dir.path().join("part1.jsonl")), s(&dir.path().join("part2.jsonl"))];
+    let merged = s(&dir.path().join("all.jsonl"));
+    let (code, _, err) = dlncheck(&["merge", &parts[0], &parts[1], "--out", &merged]);
+    assert!(code == 2 && err.contains("cover 2 of the grid's 3 cells") && err.contains("cells 2"), "{err}");
+    assert!(!dir.path().join("all.jsonl").exists());
+    let (code, _, err) = dlncheck(&["merge", &parts[0], &parts[1], "--out", &merged, "--allow-partial"]);
+    assert_eq!(code, 0, "{err}");
+}
