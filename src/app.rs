@@ -637,13 +637,41 @@ pub struct CompareArgs {
     pub generator: ProblemSpec,
     pub spec: CompareSpec,
     pub format: Format,
+    /// `FILE[:label]` of runs logged elsewhere.
+    pub trajectories: Vec<String>,
+}
+
+/// `FILE[:label]` → (label, loaded trajectory); the label defaults to the file's stem.
+fn labelled_trajectory(arg: &str) -> Result<(String, ExternalTrajectory)> {
+    let (path, label) = match arg.rsplit_once(':') {
+        Some((path, label)) if Path::new(path).exists() && !label.is_empty() => (PathBuf::from(path), label.to_owned()),
+        _ => {
+            let path = PathBuf::from(arg);
+            let stem = path.file_stem().map_or_else(|| arg.to_owned(), |s| s.to_string_lossy().into_owned());
+            (path, stem)
+        }
+    };
+    let t = ExternalTrajectory::load(&path)?;
+    if t.beta.is_none() {
+        return Err(InputError {
+            file: path,
+            array: Some("beta".into()),
+            what: "missing: compare needs the run's final iterate".into(),
+        }
+        .into());
+    }
+    Ok((label, t))
 }
 
 /// `dlncheck compare`: runs and reference solutions side by side.
-pub fn compare_cmd(a: &CompareArgs) -> Result<Outcome> {
-    if a.spec.runs.is_empty() {
-        return Err(Error::Usage("give at least one --run gd:γ or sgd:γ:m".into()));
+pub fn compare_cmd(mut a: CompareArgs) -> Result<Outcome> {
+    if a.spec.runs.is_empty() && a.trajectories.is_empty() {
+        return Err(Error::Usage("give at least one --run gd:γ or sgd:γ:m, or --trajectory FILE".into()));
     }
+    if !a.trajectories.is_empty() && a.problem.is_none() {
+        return Err(Error::Usage("--trajectory needs the --problem the run trained on".into()));
+    }
+    a.spec.trajectories = a.trajectories.iter().map(|t| labelled_trajectory(t)).collect::<Result<_>>()?;
     if !(a.spec.alpha.is_finite() && a.spec.alpha > 0.0) || a.spec.seeds == 0 {
         return Err(Error::Usage(format!(
             "--alpha must be > 0 and --seeds ≥ 1 (got {}, {})",
@@ -657,6 +685,9 @@ pub fn compare_cmd(a: &CompareArgs) -> Result<Outcome> {
         Some(path) => {
             loaded = Problem::load(path)?;
             loaded.check_interpolation(path)?;
+            for (_, t) in &a.spec.trajectories {
+                check_dim(&GainSource::Trajectory(vec![t.path.clone()]), t.dim(), loaded.d())?;
+            }
             ProblemSource::Fixed(&loaded)
         }
         None => ProblemSource::Generated(a.generator),

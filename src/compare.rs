@@ -3,6 +3,7 @@
 
 use nalgebra::DVector;
 
+use crate::bias::EffectiveInit;
 use crate::predict::rel_dist;
 use crate::problem::{Problem, ProblemSpec};
 use crate::runfile::RunRecord;
@@ -10,6 +11,7 @@ use crate::solve::{
     LpBackend, NewtonSettings, SolveError, basis_pursuit, min_norm, solve_implicit, weighted_basis_pursuit,
 };
 use crate::train::{Batching, Stepsizes, TrainConfig, train};
+use crate::trajectory::ExternalTrajectory;
 
 /// A run to compare: `gd:γ` or `sgd:γ:m`.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,6 +52,9 @@ pub struct CompareSpec {
     pub max_iters: usize,
     pub tol: f64,
     pub backend: LpBackend,
+    /// Runs logged elsewhere (label, trajectory with its final `beta`), compared on the
+    /// given problem beside the built-in runs.
+    pub trajectories: Vec<(String, ExternalTrajectory)>,
 }
 
 /// The measured columns of one row (NaN where a column does not apply).
@@ -132,28 +137,19 @@ fn compare_one(
             ));
         }
         let rec = RunRecord::from_run(&run);
-        let eff = rec.effective_init();
-        let ell = eff.ln_alpha_inf2();
-        let gain = Some(&eff.gain);
-        let theory = match solve_implicit(&p.x, &p.y, &ell, &eff.rho, &settings) {
-            Ok(sol) => Some(sol.beta),
-            Err(e) => {
-                notes.push(format!("seed {seed}: {label}: no theory prediction ({e})"));
-                None
-            }
-        };
-        rows.push(metrics(p, &rec.beta, gain, theory.as_ref()));
-        labels.push(format!("{label}: run"));
-        rows.push(theory.as_ref().map_or_else(metrics_nan, |t| metrics(p, t, gain, Some(t))));
-        labels.push(format!("{label}: theory"));
-        let weights = ell.map(|l| -0.5 * l); // ln(1/α_∞)
-        let wbp = weighted_basis_pursuit(&p.x, &p.y, &weights, spec.backend).map(|s| s.beta);
-        rows.push(match wbp {
-            Ok(b) => metrics(p, &b, gain, theory.as_ref()),
-            Err(SolveError::BadWeights(_)) => metrics_nan(),
-            Err(e) => return Err(e),
-        });
-        labels.push(format!("{label}: weighted BP"));
+        let run_rows = run_rows(p, &label, &rec.beta, &rec.effective_init(), spec, seed, notes)?;
+        push_rows(&mut labels, &mut rows, run_rows);
+    }
+    for (label, t) in &spec.trajectories {
+        let eff = t.effective_init().map_err(|e| SolveError::Shape(e.to_string()))?;
+        let beta = t.beta.as_ref().ok_or_else(|| {
+            SolveError::Shape(format!("{}: a trajectory compared needs its final iterate `beta`", t.path.display()))
+        })?;
+        if p.loss(beta) >= 1e-12 {
+            notes.push(format!("{label} (from {}) stopped at loss {:.1e}", t.path.display(), p.loss(beta)));
+        }
+        let run_rows = run_rows(p, label, beta, &eff, spec, seed, notes)?;
+        push_rows(&mut labels, &mut rows, run_rows);
     }
     let gf = solve_implicit(&p.x, &p.y, &(2.0 * &ln_alpha), &DVector::zeros(d), &settings)?.beta;
     let references = [
@@ -170,6 +166,46 @@ fn compare_one(
         labels.push("b*".to_owned());
     }
     Ok((labels, rows))
+}
+
+fn push_rows(labels: &mut Vec<String>, rows: &mut Vec<Metrics>, new: Vec<(String, Metrics)>) {
+    for (l, m) in new {
+        labels.push(l);
+        rows.push(m);
+    }
+}
+
+/// The three rows of one run (built-in or logged elsewhere): its limit, the theory's
+/// prediction from its gain, and weighted basis pursuit with w = ln(1/α_∞).
+fn run_rows(
+    p: &Problem,
+    label: &str,
+    beta: &DVector<f64>,
+    eff: &EffectiveInit,
+    spec: &CompareSpec,
+    seed: u64,
+    notes: &mut Vec<String>,
+) -> Result<Vec<(String, Metrics)>, SolveError> {
+    let ell = eff.ln_alpha_inf2();
+    let gain = Some(&eff.gain);
+    let theory = match solve_implicit(&p.x, &p.y, &ell, &eff.rho, &NewtonSettings::default()) {
+        Ok(sol) => Some(sol.beta),
+        Err(e) => {
+            notes.push(format!("seed {seed}: {label}: no theory prediction ({e})"));
+            None
+        }
+    };
+    let weights = ell.map(|l| -0.5 * l); // ln(1/α_∞)
+    let wbp = match weighted_basis_pursuit(&p.x, &p.y, &weights, spec.backend) {
+        Ok(s) => metrics(p, &s.beta, gain, theory.as_ref()),
+        Err(SolveError::BadWeights(_)) => metrics_nan(),
+        Err(e) => return Err(e),
+    };
+    Ok(vec![
+        (format!("{label}: run"), metrics(p, beta, gain, theory.as_ref())),
+        (format!("{label}: theory"), theory.as_ref().map_or_else(metrics_nan, |t| metrics(p, t, gain, Some(t)))),
+        (format!("{label}: weighted BP"), wbp),
+    ])
 }
 
 fn metrics_nan() -> Metrics {

@@ -245,8 +245,12 @@ enum Command {
         #[arg(long, default_value_t = 0.1)]
         alpha: f64,
         /// `gd:γ` or `sgd:γ:m`, repeatable.
-        #[arg(long = "run", required = true)]
+        #[arg(long = "run")]
         runs: Vec<String>,
+        /// A run logged elsewhere, `FILE[:label]` (a trajectory with its final `beta`),
+        /// repeatable; needs --problem.
+        #[arg(long = "trajectory")]
+        trajectories: Vec<String>,
         /// Seeds: problems (when generated) and SGD batches; mean and 95% t-interval.
         #[arg(long, default_value_t = 1)]
         seeds: usize,
@@ -382,13 +386,27 @@ fn run(command: Command) -> app::Result<Outcome> {
             };
             app::solve_cmd(&problem, &mode, LpBackend::parse(&backend).map_err(app::Error::Usage)?)
         }
-        Command::Compare { problem, alpha, runs, seeds, n, d, sparsity, mean, iters, tol, backend, format } => {
+        Command::Compare {
+            problem,
+            alpha,
+            runs,
+            trajectories,
+            seeds,
+            n,
+            d,
+            sparsity,
+            mean,
+            iters,
+            tol,
+            backend,
+            format,
+        } => {
             let runs = runs.iter().map(|r| RunSpec::parse(r)).collect::<Result<_, _>>().map_err(app::Error::Usage)?;
             let backend = LpBackend::parse(&backend).map_err(app::Error::Usage)?;
-            let spec = CompareSpec { alpha, runs, seeds, max_iters: iters, tol, backend };
+            let spec = CompareSpec { alpha, runs, seeds, max_iters: iters, tol, backend, trajectories: Vec::new() };
             let generator = ProblemSpec { n, d, sparsity, mean, ..ProblemSpec::default() };
             let format = Format::parse(&format).map_err(app::Error::Usage)?;
-            app::compare_cmd(&CompareArgs { problem, generator, spec, format })
+            app::compare_cmd(CompareArgs { problem, generator, spec, format, trajectories })
         }
         Command::Sweep {
             out,

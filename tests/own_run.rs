@@ -319,3 +319,38 @@ fn errors_name_the_cause_and_nothing_is_silent() {
     let (code, _, err) = dlncheck(&["merge", &parts[0], &parts[1], "--out", &merged, "--allow-partial"]);
     assert_eq!(code, 0, "{err}");
 }
+
+#[test]
+fn compare_puts_a_logged_run_beside_the_built_in_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = |p: &Path| p.to_str().unwrap().to_owned();
+    let p = ProblemSpec::default().generate().unwrap();
+    let prob = dir.path().join("p.npz");
+    p.save(&prob, &[]).unwrap();
+    let (grads, beta, _) = user_loop(&p, 0.1, 0.1, 200_000, 1e-28);
+    let traj = dir.path().join("t.npz");
+    write_trajectory(&traj, 0.1, 0.1, &grads, p.d(), &beta);
+    let mine = format!("{}:mine", s(&traj));
+    let (code, v) = dlncheck_json(&[
+        "compare",
+        "--problem",
+        &s(&prob),
+        "--run",
+        "gd:0.1",
+        "--trajectory",
+        &mine,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{v}");
+    let rows = v["rows"].as_array().unwrap();
+    let row = |name: &str| rows.iter().find(|r| r["method"] == name).unwrap_or_else(|| panic!("no row {name}: {v}"));
+    let ours = row("mine: run");
+    assert!(ours["dist_theory"].as_f64().unwrap() <= 1e-10, "{ours}");
+    // The same loop as the built-in GD at γ = 0.1: the same limit.
+    let builtin = row("GD γ=0.1: run");
+    let (a, b) = (ours["err"].as_f64().unwrap(), builtin["err"].as_f64().unwrap());
+    assert!((a - b).abs() <= 1e-9 * b, "{a} vs {b}");
+    let (code, _, err) = dlncheck(&["compare", "--trajectory", &mine]);
+    assert!(code == 2 && err.contains("--problem"), "{err}");
+}

@@ -72,6 +72,7 @@ fn compare_default_problem() {
         max_iters: 1_000_000,
         tol: 1e-25,
         backend: LpBackend::Minilp,
+        trajectories: Vec::new(),
     };
     let mut c = compare(&ProblemSource::Generated(ProblemSpec::default()), &spec).unwrap();
     let mut s = String::from("method | err | l1 | gain_l1 | gain on/off\n");
