@@ -11,7 +11,7 @@ use dlncheck::compare::{CompareSpec, RunSpec};
 use dlncheck::problem::ProblemSpec;
 use dlncheck::report::Format;
 use dlncheck::solve::LpBackend;
-use dlncheck::sweep::{Grid, Shard, StepGrid};
+use dlncheck::sweep::{Grid, GridProblem, Shard, StepGrid};
 use dlncheck::threshold::ThresholdSettings;
 
 #[derive(Parser)]
@@ -150,6 +150,10 @@ enum Command {
     Sweep {
         #[arg(long)]
         out: PathBuf,
+        /// Sweep on this problem file (X, y; optional beta_star, X_test, y_test) instead of
+        /// drawn ones: n, d come from it, --seeds vary the SGD batches, --mean is unused.
+        #[arg(long, conflicts_with_all = ["n", "d", "sparsity", "mean"])]
+        problem: Option<PathBuf>,
         #[arg(long, default_value_t = 20)]
         n: usize,
         #[arg(long, default_value_t = 30)]
@@ -410,6 +414,7 @@ fn run(command: Command) -> app::Result<Outcome> {
         }
         Command::Sweep {
             out,
+            problem,
             n,
             d,
             sparsity,
@@ -446,6 +451,14 @@ fn run(command: Command) -> app::Result<Outcome> {
                 None => StepGrid::parse(&fractions, true),
             }
             .map_err(usage)?;
+            let problem = problem.as_deref().map(GridProblem::load).transpose()?;
+            let (n, d, sparsity) = match &problem {
+                Some(gp) => {
+                    let s = gp.data.beta_star.as_ref().map_or(0, |b| b.iter().filter(|v| **v != 0.0).count());
+                    (gp.data.n(), gp.data.d(), s)
+                }
+                None => (n, d, sparsity),
+            };
             let grid = Grid {
                 n,
                 d,
@@ -457,6 +470,7 @@ fn run(command: Command) -> app::Result<Outcome> {
                 stepsizes: steps,
                 max_iters: iters,
                 tol,
+                problem,
             };
             let shard = shard.as_deref().map(Shard::parse).transpose().map_err(usage)?;
             app::sweep_cmd(&grid, &out, resume, shard, threads)

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use nalgebra::DVector;
@@ -15,7 +15,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::compare::metrics;
-use crate::problem::ProblemSpec;
+use crate::problem::{Problem, ProblemSpec};
 use crate::runfile::RunRecord;
 use crate::solve::{NewtonSettings, solve_implicit};
 use crate::threshold::{ThresholdSettings, threshold_cached};
@@ -75,6 +75,39 @@ pub struct Grid {
     pub stepsizes: StepGrid,
     pub max_iters: usize,
     pub tol: f64,
+    /// A user's problem, used by every cell instead of drawn ones (seeds then vary the
+    /// SGD batches only; n, d and sparsity are the file's, the mean axis is unused).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<GridProblem>,
+}
+
+/// A problem file of a sweep: its path and content hash (part of the fingerprint, so a
+/// changed file is another grid) and the data.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GridProblem {
+    pub file: PathBuf,
+    pub hash: String,
+    #[serde(skip)]
+    pub data: std::sync::Arc<Problem>,
+}
+
+impl GridProblem {
+    /// Loads and checks a problem file (interpolators must exist).
+    pub fn load(path: &Path) -> Result<Self, crate::npz::InputError> {
+        let data = Problem::load(path)?;
+        data.check_interpolation(path)?;
+        let bytes = std::fs::read(path).map_err(|e| crate::npz::InputError {
+            file: path.to_owned(),
+            array: None,
+            what: e.to_string(),
+        })?;
+        Ok(Self { file: path.to_owned(), hash: format!("{:016x}", fnv1a(&bytes)), data: std::sync::Arc::new(data) })
+    }
+}
+
+/// FNV-1a, 64 bit: stable across platforms and versions.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 impl Grid {
@@ -92,6 +125,7 @@ impl Grid {
             stepsizes: StepGrid::Fraction((0..30).map(|i| 0.03 + 0.94 * i as f64 / 29.0).collect()),
             max_iters: 3_000_000,
             tol: 1e-20,
+            problem: None,
         }
     }
 
@@ -99,9 +133,7 @@ impl Grid {
     /// grids are never merged.
     pub fn fingerprint(&self) -> String {
         let text = serde_json::to_string(self).unwrap_or_default();
-        // FNV-1a, 64 bit: stable across platforms and versions.
-        let h = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
-        format!("{h:016x}")
+        format!("{:016x}", fnv1a(text.as_bytes()))
     }
 
     /// The number of cells (the product of the axes' lengths).
@@ -237,12 +269,15 @@ pub fn run_cell(grid: &Grid, fingerprint: &str, cell: &Cell) -> Result<CellResul
         seed: cell.seed,
         ..ProblemSpec::default()
     };
-    let p = spec.generate()?;
+    let (p, key) = match &grid.problem {
+        Some(gp) => ((*gp.data).clone(), format!("file {}", gp.hash)),
+        None => (spec.generate()?, format!("{spec:?}")),
+    };
     let alpha = DVector::from_element(p.d(), cell.alpha);
     let (fraction, threshold, gamma) = match grid.stepsizes {
         StepGrid::Absolute(_) => (None, None, cell.step),
         StepGrid::Fraction(_) => {
-            let th = threshold_cached(&spec, &p, &alpha, cell.batch, &ThresholdSettings::default())?;
+            let th = threshold_cached(&key, cell.seed, &p, &alpha, cell.batch, &ThresholdSettings::default())?;
             (Some(cell.step), Some(th.lo), cell.step * th.lo)
         }
     };

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use nalgebra::DVector;
 
 use crate::limits;
-use crate::problem::{Problem, ProblemSpec};
+use crate::problem::Problem;
 use crate::train::{Batching, Stepsizes, Stop, TrainConfig, TrainError, train};
 
 /// Bisection settings. | field | default | meaning |
@@ -180,18 +180,19 @@ pub enum ThresholdError {
 
 type Cached = Arc<OnceLock<Result<Threshold, String>>>;
 
-/// [`threshold`] for a generated problem, shared by every caller in the process that
-/// needs the same one (same generator settings, α, batch size and settings; SGD batches
-/// from the problem's seed), and measured once even when callers run in parallel.
+/// [`threshold`] shared by every caller in the process that needs the same one (same
+/// problem `key`, α, batch size, seed and settings), and measured once even when callers
+/// run in parallel. `key` names the problem: a generator's settings, or a file's hash.
 pub fn threshold_cached(
-    spec: &ProblemSpec,
+    key: &str,
+    seed: u64,
     problem: &Problem,
     alpha: &DVector<f64>,
     batch: Option<usize>,
     s: &ThresholdSettings,
 ) -> Result<Threshold, String> {
     static CACHE: OnceLock<Mutex<HashMap<String, Cached>>> = OnceLock::new();
-    let key = format!("{spec:?}|{:?}|{batch:?}|{s:?}", alpha.as_slice());
+    let key = format!("{key}|{seed}|{:?}|{batch:?}|{s:?}", alpha.as_slice());
     let cell = CACHE.get_or_init(Default::default).lock().map_err(|e| e.to_string())?.entry(key).or_default().clone();
-    cell.get_or_init(|| threshold(problem, alpha, batch, spec.seed, s).map_err(|e| e.to_string())).clone()
+    cell.get_or_init(|| threshold(problem, alpha, batch, seed, s).map_err(|e| e.to_string())).clone()
 }

@@ -354,3 +354,31 @@ fn compare_puts_a_logged_run_beside_the_built_in_ones() {
     let (code, _, err) = dlncheck(&["compare", "--trajectory", &mine]);
     assert!(code == 2 && err.contains("--problem"), "{err}");
 }
+
+#[test]
+fn sweep_and_plot_run_on_a_users_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = |p: &Path| p.to_str().unwrap().to_owned();
+    let p = ProblemSpec { n: 12, d: 35, ..ProblemSpec::default() }.generate().unwrap();
+    let prob = dir.path().join("p.npz");
+    p.save(&prob, &[]).unwrap();
+    let out = dir.path().join("s.jsonl");
+    let args = ["sweep", "--problem", &s(&prob), "--out", &s(&out), "--stepsizes", "0.02,0.05", "--seeds", "2"];
+    let (code, _, err) = dlncheck(&args);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<serde_json::Value> =
+        std::fs::read_to_string(&out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2 * 2 * 2);
+    assert!(
+        lines.iter().all(|l| l["support"].as_array().unwrap().len() == 3 && l["gain"].as_array().unwrap().len() == 35)
+    );
+    let (code, _, err) = dlncheck(&["plot", &s(&out), "--out", &s(&dir.path().join("figs"))]);
+    assert_eq!(code, 0, "{err}");
+    // Another file is another grid: resuming onto it is refused.
+    let q = ProblemSpec { n: 12, d: 35, seed: 1, ..ProblemSpec::default() }.generate().unwrap();
+    q.save(&prob, &[]).unwrap();
+    let (code, _, err) = dlncheck(&[&args[..], &["--resume"]].concat());
+    assert!(code == 2 && err.contains("another grid"), "{err}");
+    let (code, _, err) = dlncheck(&[&args[..], &["--n", "5"]].concat());
+    assert_eq!(code, 2, "{err}");
+}

@@ -74,7 +74,7 @@ fn execute(
 ) -> Result<RunResult, String> {
     let th = if def.uses_threshold {
         Some(
-            threshold_cached(spec, p, alpha, def.batch, &claim.threshold)
+            threshold_cached(&format!("{spec:?}"), spec.seed, p, alpha, def.batch, &claim.threshold)
                 .map_err(|e| format!("threshold of run `{}`: {e}", def.name))?,
         )
     } else {
