@@ -3,25 +3,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use common::{dlncheck, dlncheck_json, fixture};
+use common::{Dir, dlncheck, dlncheck_json, fixture};
 use dlncheck::npz::NpzWriter;
 use dlncheck::problem::ProblemSpec;
-
-struct Dir(tempfile::TempDir);
-
-impl Dir {
-    fn new() -> Self {
-        Self(tempfile::tempdir().unwrap())
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.path().join(name)
-    }
-    fn s(&self, name: &str) -> String {
-        self.path(name).to_str().unwrap().to_owned()
-    }
-}
 
 fn write(path: &Path, arrays: &[(&str, &[usize], &[f64])]) {
     let mut w = NpzWriter::new();

@@ -168,17 +168,7 @@ fn files_given_to_the_wrong_flag_say_what_they_are() {
 /// uncompressed member; returns the gain accumulated over the same rows in memory.
 fn write_large_trajectory(path: &Path, k: usize, d: usize, gamma: f64) -> Vec<f64> {
     use std::io::Write;
-    let npy_header = |shape: &str| {
-        let mut h = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': {shape}, }}");
-        while (10 + h.len() + 1) % 64 != 0 {
-            h.push(' ');
-        }
-        h.push('\n');
-        let mut out = b"\x93NUMPY\x01\x00".to_vec();
-        out.extend((h.len() as u16).to_le_bytes());
-        out.extend(h.as_bytes());
-        out
-    };
+    let npy_header = |shape: &str| common::npy_header("<f8", shape);
     let mut zip = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
     let opts =
         zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored).large_file(true);

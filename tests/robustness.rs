@@ -6,26 +6,12 @@
 mod common;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
-use common::dlncheck;
+use common::{Dir, dlncheck, npy_header};
 use dlncheck::npz::NpzWriter;
 use dlncheck::problem::ProblemSpec;
-
-struct Dir(tempfile::TempDir);
-
-impl Dir {
-    fn new() -> Self {
-        Self(tempfile::tempdir().unwrap())
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.path().join(name)
-    }
-    fn s(&self, name: &str) -> String {
-        self.path(name).to_string_lossy().into_owned()
-    }
-}
 
 /// Runs and checks the exit code and that the message (stderr; `check` reports a
 /// malformed claim file in its table on stdout) names every `needles`, within 20 s.
@@ -43,14 +29,7 @@ fn expect(args: &[&str], code: i32, needles: &[&str]) -> String {
 
 /// A `.npy` image with a hand-written header (shape, dtype) and `data` after it.
 fn npy(descr: &str, shape: &str, data: &[u8]) -> Vec<u8> {
-    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend((header.len() as u16).to_le_bytes());
-    out.extend(header.as_bytes());
+    let mut out = npy_header(descr, shape);
     out.extend(data);
     out
 }

@@ -38,3 +38,32 @@ pub fn snapshot_settings() -> insta::Settings {
 pub fn sig(x: f64, sig: usize) -> String {
     format!("{x:.*e}", sig - 1)
 }
+
+/// A temporary folder with short helpers for the paths in it.
+pub struct Dir(pub tempfile::TempDir);
+
+impl Dir {
+    pub fn new() -> Self {
+        Self(tempfile::tempdir().unwrap())
+    }
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.path().join(name)
+    }
+    pub fn s(&self, name: &str) -> String {
+        self.path(name).to_str().unwrap().to_owned()
+    }
+}
+
+/// The magic, version and header of a `.npy` image (format 1.0) of this dtype and shape,
+/// padded as numpy pads it; the data follows.
+pub fn npy_header(descr: &str, shape: &str) -> Vec<u8> {
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend((header.len() as u16).to_le_bytes());
+    out.extend(header.as_bytes());
+    out
+}
