@@ -9,12 +9,12 @@ use nalgebra::DVector;
 use serde_json::{Value, json};
 
 use crate::bias::EffectiveInit;
-use crate::compare::{CompareSpec, ProblemSource, compare};
+use crate::compare::{CompareSpec, LoggedRun, ProblemSource, compare};
 use crate::npz::{self, InputError, NpzReader};
 use crate::predict::{CONVERGED_MARGIN, Prediction, Verdict, predict};
 use crate::problem::{Problem, ProblemSpec};
 use crate::report::{Format, render};
-use crate::runfile::{RunRecord, save_run};
+use crate::runfile::save_run;
 use crate::solve::{
     LpBackend, NewtonSettings, Potential, SolveError, certify_exactly, min_norm, solve_implicit, solve_potential,
     weighted_basis_pursuit,
@@ -255,12 +255,8 @@ struct Loaded {
 fn load_source(src: &GainSource) -> Result<Loaded> {
     match src {
         GainSource::Run(path) => {
-            let rec = RunRecord::load(path)?;
-            Ok(Loaded {
-                eff: rec.effective_init(),
-                conservation: Some(rec.conservation_residual()),
-                beta: Some(rec.beta),
-            })
+            let (eff, conservation, beta) = crate::runfile::load_effective(path)?;
+            Ok(Loaded { eff, conservation, beta })
         }
         GainSource::Trajectory(paths) => {
             let parts = paths.iter().map(|p| ExternalTrajectory::load(p)).collect::<npz::Result<Vec<_>>>()?;
@@ -641,9 +637,10 @@ pub struct CompareArgs {
     pub trajectories: Vec<String>,
 }
 
-/// `FILE[:label]` → (label, loaded trajectory); the label defaults to the file's stem.
-fn labelled_trajectory(arg: &str) -> Result<(String, ExternalTrajectory)> {
-    let (path, label) = match arg.rsplit_once(':') {
+/// `FILE[:label]` → a logged run (a trajectory, a run file or an accumulator file with
+/// its final `beta`); the label defaults to the file's stem.
+fn logged_run(arg: &str) -> Result<LoggedRun> {
+    let (file, label) = match arg.rsplit_once(':') {
         Some((path, label)) if Path::new(path).exists() && !label.is_empty() => (PathBuf::from(path), label.to_owned()),
         _ => {
             let path = PathBuf::from(arg);
@@ -651,16 +648,15 @@ fn labelled_trajectory(arg: &str) -> Result<(String, ExternalTrajectory)> {
             (path, stem)
         }
     };
-    let t = ExternalTrajectory::load(&path)?;
-    if t.beta.is_none() {
-        return Err(InputError {
-            file: path,
-            array: Some("beta".into()),
-            what: "missing: compare needs the run's final iterate".into(),
-        }
-        .into());
-    }
-    Ok((label, t))
+    let is_trajectory = NpzReader::open(&file)?.contains("grads");
+    let src = if is_trajectory { GainSource::Trajectory(vec![file.clone()]) } else { GainSource::Run(file.clone()) };
+    let l = load_source(&src)?;
+    let beta = l.beta.ok_or_else(|| InputError {
+        file: file.clone(),
+        array: Some("beta".into()),
+        what: "missing: compare needs the run's final iterate".into(),
+    })?;
+    Ok(LoggedRun { label, file, eff: l.eff, beta })
 }
 
 /// `dlncheck compare`: runs and reference solutions side by side.
@@ -671,7 +667,7 @@ pub fn compare_cmd(mut a: CompareArgs) -> Result<Outcome> {
     if !a.trajectories.is_empty() && a.problem.is_none() {
         return Err(Error::Usage("--trajectory needs the --problem the run trained on".into()));
     }
-    a.spec.trajectories = a.trajectories.iter().map(|t| labelled_trajectory(t)).collect::<Result<_>>()?;
+    a.spec.trajectories = a.trajectories.iter().map(|t| logged_run(t)).collect::<Result<_>>()?;
     if !(a.spec.alpha.is_finite() && a.spec.alpha > 0.0) || a.spec.seeds == 0 {
         return Err(Error::Usage(format!(
             "--alpha must be > 0 and --seeds ≥ 1 (got {}, {})",
@@ -685,8 +681,8 @@ pub fn compare_cmd(mut a: CompareArgs) -> Result<Outcome> {
         Some(path) => {
             loaded = Problem::load(path)?;
             loaded.check_interpolation(path)?;
-            for (_, t) in &a.spec.trajectories {
-                check_dim(&GainSource::Trajectory(vec![t.path.clone()]), t.dim(), loaded.d())?;
+            for r in &a.spec.trajectories {
+                check_dim(&GainSource::Trajectory(vec![r.file.clone()]), r.beta.len(), loaded.d())?;
             }
             ProblemSource::Fixed(&loaded)
         }

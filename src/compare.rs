@@ -11,7 +11,6 @@ use crate::solve::{
     LpBackend, NewtonSettings, SolveError, basis_pursuit, min_norm, solve_implicit, weighted_basis_pursuit,
 };
 use crate::train::{Batching, Stepsizes, TrainConfig, train};
-use crate::trajectory::ExternalTrajectory;
 
 /// A run to compare: `gd:γ` or `sgd:γ:m`.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,9 +51,18 @@ pub struct CompareSpec {
     pub max_iters: usize,
     pub tol: f64,
     pub backend: LpBackend,
-    /// Runs logged elsewhere (label, trajectory with its final `beta`), compared on the
-    /// given problem beside the built-in runs.
-    pub trajectories: Vec<(String, ExternalTrajectory)>,
+    /// Runs logged elsewhere, compared on the given problem beside the built-in runs.
+    pub trajectories: Vec<LoggedRun>,
+}
+
+/// A run made elsewhere: its label, where it came from, its effective initialisation
+/// and its final iterate.
+#[derive(Debug, Clone)]
+pub struct LoggedRun {
+    pub label: String,
+    pub file: std::path::PathBuf,
+    pub eff: EffectiveInit,
+    pub beta: DVector<f64>,
 }
 
 /// The measured columns of one row (NaN where a column does not apply).
@@ -140,15 +148,11 @@ fn compare_one(
         let run_rows = run_rows(p, &label, &rec.beta, &rec.effective_init(), spec, seed, notes)?;
         push_rows(&mut labels, &mut rows, run_rows);
     }
-    for (label, t) in &spec.trajectories {
-        let eff = t.effective_init().map_err(|e| SolveError::Shape(e.to_string()))?;
-        let beta = t.beta.as_ref().ok_or_else(|| {
-            SolveError::Shape(format!("{}: a trajectory compared needs its final iterate `beta`", t.path.display()))
-        })?;
-        if p.loss(beta) >= 1e-12 {
-            notes.push(format!("{label} (from {}) stopped at loss {:.1e}", t.path.display(), p.loss(beta)));
+    for r in &spec.trajectories {
+        if p.loss(&r.beta) >= 1e-12 {
+            notes.push(format!("{} (from {}) stopped at loss {:.1e}", r.label, r.file.display(), p.loss(&r.beta)));
         }
-        let run_rows = run_rows(p, label, beta, &eff, spec, seed, notes)?;
+        let run_rows = run_rows(p, &r.label, &r.beta, &r.eff, spec, seed, notes)?;
         push_rows(&mut labels, &mut rows, run_rows);
     }
     let gf = solve_implicit(&p.x, &p.y, &(2.0 * &ln_alpha), &DVector::zeros(d), &settings)?.beta;

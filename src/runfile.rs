@@ -120,3 +120,47 @@ pub fn save_run(run: &Run, path: &Path, inputs: &[&Path]) -> npz::Result<()> {
 fn to_i64(v: &[usize]) -> Vec<i64> {
     v.iter().map(|&s| s as i64).collect()
 }
+
+/// What a training loop that keeps only the online sums stores (the Python package's
+/// `GainAccumulator.save`): `alpha`, `gain`, `q_plus`, `q_minus`, `rho` (d), `iters`,
+/// optional `beta` (d). A run file without its weights `u`, `v`; `rho` is stored as
+/// accumulated (q₋ − q₊ recomputed from the stored halves would differ in the last bit).
+pub fn save_accumulated(
+    path: &Path,
+    eff: &EffectiveInit,
+    steps: usize,
+    beta: Option<&DVector<f64>>,
+) -> npz::Result<()> {
+    let mut w = NpzWriter::new();
+    w.vector("alpha", &eff.ln_alpha.map(f64::exp))
+        .vector("gain", &eff.gain)
+        .vector("q_plus", &eff.q_plus())
+        .vector("q_minus", &eff.q_minus())
+        .vector("rho", &eff.rho)
+        .f64("iters", &[], &[steps as f64]);
+    if let Some(b) = beta {
+        w.vector("beta", b);
+    }
+    w.write(path, &[])
+}
+
+/// A run file or an accumulator file: the effective initialisation, the conservation
+/// residual (run files) and the final iterate when stored.
+pub fn load_effective(path: &Path) -> npz::Result<(EffectiveInit, Option<f64>, Option<DVector<f64>>)> {
+    let mut f = NpzReader::open(path)?;
+    if f.contains("u") || !f.contains("q_plus") {
+        let rec = RunRecord::load(path)?;
+        return Ok((rec.effective_init(), Some(rec.conservation_residual()), Some(rec.beta)));
+    }
+    let gain = f.vector("gain", None)?;
+    let d = gain.len();
+    let alpha = read_alpha(&mut f, d)?;
+    let rho = if f.contains("rho") {
+        f.vector("rho", Some(d))?
+    } else {
+        f.vector("q_minus", Some(d))? - f.vector("q_plus", Some(d))?
+    };
+    let beta = if f.contains("beta") { Some(f.vector("beta", Some(d))?) } else { None };
+    let eff = EffectiveInit { ln_alpha: alpha.map(f64::ln), gain, rho };
+    Ok((eff, None, beta))
+}
