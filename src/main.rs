@@ -32,10 +32,13 @@ struct Cli {
 enum Command {
     /// Draw a sparse regression problem (seeded, portable).
     Gen {
+        /// Samples (rows of X).
         #[arg(long, default_value_t = 20)]
         n: usize,
+        /// Features (columns of X); with --beta-star, its length instead.
         #[arg(long, default_value_t = 30)]
         d: usize,
+        /// Nonzeros of b* (drawn on a uniform random support).
         #[arg(long, default_value_t = 3)]
         sparsity: usize,
         /// Mean of every feature (≥ 1 gives uncentred data).
@@ -47,17 +50,20 @@ enum Command {
         /// Held-out samples.
         #[arg(long, default_value_t = 100)]
         n_test: usize,
+        /// Seed of the draw (ChaCha8: the same problem on every machine).
         #[arg(long, default_value_t = 0)]
         seed: u64,
         /// Use this b* (a .npy vector, or a .npz holding `beta_star`); d is its length
         /// and --sparsity its number of nonzeros.
         #[arg(long)]
         beta_star: Option<PathBuf>,
+        /// The problem file to write (.npz: X, y, beta_star, X_test, y_test).
         #[arg(long)]
         out: PathBuf,
     },
     /// Run GD or SGD on b = u ⊙ v and record the gain.
     Train {
+        /// The problem to train on (.npz with X, y).
         #[arg(long)]
         problem: PathBuf,
         /// α: a number, or a .npz file holding `alpha` (scalar or per coordinate).
@@ -69,19 +75,22 @@ enum Command {
         /// SGD batch size (omit for GD).
         #[arg(long)]
         batch: Option<usize>,
+        /// Most steps (the run stops earlier when the loss falls below --tol).
         #[arg(long, default_value_t = 1_000_000)]
         iters: usize,
+        /// Seed of the SGD batches.
         #[arg(long, default_value_t = 0)]
         seed: u64,
         /// Replay `stepsizes` (K) and optional `batches` (K × m) from a .npz file.
         #[arg(long)]
         schedule: Option<PathBuf>,
         /// Stop when the training loss falls below this.
-        #[arg(long, default_value_t = 1e-25)]
+        #[arg(long, default_value = "1e-25")]
         tol: f64,
         /// Store the rows of every SGD step in the run file.
         #[arg(long)]
         record_batches: bool,
+        /// The run file to write (.npz); without it nothing is written, and the command says so.
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -107,11 +116,12 @@ enum Command {
         #[arg(long, conflicts_with = "run")]
         trajectory: Vec<PathBuf>,
         /// Relative tolerance of the verdict on ‖b_theory − b∞‖/‖b∞‖.
-        #[arg(long, default_value_t = 1e-8)]
+        #[arg(long, default_value = "1e-8")]
         tol: f64,
     },
     /// Solve an interpolation problem: hyperbolic entropy, (weighted) basis pursuit, min ℓ2.
     Solve {
+        /// The problem to solve on (.npz with X, y).
         #[arg(long)]
         problem: PathBuf,
         /// argmin ψ_α(b) (gradient flow's limit) for this α (number or .npz with `alpha`).
@@ -148,16 +158,20 @@ enum Command {
     /// A grid of runs (stepsize × algorithm × α × mean × seed), in parallel, appended as
     /// JSON lines as cells finish.
     Sweep {
+        /// The sweep file (JSON lines, appended as cells finish).
         #[arg(long)]
         out: PathBuf,
         /// Sweep on this problem file (X, y; optional beta_star, X_test, y_test) instead of
         /// drawn ones: n, d come from it, --seeds vary the SGD batches, --mean is unused.
         #[arg(long, conflicts_with_all = ["n", "d", "sparsity", "mean"])]
         problem: Option<PathBuf>,
+        /// Samples of each drawn problem.
         #[arg(long, default_value_t = 20)]
         n: usize,
+        /// Features of each drawn problem.
         #[arg(long, default_value_t = 30)]
         d: usize,
+        /// Nonzeros of each drawn b*.
         #[arg(long, default_value_t = 3)]
         sparsity: usize,
         /// α values, comma-separated.
@@ -175,11 +189,14 @@ enum Command {
         /// Absolute stepsizes instead: lo:hi:count or a list.
         #[arg(long)]
         stepsizes: Option<String>,
+        /// Seeds per cell: drawn problems and SGD batches (with --problem, the batches only).
         #[arg(long, default_value_t = 1)]
         seeds: usize,
+        /// Most steps of each run.
         #[arg(long, default_value_t = 3_000_000)]
         iters: usize,
-        #[arg(long, default_value_t = 1e-20)]
+        /// A run has converged when its training loss falls below this.
+        #[arg(long, default_value = "1e-20")]
         tol: f64,
         /// Skip the cells already in --out (after an interruption).
         #[arg(long)]
@@ -194,14 +211,17 @@ enum Command {
     /// SVG figures from a sweep file: error and |Gain|₁ vs stepsize, gain per coordinate.
     Plot {
         sweep: PathBuf,
+        /// Where to write the figures (a folder).
         #[arg(long, default_value = "figures")]
         out: PathBuf,
     },
     /// Regenerate every figure of the README from the default settings: a sweep
     /// (centred and uncentred, GD and SGD, 30 fractions of θ) and the edge-of-stability run.
     Figures {
+        /// Where to write the sweep and its figures (a folder).
         #[arg(long, default_value = "figures")]
         out: PathBuf,
+        /// Seeds per cell of the sweep.
         #[arg(long, default_value_t = 3)]
         seeds: usize,
         /// The edge-of-stability run's stepsize, as a fraction of GD's threshold.
@@ -212,6 +232,7 @@ enum Command {
     Merge {
         /// Sweep files (shards, or a run and its resumption).
         inputs: Vec<PathBuf>,
+        /// The merged sweep file to write.
         #[arg(long)]
         out: PathBuf,
         /// Merge even when the inputs do not cover the grid (the missing cells are named).
@@ -220,6 +241,7 @@ enum Command {
     },
     /// Divergence threshold of a constant stepsize, by bisection (reports the bracket).
     Threshold {
+        /// The problem (.npz with X, y).
         #[arg(long)]
         problem: PathBuf,
         /// α: a number or a .npz with `alpha`.
@@ -232,10 +254,10 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         seed: u64,
         /// Budget of each trial: this much gradient-flow time (T·⌈n/m⌉/γ steps).
-        #[arg(long, default_value_t = 10_000.0)]
+        #[arg(long, default_value = "1e4")]
         time: f64,
         /// A trial passes when the loss falls below this.
-        #[arg(long, default_value_t = 1e-12)]
+        #[arg(long, default_value = "1e-12")]
         tol: f64,
         /// Stop when hi/lo − 1 is at most this.
         #[arg(long, default_value_t = 0.005)]
@@ -246,6 +268,7 @@ enum Command {
         /// A problem file; without it, problems are generated (seed k for seed k).
         #[arg(long)]
         problem: Option<PathBuf>,
+        /// α of every built-in run (u₀ = √2 α, v₀ = 0).
         #[arg(long, default_value_t = 0.1)]
         alpha: f64,
         /// `gd:γ` or `sgd:γ:m`, repeatable.
@@ -258,18 +281,25 @@ enum Command {
         /// Seeds: problems (when generated) and SGD batches; mean and 95% t-interval.
         #[arg(long, default_value_t = 1)]
         seeds: usize,
+        /// Samples of each drawn problem.
         #[arg(long, default_value_t = 20)]
         n: usize,
+        /// Features of each drawn problem.
         #[arg(long, default_value_t = 30)]
         d: usize,
+        /// Nonzeros of each drawn b*.
         #[arg(long, default_value_t = 3)]
         sparsity: usize,
+        /// Mean of every feature (≥ 1: uncentred data).
         #[arg(long, default_value_t = 0.0)]
         mean: f64,
+        /// Most steps of each run.
         #[arg(long, default_value_t = 1_000_000)]
         iters: usize,
-        #[arg(long, default_value_t = 1e-25)]
+        /// A run has converged when its training loss falls below this.
+        #[arg(long, default_value = "1e-25")]
         tol: f64,
+        /// LP backend: minilp (default), clarabel, highs (cargo features).
         #[arg(long, default_value = "minilp")]
         backend: String,
         /// md, csv, latex or json.

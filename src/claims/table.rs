@@ -46,13 +46,13 @@ pub fn markdown(reports: &[ClaimReport], errors: &[ClaimError]) -> String {
     let count = |v: Verdict| reports.iter().filter(|r| r.verdict == v).count();
     let _ = writeln!(
         t,
-        "\n{} claims: {} hold, {} fail, {} known disagreements, {} errors; {} files could not be loaded",
-        reports.len(),
-        count(Verdict::Holds),
-        count(Verdict::Fails),
-        count(Verdict::KnownDisagreement),
-        count(Verdict::Error),
-        errors.len()
+        "\n{}: {}, {}, {}, {}; {} could not be loaded",
+        counted(reports.len(), "claim", "claims"),
+        counted(count(Verdict::Holds), "holds", "hold"),
+        counted(count(Verdict::Fails), "fails", "fail"),
+        counted(count(Verdict::KnownDisagreement), "known disagreement", "known disagreements"),
+        counted(count(Verdict::Error), "error", "errors"),
+        counted(errors.len(), "file", "files"),
     );
     for r in reports {
         if let Some(e) = &r.error {
@@ -74,4 +74,9 @@ pub fn to_json(reports: &[ClaimReport], errors: &[ClaimError]) -> Value {
     let errors: Vec<Value> =
         errors.iter().map(|e| json!({"file": e.file, "line": e.line, "col": e.col, "message": e.message})).collect();
     json!({"claims": reports, "load_errors": errors})
+}
+
+/// `1 claim`, `2 claims`.
+fn counted(k: usize, one: &str, many: &str) -> String {
+    format!("{k} {}", if k == 1 { one } else { many })
 }
