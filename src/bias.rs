@@ -1,5 +1,5 @@
 //! The implicit-bias objects of Even, Pesme, Gunasekar & Flammarion (NeurIPS 2023), §2 of
-//! `theory.md`: the q functions, the hyperbolic entropy ψ_α and its Bregman divergence,
+//! `theory/README.md`: the q functions, the hyperbolic entropy ψ_α and its Bregman divergence,
 //! and the effective initialisation α_∞ built from the gain.
 
 use nalgebra::DVector;

@@ -45,7 +45,7 @@ impl RunRecord {
         EffectiveInit { ln_alpha: self.alpha.map(f64::ln), gain: self.gain.clone(), rho: &self.q_minus - &self.q_plus }
     }
 
-    /// The conservation law |u² - v²| = 2α² exp(-Gain) (theory.md §3), coordinate-wise, as
+    /// The conservation law |u² - v²| = 2α² exp(-Gain) (theory/README.md § Theorem 1), coordinate-wise, as
     /// max_i ||(u_i - v_i)(u_i + v_i)| - 2α_i² exp(-Gain_i)| / (u_i² + v_i²). (A factor
     /// 1 - γ²g² < 0, i.e. |γg| > 1, flips the sign of u² - v².)
     ///

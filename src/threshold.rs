@@ -1,4 +1,4 @@
-//! Divergence thresholds (theory.md §5): they have no closed form, so they are measured
+//! Divergence thresholds (theory/README.md § The claims): they have no closed form, so they are measured
 //! by bisection on a constant stepsize, per problem, algorithm, batch size and seed.
 //!
 //! A stepsize *passes* when its run reaches L(b) < tol within the budget; it *fails*

@@ -19,7 +19,7 @@ pub struct DegenerateFactor {
 }
 
 /// Online sums Gain = Σ_k q(x_k) and ρ = Σ_k (q₋ - q₊)(x_k), with x_k = γ_k g_k; and,
-/// when asked, the first-order gain Σ_k x_k² (theory.md §5: Gain ≈ Σ γ²g² for small γ).
+/// when asked, the first-order gain Σ_k x_k² (theory/README.md § The claims: Gain ≈ Σ γ²g² for small γ).
 #[derive(Debug, Clone, PartialEq)]
 pub struct GainAccumulator {
     pub gain: DVector<f64>,

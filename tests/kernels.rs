@@ -1,4 +1,4 @@
-//! The training kernels against a plain nalgebra implementation of theory.md §1, and
+//! The training kernels against a plain nalgebra implementation of theory/README.md § Setting, and
 //! the blocked parallel GD step against the serial one.
 
 use dlncheck::train::{GD_BLOCK, Weights, gd_step, gd_step_blocked, sgd_step};

@@ -1,4 +1,4 @@
-//! Basis pursuit and its relatives (theory.md §3): exact recovery, certificates, a second
+//! Basis pursuit and its relatives (theory/README.md § Theorem 1): exact recovery, certificates, a second
 //! method (the t → ∞ limit of the implicit solver), and the answers to bad problems.
 
 use dlncheck::problem::ProblemSpec;
@@ -32,7 +32,7 @@ fn basis_pursuit_fails_to_recover_when_n_is_too_small_but_stays_optimal() {
 }
 
 /// A second method: the implicit solution with ln(1/α_∞) = t·w at t = 80 is weighted BP
-/// to ~1e-13 (theory.md §3), computed by a different algorithm (dual Newton).
+/// to ~1e-13 (theory/README.md § Theorem 1), computed by a different algorithm (dual Newton).
 #[test]
 fn weighted_bp_matches_the_implicit_limit() {
     let p = ProblemSpec { n: 15, d: 40, sparsity: 3, n_test: 0, seed: 1, ..ProblemSpec::default() }.generate().unwrap();

@@ -1,4 +1,4 @@
-//! The objects of theory.md §2-§4 against independent expectations: closed forms, finite
+//! The objects of theory/README.md § Objects to § Solving the implicit problem against independent expectations: closed forms, finite
 //! differences, the conservation law, a second solver (bisection) and limits.
 
 use dlncheck::bias::{self, EffectiveInit};
@@ -85,7 +85,7 @@ fn hyperbolic_entropy_gradient_and_bregman() {
     assert!(bias::bregman_divergence(&alpha, &b, &b).abs() < 1e-15);
 }
 
-/// asinh(b̃₀ / α_∞²) = ρ (theory.md §2), including where α_∞² underflows.
+/// asinh(b̃₀ / α_∞²) = ρ (theory/README.md § Objects), including where α_∞² underflows.
 #[test]
 fn beta_tilde0_identity() {
     let eff = EffectiveInit {

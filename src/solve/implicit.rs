@@ -1,5 +1,5 @@
 //! The implicit-regularisation problem of Theorem 1,
-//! `argmin_{X b = y} D_{ψ_{α_∞}}(b, b̃_0)`, solved on its dual (theory.md §4).
+//! `argmin_{X b = y} D_{ψ_{α_∞}}(b, b̃_0)`, solved on its dual (theory/README.md § Solving the implicit problem).
 //!
 //! With ℓ = ln α_∞² and z = ρ + Xᵀμ, the primal point is
 //! b(μ) = ½(exp(ℓ + z) - exp(ℓ - z)) = α_∞² sinh(z), and μ minimises the smooth convex

@@ -1,4 +1,4 @@
-//! The small-scale limit (theory.md §3): with ln(1/α_∞,i) = t·w_i and t → ∞, the
+//! The small-scale limit (theory/README.md § Theorem 1): with ln(1/α_∞,i) = t·w_i and t → ∞, the
 //! implicit solution tends to weighted basis pursuit argmin_{Xb=y} Σ w_i |b_i|.
 
 use nalgebra::{DMatrix, DVector};

@@ -1,4 +1,4 @@
-//! (S)GD on the diagonal linear network b = u ⊙ v (theory.md §1): u_0 = sqrt(2) α,
+//! (S)GD on the diagonal linear network b = u ⊙ v (theory/README.md § Setting): u_0 = sqrt(2) α,
 //! v_0 = 0; at step k, g_k = ∇L_{B_k}(b_k), u ← u - γ_k g_k ⊙ v, v ← v - γ_k g_k ⊙ u.
 //! The gain accumulates online; why a run stopped is data ([`Stop`]), not an error.
 
