@@ -40,6 +40,16 @@ fn finite_vector(name: &str, v: &[f64]) -> PyResult<()> {
     }
 }
 
+/// A final iterate of length d with finite entries.
+fn checked_beta(b: PyArrayLike1<'_, f64, AllowTypeChange>, d: usize) -> PyResult<DVector<f64>> {
+    let b = DVector::from_vec(b.as_array().to_vec());
+    if b.len() != d {
+        return Err(value_error(format!("beta has {} entries, expected d = {d}", b.len())));
+    }
+    finite_vector("beta", b.as_slice())?;
+    Ok(b)
+}
+
 /// The accumulated gain of a training loop, in O(d) memory: the same series as the
 /// command line's `gain --trajectory` (bit-identical for the same steps).
 #[pyclass(module = "dlncheck")]
@@ -190,13 +200,7 @@ impl GainAccumulator {
     /// --trajectory` read: alpha, gain, q_plus, q_minus, iters, and beta if given.
     #[pyo3(signature = (path, beta=None))]
     fn save(&self, path: std::path::PathBuf, beta: Option<PyArrayLike1<'_, f64, AllowTypeChange>>) -> PyResult<()> {
-        let beta = beta.map(|b| DVector::from_vec(b.as_array().to_vec()));
-        if let Some(b) = &beta {
-            if b.len() != self.x.len() {
-                return Err(value_error(format!("beta has {} entries, expected d = {}", b.len(), self.x.len())));
-            }
-            finite_vector("beta", b.as_slice())?;
-        }
+        let beta = beta.map(|b| checked_beta(b, self.x.len())).transpose()?;
         dlncheck::runfile::save_accumulated(&path, &self.eff(), self.acc.steps(), beta.as_ref()).map_err(value_error)
     }
 
@@ -243,13 +247,7 @@ fn predict<'py>(
     if acc.x.len() != p.d() {
         return Err(value_error(format!("the accumulator has d = {}, X has d = {}", acc.x.len(), p.d())));
     }
-    let beta = beta.map(|b| DVector::from_vec(b.as_array().to_vec()));
-    if let Some(b) = &beta {
-        if b.len() != p.d() {
-            return Err(value_error(format!("beta has {} entries, expected d = {}", b.len(), p.d())));
-        }
-        finite_vector("beta", b.as_slice())?;
-    }
+    let beta = beta.map(|b| checked_beta(b, p.d())).transpose()?;
     let eff = acc.eff();
     let pred = py
         .detach(|| prediction::predict(&p.x, &p.y, &eff, beta.as_ref(), &NewtonSettings::default()))

@@ -546,10 +546,11 @@ fn dependency_order(
     while let Some(name) = ready.pop() {
         order.push(name);
         for user in users.get(name).into_iter().flatten() {
-            let w = waiting.get_mut(user).expect("every user is a definition");
-            *w -= 1;
-            if *w == 0 {
-                ready.push(user);
+            if let Some(w) = waiting.get_mut(user) {
+                *w -= 1;
+                if *w == 0 {
+                    ready.push(user);
+                }
             }
         }
     }
