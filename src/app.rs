@@ -20,7 +20,7 @@ use crate::solve::{
     weighted_basis_pursuit,
 };
 use crate::sweep::{Grid, Shard, merge, run_sweep};
-use crate::threshold::{ThresholdSettings, threshold};
+use crate::threshold::{ThresholdSettings, budget_steps, divergence, threshold};
 use crate::train::{Batching, Run, Stepsizes, Stop, TrainConfig, TrainError, load_schedule, train};
 use crate::trajectory::{ExternalTrajectory, TrajectoryError, continued, read_alpha};
 use crate::{limits, output};
@@ -455,7 +455,8 @@ pub fn merge_cmd(inputs: &[PathBuf], out: &Path, allow_partial: bool) -> Result<
     Ok(Outcome::ok(json!({"cells": cells, "out": out}), format!("{cells} cells written to {}\n", out.display())))
 }
 
-/// `dlncheck threshold`: bisection for the largest converging constant stepsize.
+/// `dlncheck threshold`: the convergence and divergence thresholds of a constant
+/// stepsize, by bisection, and the window of persistent oscillation between them.
 pub fn threshold_cmd(
     problem: &Path,
     alpha: &AlphaArg,
@@ -469,16 +470,55 @@ pub fn threshold_cmd(
         return Err(Error::Usage(format!("--batch {m} is outside 1..={}", p.n())));
     }
     s.check().map_err(|e| Error::Usage(format!("threshold settings (--time, --tol, --rel-width): {e}")))?;
-    let t = threshold(&p, &alpha.resolve(p.d())?, batch, seed, s).map_err(|e| Error::Usage(e.to_string()))?;
-    let how = match t.hi_stop {
+    let alpha = alpha.resolve(p.d())?;
+    let usage = |e: crate::threshold::ThresholdError| Error::Usage(e.to_string());
+    let conv = threshold(&p, &alpha, batch, seed, s).map_err(usage)?;
+    let div = divergence(&p, &alpha, batch, seed, s, &conv).map_err(usage)?;
+    let how = match conv.hi_stop {
         Stop::Diverged { step } => format!("diverged at step {step}"),
-        _ => "did not converge within the budget".to_string(),
+        _ => "still oscillated when its budget ended".to_string(),
     };
+    let blew = match div.hi_stop {
+        Stop::Diverged { step } => format!("blew up at step {step}"),
+        _ => unreachable!("a divergence bracket ends at a blow-up"),
+    };
+    let budget = |g: f64| budget_steps(&p, batch, g, s);
     let text = format!(
-        "threshold in [{:.6e}, {:.6e}] ({} trials): γ = {:.6e} converges, γ = {:.6e} {how}\n",
-        t.lo, t.hi, t.trials, t.lo, t.hi
+        "convergence threshold in [{:.6e}, {:.6e}]: γ = {:.6e} reaches loss < {:e} within {:.3e} steps, \
+         γ = {:.6e} {how}\n\
+         divergence threshold in [{:.6e}, {:.6e}]: γ = {:.6e} does not blow up within {:.3e} steps, \
+         γ = {:.6e} {blew}\n\
+         window of persistent oscillation: {}\n\
+         ({} trials, each with a budget of T·⌈n/m⌉/γ steps, T = {:e})\n",
+        conv.lo,
+        conv.hi,
+        conv.lo,
+        s.tol,
+        budget(conv.lo),
+        conv.hi,
+        div.lo,
+        div.hi,
+        div.lo,
+        budget(div.lo),
+        div.hi,
+        if matches!(conv.hi_stop, Stop::Diverged { .. }) {
+            "none (the first failing stepsize blew up)".to_string()
+        } else {
+            format!("[{:.6e}, {:.6e}], {:.1}% of the convergence threshold", conv.hi, div.lo, 100.0 * (div.lo / conv.hi - 1.0))
+        },
+        conv.trials + div.trials,
+        s.time,
     );
-    Ok(Outcome::ok(json!({"lo": t.lo, "hi": t.hi, "trials": t.trials, "hi_stop": t.hi_stop}), text))
+    let bracket = |t: &crate::threshold::Threshold| {
+        json!({"lo": t.lo, "hi": t.hi, "trials": t.trials, "hi_stop": t.hi_stop, "budget_steps_at_lo": budget(t.lo)})
+    };
+    let json = json!({
+        "convergence": bracket(&conv),
+        "divergence": bracket(&div),
+        "window": {"lo": conv.hi, "hi": div.lo},
+        "settings": {"time": s.time, "tol": s.tol, "rel_width": s.rel_width},
+    });
+    Ok(Outcome::ok(json, text))
 }
 
 /// `dlncheck check`: loads every claim file of `dir`, runs the loadable ones (in

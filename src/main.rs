@@ -50,6 +50,9 @@ enum Command {
         /// Held-out samples.
         #[arg(long, default_value_t = 100)]
         n_test: usize,
+        /// Spread of the feature scales: column j is multiplied by 10^(−s·u_j), u_j ~ U[0,1].
+        #[arg(long, default_value_t = 0.0)]
+        scale_decades: f64,
         /// Seed of the draw (ChaCha8: the same problem on every machine).
         #[arg(long, default_value_t = 0)]
         seed: u64,
@@ -361,8 +364,9 @@ fn gain_source(run: Option<PathBuf>, trajectory: Vec<PathBuf>) -> app::Result<Ga
 
 fn run(command: Command) -> app::Result<Outcome> {
     match command {
-        Command::Gen { n, d, sparsity, mean, noise, n_test, seed, beta_star, out } => {
-            app::generate(&ProblemSpec { n, d, sparsity, mean, noise, n_test, seed }, &out, beta_star.as_deref())
+        Command::Gen { n, d, sparsity, mean, noise, n_test, scale_decades, seed, beta_star, out } => {
+            let spec = ProblemSpec { n, d, sparsity, mean, noise, n_test, scale_decades, seed };
+            app::generate(&spec, &out, beta_star.as_deref())
         }
         Command::Train { problem, alpha, stepsize, batch, iters, seed, schedule, tol, record_batches, out } => {
             let alpha = AlphaArg::parse(&alpha);

@@ -30,6 +30,7 @@ pub struct Problem {
 /// | mean | 0 | mean of every feature (≥ 1: uncentred data) |
 /// | noise | 0 | standard deviation of the label noise |
 /// | n_test | 100 | held-out samples |
+/// | scale_decades | 0 | feature j is scaled by 10^(−scale_decades·u_j), u_j ~ U[0,1] |
 /// | seed | 0 | ChaCha8 seed: same problem on every machine |
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ProblemSpec {
@@ -39,18 +40,21 @@ pub struct ProblemSpec {
     pub mean: f64,
     pub noise: f64,
     pub n_test: usize,
+    pub scale_decades: f64,
     pub seed: u64,
 }
 
 impl Default for ProblemSpec {
     fn default() -> Self {
-        Self { n: 20, d: 30, sparsity: 3, mean: 0.0, noise: 0.0, n_test: 100, seed: 0 }
+        Self { n: 20, d: 30, sparsity: 3, mean: 0.0, noise: 0.0, n_test: 100, scale_decades: 0.0, seed: 0 }
     }
 }
 
 impl ProblemSpec {
-    /// Draws the problem: X_ij ~ N(mean, 1); b* has `sparsity` nonzeros on a uniform
-    /// random support, each ±(1 + |N(0,1)|); y = X b* + noise·N(0,1).
+    /// Draws the problem: X_ij ~ s_j·N(mean, 1) with s_j = 10^(−scale_decades·u_j) (u_j
+    /// ~ U[0,1] from a stream of its own, so scale_decades = 0 leaves every draw as it
+    /// was); b* has `sparsity` nonzeros on a uniform random support, each ±(1 + |N(0,1)|);
+    /// y = X b* + noise·N(0,1).
     pub fn generate(&self) -> Result<Problem, String> {
         if self.n == 0 || self.d == 0 {
             return Err(format!("n and d must be ≥ 1 (got n={}, d={})", self.n, self.d));
@@ -67,6 +71,12 @@ impl ProblemSpec {
         if !(self.mean.is_finite() && self.noise.is_finite() && self.noise >= 0.0) {
             return Err(format!("mean must be finite and noise ≥ 0 (got {}, {})", self.mean, self.noise));
         }
+        if !(0.0..=MAX_SCALE_DECADES).contains(&self.scale_decades) {
+            return Err(format!("scale_decades must be in [0, {MAX_SCALE_DECADES}] (got {})", self.scale_decades));
+        }
+        let mut scale_rng = ChaCha8Rng::seed_from_u64(self.seed ^ 0x7363_616c_6573);
+        let scales: Vec<f64> =
+            (0..self.d).map(|_| 10f64.powf(-self.scale_decades * scale_rng.random::<f64>())).collect();
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
         let mut beta_star = DVector::zeros(self.d);
         for i in rand::seq::index::sample(&mut rng, self.d, self.sparsity) {
@@ -78,7 +88,7 @@ impl ProblemSpec {
             // Fill row by row so the draw order is the row-major order of the file.
             for i in 0..rows {
                 for j in 0..self.d {
-                    x[(i, j)] = self.mean + normal(rng);
+                    x[(i, j)] = scales[j] * (self.mean + normal(rng));
                 }
             }
             let y = &x * &beta_star + DVector::from_fn(rows, |_, _| self.noise * normal(rng));
@@ -96,6 +106,9 @@ impl ProblemSpec {
         })
     }
 }
+
+/// Largest spread of feature scales the generator accepts (10 decades).
+pub const MAX_SCALE_DECADES: f64 = 10.0;
 
 fn normal(rng: &mut ChaCha8Rng) -> f64 {
     StandardNormal.sample(rng)

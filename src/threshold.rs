@@ -1,12 +1,14 @@
-//! Divergence thresholds (theory/README.md § The claims): they have no closed form, so they are measured
-//! by bisection on a constant stepsize, per problem, algorithm, batch size and seed.
+//! Stepsize thresholds (theory/README.md § Thresholds): they have no closed form, so they
+//! are measured by bisection on a constant stepsize, per problem, algorithm, batch size
+//! and seed. Every trial has the same budget, a time T of gradient flow: T·⌈n/m⌉/γ steps
+//! (T/γ passes over the data), so a small stepsize is not failed merely for needing more
+//! steps. Two thresholds, each a bracket [lo, hi] narrowed until hi/lo − 1 ≤ rel_width:
 //!
-//! A stepsize *passes* when its run reaches L(b) < tol within the budget; it *fails*
-//! when the run blows up or is still going (e.g. oscillating at the edge of stability)
-//! when the budget runs out. The budget is a time T of gradient flow, the same for every
-//! trial: T·⌈n/m⌉/γ steps (T/γ passes over the data), so a small stepsize is not failed
-//! merely for needing more steps. The threshold is the bracket [lo, hi] with lo
-//! passing and hi failing, narrowed until hi/lo − 1 ≤ rel_width.
+//! - *convergence* ([`threshold`]): lo reaches L(b) < tol within the budget; hi blows up
+//!   or is still going (oscillating at the edge of stability) when the budget ends;
+//! - *divergence* ([`divergence`]): lo does not blow up within the budget; hi does.
+//!
+//! Between them lies the window of persistent oscillation.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -83,8 +85,59 @@ pub struct Threshold {
 /// Where the search gives up widening the bracket (γ outside [2^-60, 2^60] · start).
 const MAX_DOUBLINGS: usize = 60;
 
-/// Measures the threshold of GD (`batch = None`) or SGD with `batch` rows per step,
-/// drawing batches from `seed`.
+/// The trial runs of one search, with the steps they spent.
+struct Trials<'a> {
+    problem: &'a Problem,
+    alpha: &'a DVector<f64>,
+    batch: Option<usize>,
+    seed: u64,
+    s: &'a ThresholdSettings,
+    trials: usize,
+    spent: f64,
+}
+
+impl Trials<'_> {
+    /// Runs γ for the budget T·⌈n/m⌉/γ steps, stopping early below `tol` or at blow-up.
+    fn run(&mut self, gamma: f64) -> Result<Stop, ThresholdError> {
+        self.trials += 1;
+        let batching = self.batch.map_or(Batching::Full, |m| Batching::Random { m, seed: self.seed });
+        let mut config = TrainConfig::new(self.alpha.clone(), Stepsizes::Constant(gamma), batching);
+        config.tol = self.s.tol;
+        let steps = budget_steps(self.problem, self.batch, gamma, self.s);
+        self.spent += steps;
+        if !(steps <= limits::MAX_STEPS as f64 && self.spent <= MAX_SEARCH_STEPS) {
+            return Err(ThresholdError::Budget { gamma, steps: self.spent });
+        }
+        config.max_iters = steps as usize;
+        config.history_cap = 2;
+        Ok(train(self.problem, &config)?.stop)
+    }
+
+    /// Narrows `lo` (passes) and `hi` (fails) by geometric bisection to `rel_width`.
+    fn bisect(
+        &mut self,
+        (mut lo, mut hi, mut hi_stop): (f64, f64, Stop),
+        passes: fn(Stop) -> bool,
+    ) -> Result<Threshold, ThresholdError> {
+        while hi / lo - 1.0 > self.s.rel_width {
+            let mid = (lo * hi).sqrt();
+            match self.run(mid)? {
+                stop if passes(stop) => lo = mid,
+                stop => (hi, hi_stop) = (mid, stop),
+            }
+        }
+        Ok(Threshold { lo, hi, hi_stop, trials: self.trials })
+    }
+}
+
+/// Steps of one trial at γ: T·⌈n/m⌉/γ (T/γ passes over the data).
+pub fn budget_steps(problem: &Problem, batch: Option<usize>, gamma: f64, s: &ThresholdSettings) -> f64 {
+    s.time * problem.n().div_ceil(batch.unwrap_or(problem.n())) as f64 / gamma
+}
+
+/// Measures the *convergence* threshold of GD (`batch = None`) or SGD with `batch` rows
+/// per step, drawing batches from `seed`: `lo` reaches L(b) < tol within the budget,
+/// `hi` does not (it blew up, or still oscillates when the budget ends).
 pub fn threshold(
     problem: &Problem,
     alpha: &DVector<f64>,
@@ -93,28 +146,13 @@ pub fn threshold(
     s: &ThresholdSettings,
 ) -> Result<Threshold, ThresholdError> {
     s.check().map_err(ThresholdError::Settings)?;
-    let (mut trials, mut spent) = (0, 0.0);
-    let mut trial = |gamma: f64| -> Result<Stop, ThresholdError> {
-        trials += 1;
-        let batching = batch.map_or(Batching::Full, |m| Batching::Random { m, seed });
-        let mut config = TrainConfig::new(alpha.clone(), Stepsizes::Constant(gamma), batching);
-        config.tol = s.tol;
-        let epoch = problem.n().div_ceil(batch.unwrap_or(problem.n()));
-        let steps = s.time * epoch as f64 / gamma;
-        spent += steps;
-        if !(steps <= limits::MAX_STEPS as f64 && spent <= MAX_SEARCH_STEPS) {
-            return Err(ThresholdError::Budget { gamma, steps: spent });
-        }
-        config.max_iters = steps as usize;
-        config.history_cap = 2;
-        Ok(train(problem, &config)?.stop)
-    };
-    let (mut lo, mut hi, mut hi_stop) = (s.start, s.start, trial(s.start)?);
+    let mut t = Trials { problem, alpha, batch, seed, s, trials: 0, spent: 0.0 };
+    let (mut lo, mut hi, mut hi_stop) = (s.start, s.start, t.run(s.start)?);
     if hi_stop == Stop::Converged {
         // Widen upwards until a trial fails.
         for _ in 0..MAX_DOUBLINGS {
             hi *= 2.0;
-            hi_stop = trial(hi)?;
+            hi_stop = t.run(hi)?;
             if hi_stop != Stop::Converged {
                 break;
             }
@@ -130,7 +168,7 @@ pub fn threshold(
             if lo < floor {
                 return Err(ThresholdError::NoConvergence { floor, time: s.time, tol: s.tol });
             }
-            let stop = trial(lo)?;
+            let stop = t.run(lo)?;
             if stop == Stop::Converged {
                 break;
             }
@@ -140,14 +178,58 @@ pub fn threshold(
     if lo == hi {
         return Err(ThresholdError::NoBracket { start: s.start });
     }
-    while hi / lo - 1.0 > s.rel_width {
-        let mid = (lo * hi).sqrt();
-        match trial(mid)? {
-            Stop::Converged => lo = mid,
-            stop => (hi, hi_stop) = (mid, stop),
-        }
+    t.bisect((lo, hi, hi_stop), |stop| stop == Stop::Converged)
+}
+
+/// Measures the *divergence* threshold from a measured convergence threshold `conv`:
+/// `lo` does not blow up within the budget (it converges or keeps oscillating), `hi`
+/// blows up (loss > 1e16 × the initial loss, or not finite). A converging run does not
+/// blow up, so the search starts at `conv`: when `conv.hi` blew up, the two thresholds
+/// coincide to the bracket's width; otherwise it widens upwards from `conv.hi`, and the
+/// stepsizes between the two thresholds oscillate for the whole budget.
+pub fn divergence(
+    problem: &Problem,
+    alpha: &DVector<f64>,
+    batch: Option<usize>,
+    seed: u64,
+    s: &ThresholdSettings,
+    conv: &Threshold,
+) -> Result<Threshold, ThresholdError> {
+    s.check().map_err(ThresholdError::Settings)?;
+    let diverged = |stop: Stop| matches!(stop, Stop::Diverged { .. });
+    if diverged(conv.hi_stop) {
+        return Ok(Threshold { trials: 0, ..*conv });
     }
-    Ok(Threshold { lo, hi, hi_stop, trials })
+    let mut t = Trials { problem, alpha, batch, seed, s, trials: 0, spent: 0.0 };
+    let (mut lo, mut hi) = (conv.hi, conv.hi);
+    for _ in 0..MAX_DOUBLINGS {
+        hi *= 2.0;
+        let stop = t.run(hi)?;
+        if diverged(stop) {
+            return t.bisect((lo, hi, stop), |stop| !matches!(stop, Stop::Diverged { .. }));
+        }
+        lo = hi;
+    }
+    Err(ThresholdError::NoBlowUp { gamma: hi })
+}
+
+/// The classical (linear-stability) bound on a constant stepsize at the planted b*:
+/// 2/λ, λ the largest curvature of the loss in (u, v) at the interpolator b*, where
+/// u² + v² = 2√(b*² + α⁴) (conservation, with α_∞ = α) gives the weights' scale
+/// c = 2√(b*² + α⁴). GD (`batch = None`): λ = λ_max(X diag(c) Xᵀ)/n. SGD, any batch:
+/// λ = max_i x_iᵀ diag(c) x_i, which bounds every batch's curvature λ_max(X_B diag(c) X_Bᵀ)/m.
+pub fn stability_bound(problem: &Problem, alpha: &DVector<f64>, batch: Option<usize>) -> Result<f64, String> {
+    let b = problem.beta_star.as_ref().ok_or("the stability bound needs the planted b* (beta_star)")?;
+    let c = b.zip_map(alpha, |b, a| 2.0 * b.hypot(a * a));
+    let x = &problem.x;
+    let lambda = match batch {
+        None => {
+            let k = x * nalgebra::DMatrix::from_diagonal(&c) * x.transpose() / problem.n() as f64;
+            k.symmetric_eigenvalues().max()
+        }
+        Some(_) => x.row_iter().map(|r| r.iter().zip(&c).map(|(x, c)| x * x * c).sum::<f64>()).fold(0.0, f64::max),
+    };
+    if lambda.is_finite() && lambda > 0.0 { Ok(2.0 / lambda) } else { Err(format!("the curvature at b* is {lambda}")) }
 }
 
 /// The smallest stepsize a threshold search tries: 1e-4 / max_i ‖x_i‖², four orders
@@ -174,15 +256,24 @@ pub enum ThresholdError {
     Budget { gamma: f64, steps: f64 },
     #[error("no stepsize in start·2^±60 (start {start}) separates converging from failing runs")]
     NoBracket { start: f64 },
+    #[error("no stepsize up to γ = {gamma:.3e} blew up within its budget: no divergence threshold")]
+    NoBlowUp { gamma: f64 },
     #[error(transparent)]
     Train(#[from] TrainError),
 }
 
 type Cached = Arc<OnceLock<Result<Threshold, String>>>;
 
+/// One measurement per key in the process, even when callers run in parallel.
+fn cached(key: String, measure: impl FnOnce() -> Result<Threshold, String>) -> Result<Threshold, String> {
+    static CACHE: OnceLock<Mutex<HashMap<String, Cached>>> = OnceLock::new();
+    let cell = CACHE.get_or_init(Default::default).lock().map_err(|e| e.to_string())?.entry(key).or_default().clone();
+    cell.get_or_init(measure).clone()
+}
+
 /// [`threshold`] shared by every caller in the process that needs the same one (same
-/// problem `key`, α, batch size, seed and settings), and measured once even when callers
-/// run in parallel. `key` names the problem: a generator's settings, or a file's hash.
+/// problem `key`, α, batch size, seed and settings). `key` names the problem: a
+/// generator's settings, or a file's hash.
 pub fn threshold_cached(
     key: &str,
     seed: u64,
@@ -191,8 +282,20 @@ pub fn threshold_cached(
     batch: Option<usize>,
     s: &ThresholdSettings,
 ) -> Result<Threshold, String> {
-    static CACHE: OnceLock<Mutex<HashMap<String, Cached>>> = OnceLock::new();
-    let key = format!("{key}|{seed}|{:?}|{batch:?}|{s:?}", alpha.as_slice());
-    let cell = CACHE.get_or_init(Default::default).lock().map_err(|e| e.to_string())?.entry(key).or_default().clone();
-    cell.get_or_init(|| threshold(problem, alpha, batch, seed, s).map_err(|e| e.to_string())).clone()
+    let key = format!("convergence|{key}|{seed}|{:?}|{batch:?}|{s:?}", alpha.as_slice());
+    cached(key, || threshold(problem, alpha, batch, seed, s).map_err(|e| e.to_string()))
+}
+
+/// [`divergence`] (after [`threshold_cached`]), shared like it.
+pub fn divergence_cached(
+    key: &str,
+    seed: u64,
+    problem: &Problem,
+    alpha: &DVector<f64>,
+    batch: Option<usize>,
+    s: &ThresholdSettings,
+) -> Result<Threshold, String> {
+    let conv = threshold_cached(key, seed, problem, alpha, batch, s)?;
+    let key = format!("divergence|{key}|{seed}|{:?}|{batch:?}|{s:?}", alpha.as_slice());
+    cached(key, || divergence(problem, alpha, batch, seed, s, &conv).map_err(|e| e.to_string()))
 }

@@ -26,11 +26,13 @@ pub struct GainAccumulator {
     pub rho: DVector<f64>,
     pub first_order: Option<DVector<f64>>,
     steps: usize,
+    /// max over steps and coordinates of |x_k,i|.
+    max_x: f64,
 }
 
 impl GainAccumulator {
     pub fn new(d: usize) -> Self {
-        Self { gain: DVector::zeros(d), rho: DVector::zeros(d), first_order: None, steps: 0 }
+        Self { gain: DVector::zeros(d), rho: DVector::zeros(d), first_order: None, steps: 0, max_x: 0.0 }
     }
 
     /// Also accumulates Σ_k x_k² (one more pass per step; batch-1 SGD then skips its
@@ -46,10 +48,12 @@ impl GainAccumulator {
         self.add_bounded(x, max_abs(x))
     }
 
-    /// [`Self::add`] when the caller already knows a bound `max_abs` ≥ max_i |x_i|
-    /// (e.g. |γ r_i|·max_j |X_ij| for a batch-1 step), saving a pass over x.
+    /// [`Self::add`] when the caller already knows `max_abs` = max_i |x_i| (e.g.
+    /// |γ r_i|·max_j |X_ij| for a batch-1 step, exact since rounding is monotone), saving
+    /// a pass over x.
     pub fn add_bounded(&mut self, x: &[f64], max_abs: f64) -> Result<(), DegenerateFactor> {
-        debug_assert!(x.iter().all(|v| v.abs() <= max_abs));
+        debug_assert_eq!(self::max_abs(x), max_abs);
+        self.max_x = self.max_x.max(max_abs);
         if let Some(sq) = &mut self.first_order {
             sq.iter_mut().zip(x).for_each(|(s, xi)| *s += xi * xi);
         }
@@ -74,12 +78,13 @@ impl GainAccumulator {
         Ok(())
     }
 
-    /// Adds x_j = `x_of(j)` for j = 0..d in one pass, given max_j |x_j| ≤ `max_abs` <
+    /// Adds x_j = `x_of(j)` for j = 0..d in one pass, given `max_abs` = max_j |x_j| <
     /// [`SERIES_LIMIT`]: lets a caller fuse its own per-coordinate work (the weight update
     /// of a batch-1 SGD step) into the accumulation loop.
     #[inline(always)]
     pub fn add_fused(&mut self, max_abs: f64, mut x_of: impl FnMut(usize) -> f64) {
         debug_assert!(max_abs < SERIES_LIMIT && self.first_order.is_none());
+        self.max_x = self.max_x.max(max_abs);
         match bias::series_terms(max_abs) {
             1 => self.add_series_with::<1>(&mut x_of),
             2 => self.add_series_with::<2>(&mut x_of),
@@ -113,6 +118,13 @@ impl GainAccumulator {
 
     pub fn steps(&self) -> usize {
         self.steps
+    }
+
+    /// max over the steps added and their coordinates of |x_k,i| = |γ_k g_k,i| (0 before
+    /// any step), from the bounds the callers pass, which are exact maxima: the
+    /// sign of every q, q₊, q₋ term follows from it (theory/README.md § Objects).
+    pub fn max_abs_x(&self) -> f64 {
+        self.max_x
     }
 
     pub fn effective_init(&self, ln_alpha: DVector<f64>) -> EffectiveInit {

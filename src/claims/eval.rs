@@ -51,7 +51,7 @@ pub trait Scope {
 }
 
 /// Fields of a run and their types.
-pub const RUN_FIELDS: [(&str, Ty); 19] = [
+pub const RUN_FIELDS: [(&str, Ty); 24] = [
     ("beta", Ty::Vec),
     ("theory", Ty::Vec),
     ("gain", Ty::Vec),
@@ -60,27 +60,35 @@ pub const RUN_FIELDS: [(&str, Ty); 19] = [
     ("alpha", Ty::Vec),
     ("alpha_inf", Ty::Vec),
     ("ln_alpha_inf2", Ty::Vec),
+    ("beta_tilde0", Ty::Vec),
     ("u", Ty::Vec),
     ("v", Ty::Vec),
     ("loss", Ty::Num),
     ("iters", Ty::Num),
     ("converged", Ty::Num),
+    ("diverged", Ty::Num),
     ("loss_climb", Ty::Num),
     ("gain_l1", Ty::Num),
+    ("max_gamma_g", Ty::Num),
     ("stepsize", Ty::Num),
     ("threshold", Ty::Num),
+    ("divergence", Ty::Num),
+    ("bound", Ty::Num),
     ("kkt", Ty::Num),
     ("conservation", Ty::Num),
 ];
 
 /// Functions that need the problem: `implicit(ell, rho)` = argmin_{Xb=y} D_ψ(b, b̃_0) with
-/// ln α_∞² = ell; `kkt(b, ell, rho)`; `weighted_bp(w)`; `bp()`; `min_l2()`.
-pub const SOLVER_FUNCTIONS: [(&str, &[Ty], Ty); 5] = [
+/// ln α_∞² = ell; `kkt(b, ell, rho)`; `weighted_bp(w)`; `bp()`; `min_l2()`;
+/// `gram(w)` = X diag(w) Xᵀ / n; `test_loss(b)` = ½ mean (X_test b − y_test)².
+pub const SOLVER_FUNCTIONS: [(&str, &[Ty], Ty); 7] = [
     ("implicit", &[Ty::Vec, Ty::Vec], Ty::Vec),
     ("kkt", &[Ty::Vec, Ty::Vec, Ty::Vec], Ty::Num),
     ("weighted_bp", &[Ty::Vec], Ty::Vec),
     ("bp", &[], Ty::Vec),
     ("min_l2", &[], Ty::Vec),
+    ("gram", &[Ty::Vec], Ty::Mat),
+    ("test_loss", &[Ty::Vec], Ty::Num),
 ];
 
 const ELEMENTWISE: [&str; 8] = ["abs", "sqrt", "ln", "exp", "sinh", "cosh", "tanh", "asinh"];
@@ -150,6 +158,7 @@ fn signature(f: &str, args: &[Ty]) -> Result<Ty, String> {
     }
     match f {
         "diag" => want(&[Ty::Mat], Ty::Vec),
+        "lambda_max" => want(&[Ty::Mat], Ty::Num),
         "count" => want(&[Ty::Mask], Ty::Num),
         _ => match SOLVER_FUNCTIONS.iter().find(|(name, _, _)| *name == f) {
             Some((_, expected, out)) => want(expected, *out),
@@ -225,6 +234,7 @@ fn call(f: &str, args: Vec<Value>, scope: &dyn Scope) -> Result<Value, String> {
         ("dot", [Value::Vec(a), Value::Vec(b)]) => same_len(a, b).map(|_| Value::Num(a.dot(b))),
         ("corr", [Value::Vec(a), Value::Vec(b)]) => same_len(a, b).and_then(|_| pearson(a, b)).map(Value::Num),
         ("diag", [Value::Mat(m)]) => Ok(Value::Vec(m.diagonal())),
+        ("lambda_max", [Value::Mat(m)]) => lambda_max(m).map(Value::Num),
         ("count", [Value::Mask(m)]) => Ok(Value::Num(m.iter().filter(|b| **b).count() as f64)),
         _ => scope.solve(f, &args),
     }
@@ -247,6 +257,19 @@ fn reduce(f: &str, v: &DVector<f64>) -> Result<f64, String> {
         "max" => v.max(),
         _ => v.min(),
     })
+}
+
+/// The largest eigenvalue of a symmetric matrix (`H`, `gram(w)`); an error for a
+/// matrix that is not symmetric to 1e-12 of its largest entry, or not finite.
+pub fn lambda_max(m: &DMatrix<f64>) -> Result<f64, String> {
+    let scale = m.amax();
+    if !scale.is_finite() || !m.is_square() {
+        return Err(format!("lambda_max needs a finite square matrix ({}×{})", m.nrows(), m.ncols()));
+    }
+    if (m - m.transpose()).amax() > 1e-12 * scale {
+        return Err("lambda_max needs a symmetric matrix".into());
+    }
+    Ok(m.clone().symmetric_eigenvalues().max())
 }
 
 /// Pearson correlation; an error when it is undefined (fewer than 2 entries, or a

@@ -102,9 +102,11 @@ struct RawScenario {
     noise: Spanned<f64>,
     #[serde(default = "d_alpha")]
     alpha: Spanned<f64>,
+    #[serde(default = "d_zero")]
+    scale_decades: Spanned<f64>,
     #[serde(default = "d_one")]
     seeds: Spanned<usize>,
-    quick_seeds: Option<Spanned<usize>>,
+    quick_seeds: Option<Spanned<QuickSeeds>>,
     #[serde(default)]
     first_seed: u64,
 }
@@ -137,6 +139,7 @@ impl Default for RawScenario {
             mean: d_zero(),
             noise: d_zero(),
             alpha: d_alpha(),
+            scale_decades: d_zero(),
             seeds: d_one(),
             quick_seeds: None,
             first_seed: 0,
@@ -150,6 +153,14 @@ struct RawThreshold {
     time: Option<Spanned<f64>>,
     tol: Option<Spanned<f64>>,
     rel_width: Option<Spanned<f64>>,
+}
+
+/// `quick_seeds`: how many of the seeds (the first ones), or which ones.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum QuickSeeds {
+    Count(usize),
+    List(Vec<u64>),
 }
 
 #[derive(Deserialize)]
@@ -198,9 +209,11 @@ pub struct RunDef {
     pub name: String,
     /// SGD batch size; `None` for GD.
     pub batch: Option<usize>,
-    /// In terms of `threshold`, `n`, `d`.
+    /// In terms of `threshold`, `divergence`, `n`, `d`.
     pub stepsize: Expr,
+    /// Whether the stepsize or a run field needs the convergence / divergence threshold.
     pub uses_threshold: bool,
+    pub uses_divergence: bool,
     pub max_iters: usize,
     pub tol: f64,
 }
@@ -322,20 +335,22 @@ pub fn parse(file: &Path, src: &str) -> Result<Claim, ClaimError> {
     l.range(&sc.seeds, (1..=max_seeds).contains(sc.seeds.get_ref()), &format!("seeds must be in 1..={max_seeds}"))?;
     let cells = sc.n.get_ref().checked_mul(*sc.d.get_ref()).unwrap_or(usize::MAX);
     limits::check_alloc("the scenario's X (n × d)", cells as u128, 8).map_err(|e| l.error(sc.d.span().start, e))?;
-    let quick = sc.quick_seeds.as_ref().unwrap_or(&sc.seeds);
-    l.range(quick, (1..=*sc.seeds.get_ref()).contains(quick.get_ref()), "quick_seeds must be in 1..=seeds")?;
+    let max_decades = crate::problem::MAX_SCALE_DECADES;
+    let decades = *sc.scale_decades.get_ref();
+    l.range(&sc.scale_decades, (0.0..=max_decades).contains(&decades), &format!("scale_decades must be in [0, {max_decades}]"))?;
     let seeds: Vec<u64> = (0..*sc.seeds.get_ref() as u64).map(|k| sc.first_seed + k).collect();
-    let quick_seeds = seeds[..*quick.get_ref()].to_vec();
+    let (quick_seeds, quick_at) = quick_seeds(&l, sc, &seeds)?;
     let problem = ProblemSpec {
         n: *sc.n.get_ref(),
         d: *sc.d.get_ref(),
         sparsity: *sc.sparsity.get_ref(),
         mean: *sc.mean.get_ref(),
         noise: *sc.noise.get_ref(),
+        scale_decades: decades,
         ..ProblemSpec::default()
     };
     let threshold = threshold_settings(&l, &raw.threshold)?;
-    let runs = raw.runs.iter().map(|(name, r)| run_def(&l, name, r, problem.n)).collect::<Result<Vec<_>, _>>()?;
+    let runs = raw.runs.iter().map(|(name, r)| run_def(&l, name, r, (problem.n, problem.d))).collect::<Result<Vec<_>, _>>()?;
     let defines = parse_defines(&l, &raw.define)?;
     let define_order =
         dependency_order(&defines, |_| l.error(0, "a cycle of definitions"))?.into_iter().map(str::to_owned).collect();
@@ -360,7 +375,7 @@ pub fn parse(file: &Path, src: &str) -> Result<Claim, ClaimError> {
     let texts = comparisons.iter().map(|c| raw_check.holds.get_ref()[c.lhs.span.0..c.rhs.span.1].to_string()).collect();
     let test = test_kind(&l, raw_check)?;
     if matches!(test, Test::PairedT { .. }) && quick_seeds.len() < 2 {
-        return Err(l.error(quick.span().start, "a paired test needs at least 2 seeds (and quick_seeds)"));
+        return Err(l.error(quick_at, "a paired test needs at least 2 seeds (and quick_seeds)"));
     }
     let first_order_gain = src.contains("first_order_gain");
     Ok(Claim {
@@ -383,6 +398,27 @@ pub fn parse(file: &Path, src: &str) -> Result<Claim, ClaimError> {
         first_order_gain,
         symbolic: None,
     })
+}
+
+/// The seeds `--quick` uses: the first `k` of `seeds`, or a list of them (so a known
+/// disagreement can keep the seeds that show it); and where the setting is, for errors.
+fn quick_seeds(l: &Loader, sc: &RawScenario, seeds: &[u64]) -> Result<(Vec<u64>, usize), ClaimError> {
+    let Some(q) = &sc.quick_seeds else { return Ok((seeds.to_vec(), sc.seeds.span().start)) };
+    let at = q.span().start;
+    match q.get_ref() {
+        QuickSeeds::Count(k) if (1..=seeds.len()).contains(k) => Ok((seeds[..*k].to_vec(), at)),
+        QuickSeeds::Count(k) => Err(l.error(at, format!("quick_seeds must be in 1..={} (got {k})", seeds.len()))),
+        QuickSeeds::List(list) => {
+            if let Some(s) = list.iter().find(|s| !seeds.contains(s)) {
+                let what = format!("quick seed {s} is not one of the seeds {}..={}", seeds[0], seeds[seeds.len() - 1]);
+                return Err(l.error(at, what));
+            }
+            if list.is_empty() || (1..list.len()).any(|i| list[..i].contains(&list[i])) {
+                return Err(l.error(at, "quick_seeds must list distinct seeds, at least one"));
+            }
+            Ok((list.clone(), at))
+        }
+    }
 }
 
 /// A claim about formulas: variables with domains, definitions, and one statement.
@@ -585,7 +621,7 @@ fn threshold_settings(l: &Loader, t: &RawThreshold) -> Result<ThresholdSettings,
     Ok(s)
 }
 
-fn run_def(l: &Loader, name: &str, r: &RawRun, n: usize) -> Result<RunDef, ClaimError> {
+fn run_def(l: &Loader, name: &str, r: &RawRun, (n, d): (usize, usize)) -> Result<RunDef, ClaimError> {
     let batch = match r.algorithm.get_ref().as_str() {
         "gd" => {
             if let Some(b) = &r.batch {
@@ -613,15 +649,18 @@ fn run_def(l: &Loader, name: &str, r: &RawRun, n: usize) -> Result<RunDef, Claim
     };
     let names = StepsizeNames;
     check(&stepsize, &names).map_err(|e| l.error(at, format!("stepsize: {}", e.message)))?;
-    // The stepsize at threshold 1 is the fraction; it must be a positive finite number.
-    let fraction = super::run::stepsize(&stepsize, 1.0, n, 0).map_err(|e| l.error(at, format!("stepsize: {e}")))?;
+    // The stepsize at thresholds 1 is the fraction; it must be a positive finite number.
+    let unit = super::run::StepsizeScope { threshold: 1.0, divergence: 1.0, bound: 1.0, n, d };
+    let fraction = super::run::stepsize(&stepsize, unit).map_err(|e| l.error(at, format!("stepsize: {e}")))?;
     if !(fraction.is_finite() && fraction > 0.0) {
-        return Err(l.error(at, format!("stepsize must be finite and > 0 (got {fraction} at threshold = 1)")));
+        let what = format!("stepsize must be finite and > 0 (got {fraction} at threshold = divergence = bound = 1)");
+        return Err(l.error(at, what));
     }
     Ok(RunDef {
         name: name.to_string(),
         batch,
         uses_threshold: mentions(&stepsize, "threshold") || l.src.contains(&format!("{name}.threshold")),
+        uses_divergence: mentions(&stepsize, "divergence") || l.src.contains(&format!("{name}.divergence")),
         stepsize,
         max_iters: run_max_iters(l, r)?,
         tol: run_tol(l, r)?,
@@ -720,15 +759,17 @@ impl Names for ClaimNames<'_> {
     }
 }
 
-/// Names in a stepsize: the run's threshold and the problem size.
+/// Names in a stepsize: the run's thresholds and the problem size.
 struct StepsizeNames;
+
+const STEPSIZE_NAMES: [&str; 5] = ["threshold", "divergence", "bound", "n", "d"];
 
 impl Names for StepsizeNames {
     fn name_ty(&self, name: &str) -> Option<Ty> {
-        ["threshold", "n", "d"].contains(&name).then_some(Ty::Num)
+        STEPSIZE_NAMES.contains(&name).then_some(Ty::Num)
     }
 
     fn known_names(&self) -> Vec<String> {
-        vec!["threshold".into(), "n".into(), "d".into()]
+        STEPSIZE_NAMES.iter().map(|s| s.to_string()).collect()
     }
 }

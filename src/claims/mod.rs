@@ -29,6 +29,9 @@ pub enum Verdict {
     Fails,
     /// Fails, and the file marks this as a known disagreement with the paper.
     KnownDisagreement,
+    /// The file marks a known disagreement, but these seeds did not show it (with
+    /// `--quick`'s seeds, or because the marker is stale): not a failure, said plainly.
+    NotReproduced,
     /// Could not be measured (a run diverged, a value was not finite, a solver failed).
     Error,
 }
@@ -39,6 +42,7 @@ impl Verdict {
             Self::Holds => "holds",
             Self::Fails => "FAILS",
             Self::KnownDisagreement => "disagrees (known)",
+            Self::NotReproduced => "holds; known disagreement NOT reproduced",
             Self::Error => "ERROR",
         }
     }
@@ -84,6 +88,8 @@ pub struct ClaimReport {
     #[serde(flatten)]
     pub test: Test,
     pub seeds: usize,
+    /// Run with the quick seeds (`--quick`).
+    pub quick: bool,
     pub comparisons: Vec<ComparisonReport>,
     pub thresholds: Vec<ThresholdSummary>,
     pub verdict: Verdict,
@@ -111,7 +117,8 @@ pub fn run_claim(claim: &Claim, quick: bool) -> ClaimReport {
     };
     let verdict = match (&error, comparisons.iter().all(|c| c.holds), &claim.known_disagreement) {
         (Some(_), _, _) => Verdict::Error,
-        (None, true, _) => Verdict::Holds,
+        (None, true, Some(_)) => Verdict::NotReproduced,
+        (None, true, None) => Verdict::Holds,
         (None, false, Some(_)) => Verdict::KnownDisagreement,
         (None, false, None) => Verdict::Fails,
     };
@@ -122,6 +129,7 @@ pub fn run_claim(claim: &Claim, quick: bool) -> ClaimReport {
         statement: claim.statement.clone(),
         test: claim.test,
         seeds,
+        quick: quick && claim.symbolic.is_none(),
         comparisons,
         thresholds,
         verdict,

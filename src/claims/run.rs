@@ -4,7 +4,7 @@
 use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
 
-use nalgebra::DVector;
+use nalgebra::{DMatrix, DVector};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -17,7 +17,9 @@ use crate::predict::kkt_residual;
 use crate::problem::{Problem, ProblemSpec};
 use crate::runfile::RunRecord;
 use crate::solve::{LpBackend, NewtonSettings, basis_pursuit, min_norm, solve_implicit, weighted_basis_pursuit};
-use crate::threshold::{Threshold, threshold_cached};
+use crate::threshold::{Threshold, divergence_cached, stability_bound, threshold_cached};
+
+type ThresholdFn = fn(&str, u64, &Problem, &DVector<f64>, Option<usize>, &crate::threshold::ThresholdSettings) -> Result<Threshold, String>;
 use crate::train::{Batching, Run, Stepsizes, Stop, TrainConfig, train};
 
 /// What one seed measured: both sides of every comparison, and the thresholds used.
@@ -30,15 +32,29 @@ pub struct SeedValues {
     pub thresholds: Vec<(String, Threshold)>,
 }
 
-/// Evaluates a stepsize expression at a threshold value.
-pub fn stepsize(e: &Expr, threshold: f64, n: usize, d: usize) -> Result<f64, String> {
-    struct S(f64, usize, usize);
+/// What a stepsize expression may name: the run's convergence `threshold` and
+/// `divergence` threshold (their `lo`), and the problem's size.
+#[derive(Debug, Clone, Copy)]
+pub struct StepsizeScope {
+    pub threshold: f64,
+    pub divergence: f64,
+    pub bound: f64,
+    pub n: usize,
+    pub d: usize,
+}
+
+/// Evaluates a stepsize expression.
+pub fn stepsize(e: &Expr, at: StepsizeScope) -> Result<f64, String> {
+    struct S(StepsizeScope);
     impl Scope for S {
         fn name(&self, name: &str) -> Result<Value, String> {
             match name {
-                "threshold" => Ok(Value::Num(self.0)),
-                "n" => Ok(Value::Num(self.1 as f64)),
-                _ => Ok(Value::Num(self.2 as f64)),
+                "threshold" => Ok(Value::Num(self.0.threshold)),
+                "divergence" => Ok(Value::Num(self.0.divergence)),
+                "bound" => Ok(Value::Num(self.0.bound)),
+                "n" => Ok(Value::Num(self.0.n as f64)),
+                "d" => Ok(Value::Num(self.0.d as f64)),
+                _ => Err(format!("unknown name `{name}` in a stepsize")),
             }
         }
         fn field(&self, _: &str, _: &str) -> Result<Value, String> {
@@ -48,7 +64,7 @@ pub fn stepsize(e: &Expr, threshold: f64, n: usize, d: usize) -> Result<f64, Str
             Err(format!("{f} cannot be used in a stepsize"))
         }
     }
-    match eval(e, &S(threshold, n, d)).map_err(|e| e.message)? {
+    match eval(e, &S(at)).map_err(|e| e.message)? {
         Value::Num(g) => Ok(g),
         _ => Err("a stepsize must be a number".into()),
     }
@@ -58,7 +74,9 @@ pub fn stepsize(e: &Expr, threshold: f64, n: usize, d: usize) -> Result<f64, Str
 struct RunResult {
     name: String,
     stepsize: f64,
+    bound: f64,
     threshold: Option<Threshold>,
+    divergence: Option<Threshold>,
     run: Run,
     record: RunRecord,
     eff: EffectiveInit,
@@ -72,15 +90,21 @@ fn execute(
     p: &Problem,
     alpha: &DVector<f64>,
 ) -> Result<RunResult, String> {
-    let th = if def.uses_threshold {
-        Some(
-            threshold_cached(&format!("{spec:?}"), spec.seed, p, alpha, def.batch, &claim.threshold)
-                .map_err(|e| format!("threshold of run `{}`: {e}", def.name))?,
-        )
-    } else {
-        None
+    let key = format!("{spec:?}");
+    let measure = |kind: &str, f: ThresholdFn| {
+        f(&key, spec.seed, p, alpha, def.batch, &claim.threshold)
+            .map_err(|e| format!("{kind} threshold of run `{}`: {e}", def.name))
     };
-    let gamma = stepsize(&def.stepsize, th.map_or(f64::NAN, |t| t.lo), p.n(), p.d())?;
+    let th = def.uses_threshold.then(|| measure("convergence", threshold_cached)).transpose()?;
+    let div = def.uses_divergence.then(|| measure("divergence", divergence_cached)).transpose()?;
+    let at = StepsizeScope {
+        threshold: th.map_or(f64::NAN, |t| t.lo),
+        divergence: div.map_or(f64::NAN, |t| t.lo),
+        bound: stability_bound(p, alpha, def.batch).unwrap_or(f64::NAN),
+        n: p.n(),
+        d: p.d(),
+    };
+    let gamma = stepsize(&def.stepsize, at)?;
     let batching = def.batch.map_or(Batching::Full, |m| Batching::Random { m, seed: spec.seed });
     let mut config = TrainConfig::new(alpha.clone(), Stepsizes::Constant(gamma), batching);
     config.max_iters = def.max_iters;
@@ -90,7 +114,17 @@ fn execute(
     let run = train(p, &config).map_err(|e| format!("run `{}`: {e}", def.name))?;
     let record = RunRecord::from_run(&run);
     let eff = record.effective_init();
-    Ok(RunResult { name: def.name.clone(), stepsize: gamma, threshold: th, run, record, eff, theory: OnceCell::new() })
+    Ok(RunResult {
+        name: def.name.clone(),
+        stepsize: gamma,
+        bound: at.bound,
+        threshold: th,
+        divergence: div,
+        run,
+        record,
+        eff,
+        theory: OnceCell::new(),
+    })
 }
 
 /// Runs the claim's scenario on one seed and evaluates both sides of each comparison.
@@ -118,7 +152,13 @@ pub fn run_seed(claim: &Claim, seed: u64) -> Result<SeedValues, String> {
             Ok((side(&c.lhs)?, side(&c.rhs)?))
         })
         .collect::<Result<Vec<_>, String>>()?;
-    let thresholds = runs.iter().filter_map(|r| r.threshold.map(|t| (r.name.clone(), t))).collect();
+    let thresholds = runs
+        .iter()
+        .flat_map(|r| {
+            let conv = r.threshold.map(|t| (r.name.clone(), t));
+            conv.into_iter().chain(r.divergence.map(|t| (format!("{} (divergence)", r.name), t)))
+        })
+        .collect();
     Ok(SeedValues { seed, sides, thresholds })
 }
 
@@ -197,9 +237,15 @@ impl Scope for SeedScope<'_> {
         let vec = |v: &DVector<f64>| Ok(Value::Vec(v.clone()));
         match field {
             "converged" => return num(f64::from(u8::from(r.run.stop == Stop::Converged))),
+            "diverged" => return num(f64::from(u8::from(r.run.diverged()))),
             "stepsize" => return num(r.stepsize),
+            "bound" if r.bound.is_nan() => return Err("the stability bound needs the planted b*".into()),
+            "bound" => return num(r.bound),
             "iters" => return num(r.run.iters as f64),
             "threshold" => return r.threshold.map_or(Err(format!("run `{run}` has no threshold")), |t| num(t.lo)),
+            "divergence" => {
+                return r.divergence.map_or(Err(format!("run `{run}` has no divergence threshold")), |t| num(t.lo));
+            }
             _ => {}
         }
         if let Stop::Diverged { step } = r.run.stop {
@@ -216,6 +262,8 @@ impl Scope for SeedScope<'_> {
             "alpha" => vec(&r.record.alpha),
             "alpha_inf" => vec(&r.eff.alpha_inf()),
             "ln_alpha_inf2" => vec(&r.eff.ln_alpha_inf2()),
+            "beta_tilde0" => vec(&r.eff.beta_tilde0()),
+            "max_gamma_g" => num(r.run.accumulator.max_abs_x()),
             "u" => vec(&r.record.u),
             "v" => vec(&r.record.v),
             "loss" => num(r.run.loss),
@@ -241,6 +289,12 @@ impl Scope for SeedScope<'_> {
             ("weighted_bp", [Value::Vec(w)]) => weighted_basis_pursuit(x, y, w, LpBackend::Minilp).map_err(lp)?.beta,
             ("bp", []) => basis_pursuit(x, y, LpBackend::Minilp).map_err(lp)?.beta,
             ("min_l2", []) => min_norm(x, y).map_err(lp)?,
+            ("gram", [Value::Vec(w)]) => {
+                return Ok(Value::Mat(x * DMatrix::from_diagonal(w) * x.transpose() / self.p.n() as f64));
+            }
+            ("test_loss", [Value::Vec(b)]) => {
+                return self.p.test_loss(b).map(Value::Num).ok_or_else(|| "the problem has no test set".into());
+            }
             _ => return Err(format!("bad call of {f}")),
         };
         Ok(Value::Vec(beta))
@@ -254,7 +308,8 @@ mod tests {
 
     #[test]
     fn stepsize_reads_threshold() {
-        let e = parse_expr("0.5 * threshold + 1 / n").unwrap();
-        assert_eq!(stepsize(&e, 0.4, 4, 10).unwrap(), 0.45);
+        let e = parse_expr("0.5 * threshold + 1 / n - divergence / d").unwrap();
+        let at = StepsizeScope { threshold: 0.4, divergence: 0.5, bound: 9.0, n: 4, d: 10 };
+        assert_eq!(stepsize(&e, at).unwrap(), 0.4);
     }
 }

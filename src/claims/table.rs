@@ -46,11 +46,16 @@ pub fn markdown(reports: &[ClaimReport], errors: &[ClaimError]) -> String {
     let count = |v: Verdict| reports.iter().filter(|r| r.verdict == v).count();
     let _ = writeln!(
         t,
-        "\n{}: {}, {}, {}, {}; {} could not be loaded",
+        "\n{}: {}, {}, {} ({} not reproduced), {}; {} could not be loaded",
         counted(reports.len(), "claim", "claims"),
         counted(count(Verdict::Holds), "holds", "hold"),
         counted(count(Verdict::Fails), "fails", "fail"),
-        counted(count(Verdict::KnownDisagreement), "known disagreement", "known disagreements"),
+        counted(
+            count(Verdict::KnownDisagreement) + count(Verdict::NotReproduced),
+            "known disagreement",
+            "known disagreements"
+        ),
+        count(Verdict::NotReproduced),
         counted(count(Verdict::Error), "error", "errors"),
         counted(errors.len(), "file", "files"),
     );
@@ -58,9 +63,29 @@ pub fn markdown(reports: &[ClaimReport], errors: &[ClaimError]) -> String {
         if let Some(e) = &r.error {
             let _ = writeln!(t, "\nerror in {} ({}): {e}", r.id, r.file.display());
         }
-        if let (Verdict::KnownDisagreement, Some(why)) = (r.verdict, &r.known_disagreement) {
-            let why = why.split_whitespace().collect::<Vec<_>>().join(" ");
-            let _ = writeln!(t, "\nknown disagreement {}: {why}", r.id);
+        let Some(why) = &r.known_disagreement else { continue };
+        let why = why.split_whitespace().collect::<Vec<_>>().join(" ");
+        match (r.verdict, r.quick) {
+            (Verdict::KnownDisagreement, _) => {
+                let _ = writeln!(t, "\nknown disagreement {}: {why}", r.id);
+            }
+            (Verdict::NotReproduced, true) => {
+                let _ = writeln!(
+                    t,
+                    "\nknown disagreement {} NOT reproduced with the quick seeds ({}): the full run's seeds show it. {why}",
+                    r.id,
+                    counted(r.seeds, "seed", "seeds")
+                );
+            }
+            (Verdict::NotReproduced, false) => {
+                let _ = writeln!(
+                    t,
+                    "\nknown disagreement {} NOT reproduced: the claim held on all its seeds; the marker in {} may be stale. {why}",
+                    r.id,
+                    r.file.display()
+                );
+            }
+            _ => {}
         }
     }
     for e in errors {
