@@ -6,7 +6,8 @@
 //!
 //! - *convergence* ([`threshold`]): lo reaches L(b) < tol within the budget; hi blows up
 //!   or is still going (oscillating at the edge of stability) when the budget ends;
-//! - *divergence* ([`divergence`]): lo does not blow up within the budget; hi does.
+//! - *divergence* ([`divergence`]): the first blow-up within the budget scanning upwards
+//!   from the convergence threshold, bracketed: lo does not blow up, hi does.
 //!
 //! Between them lies the window of persistent oscillation.
 
@@ -181,12 +182,17 @@ pub fn threshold(
     t.bisect((lo, hi, hi_stop), |stop| stop == Stop::Converged)
 }
 
-/// Measures the *divergence* threshold from a measured convergence threshold `conv`:
-/// `lo` does not blow up within the budget (it converges or keeps oscillating), `hi`
-/// blows up (loss > 1e16 × the initial loss, or not finite). A converging run does not
-/// blow up, so the search starts at `conv`: when `conv.hi` blew up, the two thresholds
-/// coincide to the bracket's width; otherwise it widens upwards from `conv.hi`, and the
-/// stepsizes between the two thresholds oscillate for the whole budget.
+/// Ratio between successive stepsizes of the divergence scan.
+pub const SCAN_RATIO: f64 = 1.02;
+
+/// Measures the *divergence* threshold, the smallest γ whose iterates blow up (loss >
+/// 1e16 × the initial loss, or not finite) within the budget, from a measured
+/// convergence threshold `conv` (a converging run does not blow up). Blow-up is not
+/// monotone in γ near the edge (a stepsize can blow up at step 34 while a larger one
+/// oscillates for the whole budget), so bisection alone could land on any edge: the
+/// search scans upwards from `conv.hi` in steps of [`SCAN_RATIO`] to the first blow-up,
+/// then bisects that step to `rel_width`. Islands of blow-up narrower than 2% can be
+/// missed. When `conv.hi` blew up, the two thresholds coincide to the bracket's width.
 pub fn divergence(
     problem: &Problem,
     alpha: &DVector<f64>,
@@ -201,16 +207,16 @@ pub fn divergence(
         return Ok(Threshold { trials: 0, ..*conv });
     }
     let mut t = Trials { problem, alpha, batch, seed, s, trials: 0, spent: 0.0 };
-    let (mut lo, mut hi) = (conv.hi, conv.hi);
-    for _ in 0..MAX_DOUBLINGS {
-        hi *= 2.0;
+    let mut lo = conv.hi;
+    while lo < conv.hi * 2f64.powi(MAX_DOUBLINGS as i32) {
+        let hi = lo * SCAN_RATIO;
         let stop = t.run(hi)?;
         if diverged(stop) {
             return t.bisect((lo, hi, stop), |stop| !matches!(stop, Stop::Diverged { .. }));
         }
         lo = hi;
     }
-    Err(ThresholdError::NoBlowUp { gamma: hi })
+    Err(ThresholdError::NoBlowUp { gamma: lo })
 }
 
 /// The classical (linear-stability) bound on a constant stepsize at the planted b*:
