@@ -504,14 +504,17 @@ pub fn threshold_cmd(
         if matches!(conv.hi_stop, Stop::Diverged { .. }) {
             "none (the first failing stepsize blew up)".to_string()
         } else {
-            format!("[{:.6e}, {:.6e}], {:.1}% of the convergence threshold", conv.hi, div.lo, 100.0 * (div.lo / conv.hi - 1.0))
+            format!(
+                "[{:.6e}, {:.6e}], {:.1}% of the convergence threshold",
+                conv.hi,
+                div.lo,
+                100.0 * (div.lo / conv.hi - 1.0)
+            )
         },
         conv.trials + div.trials,
         s.time,
     );
-    let bracket = |t: &crate::threshold::Threshold| {
-        json!({"lo": t.lo, "hi": t.hi, "trials": t.trials, "hi_stop": t.hi_stop, "budget_steps_at_lo": budget(t.lo)})
-    };
+    let bracket = |t: &crate::threshold::Threshold| json!({"lo": t.lo, "hi": t.hi, "trials": t.trials, "hi_stop": t.hi_stop, "budget_steps_at_lo": budget(t.lo)});
     let json = json!({
         "convergence": bracket(&conv),
         "divergence": bracket(&div),

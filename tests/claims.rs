@@ -86,8 +86,9 @@ fn the_small_scale_limit_flips_with_the_sign_of_ln_alpha() {
     let report = run_claim(&claim, true);
     assert_eq!(report.verdict, Verdict::Error);
     assert!(report.error.unwrap().contains("dual Newton did not converge"));
-    // The dense claim disagrees only through its quoted rate.
-    assert_eq!(variant("weighted-bp-limit-dense", &[("and dist80 <= 1e-8", "")]), Verdict::Holds);
+    // The dense claim disagrees only through its quoted rate: without it, the marked
+    // disagreement is reported as not reproduced.
+    assert_eq!(variant("weighted-bp-limit-dense", &[("and dist80 <= 1e-8", "")]), Verdict::NotReproduced);
 }
 
 #[test]
@@ -111,6 +112,69 @@ fn swapped_algorithms_flip_the_gain_claims() {
         ("[runs.sgd_mid]\nalgorithm = \"sgd\"", "[runs.sgd_mid]\nalgorithm = \"gd\""),
     ];
     assert_eq!(variant("gain-sgd-near-threshold", &swap_mid), Verdict::Fails);
+}
+
+#[test]
+fn the_edge_of_stability_claims_flip_when_their_runs_move() {
+    // Another stepsize's prediction is not this run's limit.
+    let other = [("rel_err(e99.beta, e99.theory)", "rel_err(e99.beta, e90.theory)")];
+    assert_eq!(variant("exact-gd-edge-of-stability", &other), Verdict::Fails);
+    // Below the convergence threshold a run converges: it is not in the window.
+    let below = [("stepsize = \"0.9 * divergence\"", "stepsize = \"0.8 * threshold\"")];
+    assert_eq!(variant("edge-of-stability-window", &below), Verdict::Fails);
+    let below = [("stepsize = \"sqrt(threshold * divergence)\"", "stepsize = \"0.8 * threshold\"")];
+    assert_eq!(variant("sgd-edge-of-stability-window", &below), Verdict::Fails);
+    // Far above the classical bound (θ/bound ≤ 2.1 for GD) the runs do not converge.
+    let above = [(
+        "[runs.gd_near]\nalgorithm = \"gd\"\nstepsize = \"0.99 * bound\"",
+        "[runs.gd_near]\nalgorithm = \"gd\"\nstepsize = \"2.5 * bound\"",
+    )];
+    assert_eq!(variant("stepsize-bound-converges", &above), Verdict::Fails);
+}
+
+#[test]
+fn the_test_loss_claims_flip_with_the_algorithm_or_the_data() {
+    assert_eq!(variant("test-loss-sgd-helps", &[("algorithm = \"sgd\"", "algorithm = \"gd\"")]), Verdict::Fails);
+    assert_eq!(variant("test-loss-gd-edge", &[("algorithm = \"gd\"", "algorithm = \"sgd\"")]), Verdict::Fails);
+    assert_eq!(variant("test-loss-gd-edge-uncentred", &[("mean = 1.0", "mean = 0.0")]), Verdict::Fails);
+}
+
+#[test]
+fn the_gain_claims_flip_when_misstated() {
+    let swap = [
+        ("[runs.gd]\nalgorithm = \"gd\"", "[runs.gd]\nalgorithm = \"@\""),
+        ("[runs.sgd]\nalgorithm = \"sgd\"", "[runs.sgd]\nalgorithm = \"gd\""),
+        ("\"@\"", "\"sgd\""),
+    ];
+    assert_eq!(variant("gain-tracks-diag-h-heterogeneous", &swap), Verdict::Fails);
+    // α_∞ ≤ α holds, α_∞ ≤ α/2 does not (GD at 0.9θ keeps up to 0.9α).
+    let half = [("max(gd_edge.alpha_inf / alpha) <= 1", "max(gd_edge.alpha_inf / alpha) <= 0.5")];
+    assert_eq!(variant("alpha-inf-below-alpha", &half), Verdict::Fails);
+    let tighter = [("half_alpha2 = \"max(alpha)^2 / 2\"", "half_alpha2 = \"max(alpha)^2 / 2000\"")];
+    assert_eq!(variant("beta-tilde0-small", &tighter), Verdict::Fails);
+    let reversed = [("b1.gain_l1 > b2.gain_l1 > b5.gain_l1 > b20.gain_l1", "b1.gain_l1 < b20.gain_l1")];
+    assert_eq!(variant("gain-batch-size", &reversed), Verdict::Fails);
+    let smaller = [(
+        "[runs.gd9]\nalgorithm = \"gd\"\nstepsize = \"0.9 * threshold\"",
+        "[runs.gd9]\nalgorithm = \"gd\"\nstepsize = \"0.2 * threshold\"",
+    )];
+    assert_eq!(variant("gain-monotone-in-stepsize", &smaller), Verdict::Fails);
+    let gd = [("algorithm = \"sgd\"", "algorithm = \"gd\"")];
+    assert_eq!(variant("sgd-limit-approaches-weighted-bp", &gd), Verdict::Fails);
+}
+
+/// A known disagreement stays visible with the quick seeds, and says so when a seed
+/// list does not reproduce it.
+#[test]
+fn a_known_disagreement_is_never_reported_as_holding() {
+    let (path, text) = claim_file("weighted-bp-limit-dense");
+    let quick = run_claim(&parse(&path, &text).unwrap(), true);
+    assert_eq!(quick.verdict, Verdict::KnownDisagreement);
+    let easy = text.replace("quick_seeds = [2]", "quick_seeds = [0]");
+    let report = run_claim(&parse(&path, &easy).unwrap(), true);
+    assert_eq!(report.verdict, Verdict::NotReproduced);
+    let table = dlncheck::claims::table::markdown(&[report], &[]);
+    assert!(table.contains("NOT reproduced with the quick seeds (1 seed)"), "{table}");
 }
 
 /// df = 1: the t distribution is Cauchy, P(T > t) = 1/2 − atan(t)/π.

@@ -337,7 +337,11 @@ pub fn parse(file: &Path, src: &str) -> Result<Claim, ClaimError> {
     limits::check_alloc("the scenario's X (n × d)", cells as u128, 8).map_err(|e| l.error(sc.d.span().start, e))?;
     let max_decades = crate::problem::MAX_SCALE_DECADES;
     let decades = *sc.scale_decades.get_ref();
-    l.range(&sc.scale_decades, (0.0..=max_decades).contains(&decades), &format!("scale_decades must be in [0, {max_decades}]"))?;
+    l.range(
+        &sc.scale_decades,
+        (0.0..=max_decades).contains(&decades),
+        &format!("scale_decades must be in [0, {max_decades}]"),
+    )?;
     let seeds: Vec<u64> = (0..*sc.seeds.get_ref() as u64).map(|k| sc.first_seed + k).collect();
     let (quick_seeds, quick_at) = quick_seeds(&l, sc, &seeds)?;
     let problem = ProblemSpec {
@@ -350,7 +354,8 @@ pub fn parse(file: &Path, src: &str) -> Result<Claim, ClaimError> {
         ..ProblemSpec::default()
     };
     let threshold = threshold_settings(&l, &raw.threshold)?;
-    let runs = raw.runs.iter().map(|(name, r)| run_def(&l, name, r, (problem.n, problem.d))).collect::<Result<Vec<_>, _>>()?;
+    let runs =
+        raw.runs.iter().map(|(name, r)| run_def(&l, name, r, (problem.n, problem.d))).collect::<Result<Vec<_>, _>>()?;
     let defines = parse_defines(&l, &raw.define)?;
     let define_order =
         dependency_order(&defines, |_| l.error(0, "a cycle of definitions"))?.into_iter().map(str::to_owned).collect();

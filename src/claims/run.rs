@@ -19,7 +19,14 @@ use crate::runfile::RunRecord;
 use crate::solve::{LpBackend, NewtonSettings, basis_pursuit, min_norm, solve_implicit, weighted_basis_pursuit};
 use crate::threshold::{Threshold, divergence_cached, stability_bound, threshold_cached};
 
-type ThresholdFn = fn(&str, u64, &Problem, &DVector<f64>, Option<usize>, &crate::threshold::ThresholdSettings) -> Result<Threshold, String>;
+type ThresholdFn = fn(
+    &str,
+    u64,
+    &Problem,
+    &DVector<f64>,
+    Option<usize>,
+    &crate::threshold::ThresholdSettings,
+) -> Result<Threshold, String>;
 use crate::train::{Batching, Run, Stepsizes, Stop, TrainConfig, train};
 
 /// What one seed measured: both sides of every comparison, and the thresholds used.
