@@ -337,9 +337,15 @@ fn threshold_reports_a_bracket_and_refuses_bad_settings() {
         args.extend(batch.iter().flat_map(|b| ["--batch", *b]));
         let (code, json) = dlncheck_json(&args);
         assert_eq!(code, 0, "{json}");
-        let (lo, hi) = (json["lo"].as_f64().unwrap(), json["hi"].as_f64().unwrap());
+        let bracket = |key: &str| (json[key]["lo"].as_f64().unwrap(), json[key]["hi"].as_f64().unwrap());
+        let ((lo, hi), (div_lo, div_hi)) = (bracket("convergence"), bracket("divergence"));
         assert!(lo < hi && hi / lo - 1.0 <= 0.005, "{json}");
-        assert!(json["hi_stop"]["reason"] != "converged");
+        assert!(div_lo < div_hi && div_hi / div_lo - 1.0 <= 0.005, "{json}");
+        assert!(json["convergence"]["hi_stop"]["reason"] != "converged");
+        assert_eq!(json["divergence"]["hi_stop"]["reason"], "diverged");
+        // A converging run does not blow up: the window lies between the two.
+        assert!(hi <= div_lo, "{json}");
+        assert_eq!((json["window"]["lo"].as_f64(), json["window"]["hi"].as_f64()), (Some(hi), Some(div_lo)));
     }
     assert_bad(&["threshold", "--problem", &prob, "--alpha", "0.1", "--batch", "21"], &["--batch 21", "1..=20"]);
     assert_bad(&["threshold", "--problem", &prob, "--alpha", "-1"], &["alpha"]);

@@ -234,3 +234,47 @@ fn series_terms_suffice() {
         }
     }
 }
+
+/// The signs behind alpha-inf-below-alpha and beta-tilde0-small: q ≥ 0 iff |x| ≤ √2;
+/// q₊, q₋ ≥ 0 on (−1, 1); and q₊ < 0 somewhere beyond 1.
+#[test]
+fn signs_of_q_and_its_parts() {
+    for x in grid() {
+        if x.abs() == 1.0 {
+            continue;
+        }
+        let (q, qp, qm) = (bias::q(x), bias::q_plus(x), bias::q_minus(x));
+        assert_eq!(q >= 0.0, x.abs() <= 2f64.sqrt(), "q({x}) = {q}");
+        if x.abs() < 1.0 {
+            assert!(qp >= 0.0 && qm >= 0.0, "x = {x}: q₊ {qp}, q₋ {qm}");
+        }
+    }
+    assert!(bias::q_plus(5.0) < 0.0 && bias::q(5.0) < 0.0);
+}
+
+/// The accumulator's max |γg| is the exact maximum over steps and coordinates, on every
+/// path: GD (add), batch-1 SGD fused and unfused (first-order gain on), and batch 3.
+#[test]
+fn max_gamma_g_is_the_exact_maximum() {
+    let mut acc = GainAccumulator::new(3);
+    acc.add(&[0.01, -0.02, 0.0]).unwrap();
+    acc.add(&[0.5, -1.5, 0.2]).unwrap();
+    acc.add(&[0.01, 0.03, -0.04]).unwrap();
+    assert_eq!(acc.max_abs_x(), 1.5);
+    let p = ProblemSpec::default().generate().unwrap();
+    for (batch, first_order) in [(None, false), (Some(1), false), (Some(1), true), (Some(3), false)] {
+        let batching = batch.map_or(Batching::Full, |m| Batching::Random { m, seed: 4 });
+        let mut c = TrainConfig::new(DVector::from_element(30, 0.1), Stepsizes::Constant(0.05), batching);
+        (c.max_iters, c.record_batches, c.first_order_gain) = (500, true, first_order);
+        let run = train(&p, &c).unwrap();
+        // Replay the recorded rows through the plain accumulator.
+        let replay = Batching::Replay { m: batch.unwrap_or(0), rows: run.batches.clone().map_or(Vec::new(), |b| b.1) };
+        let batching = if batch.is_some() { replay } else { Batching::Full };
+        let mut c2 =
+            TrainConfig::new(DVector::from_element(30, 0.1), Stepsizes::PerStep(run.stepsizes.clone()), batching);
+        (c2.max_iters, c2.first_order_gain) = (500, true);
+        let again = train(&p, &c2).unwrap();
+        assert_eq!(run.accumulator.max_abs_x(), again.accumulator.max_abs_x(), "{batch:?}");
+        assert!(run.accumulator.max_abs_x() > 0.0);
+    }
+}

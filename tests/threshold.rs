@@ -2,7 +2,7 @@
 //! within the budget, the run at `hi` does not, for GD and SGD.
 
 use dlncheck::problem::ProblemSpec;
-use dlncheck::threshold::{ThresholdSettings, threshold};
+use dlncheck::threshold::{SCAN_RATIO, ThresholdSettings, budget_steps, divergence, stability_bound, threshold};
 use dlncheck::train::{Batching, Stepsizes, Stop, TrainConfig, train};
 use nalgebra::DVector;
 
@@ -27,4 +27,54 @@ fn the_bracket_separates_converging_from_failing_runs() {
         // Well beyond the threshold the iterates blow up.
         assert!(matches!(run(4.0 * t.hi), Stop::Diverged { .. }), "{batch:?}");
     }
+}
+
+/// The divergence bracket: its lo runs the whole budget without blowing up, its hi blows
+/// up within it; the scan's stepsizes between the two thresholds do not blow up; the
+/// window is where runs oscillate (GD on seed 0 of the default problem: 33% of θ).
+#[test]
+fn the_divergence_bracket_separates_blow_up_from_oscillation() {
+    let p = ProblemSpec::default().generate().unwrap();
+    let alpha = DVector::from_element(p.d(), 0.1);
+    let s = ThresholdSettings::default();
+    for batch in [None, Some(1)] {
+        let conv = threshold(&p, &alpha, batch, 0, &s).unwrap();
+        let div = divergence(&p, &alpha, batch, 0, &s, &conv).unwrap();
+        let run = |gamma: f64| {
+            let batching = batch.map_or(Batching::Full, |m| Batching::Random { m, seed: 0 });
+            let mut c = TrainConfig::new(alpha.clone(), Stepsizes::Constant(gamma), batching);
+            c.tol = s.tol;
+            c.max_iters = budget_steps(&p, batch, gamma, &s) as usize;
+            train(&p, &c).unwrap().stop
+        };
+        assert!(conv.hi <= div.lo && div.hi / div.lo - 1.0 <= s.rel_width, "{batch:?}: {conv:?} {div:?}");
+        assert_eq!(run(div.lo), Stop::MaxIters, "{batch:?}");
+        assert!(matches!(run(div.hi), Stop::Diverged { .. }), "{batch:?}");
+        // Every scanned stepsize below div.lo oscillated through its budget.
+        let mut gamma = conv.hi * SCAN_RATIO;
+        while gamma < div.lo {
+            assert_eq!(run(gamma), Stop::MaxIters, "{batch:?} at {gamma}");
+            gamma *= SCAN_RATIO;
+        }
+    }
+}
+
+/// The stability bound against its closed form when b* = 0: the weights' scale is then
+/// c = 2α², so GD's bound is n / (α² λ_max(X Xᵀ)) and SGD's 1 / (α² max_i |x_i|²).
+#[test]
+fn the_stability_bound_matches_its_closed_form_at_zero() {
+    let p = ProblemSpec::default().generate().unwrap().with_beta_star(DVector::zeros(30)).unwrap();
+    let alpha = 0.3;
+    let a = DVector::from_element(p.d(), alpha);
+    let gram = &p.x * p.x.transpose();
+    let lambda = gram.clone().symmetric_eigenvalues().max();
+    let gd = p.n() as f64 / (alpha * alpha * lambda);
+    let sgd = 1.0 / (alpha * alpha * gram.diagonal().max());
+    let rel = |a: f64, b: f64| (a - b).abs() / b;
+    assert!(rel(stability_bound(&p, &a, None).unwrap(), gd) < 1e-12);
+    for m in [1, 5] {
+        assert!(rel(stability_bound(&p, &a, Some(m)).unwrap(), sgd) < 1e-12);
+    }
+    let no_star = dlncheck::problem::Problem { beta_star: None, ..p };
+    assert!(stability_bound(&no_star, &a, None).unwrap_err().contains("beta_star"));
 }
