@@ -20,7 +20,7 @@ use crate::solve::{
     weighted_basis_pursuit,
 };
 use crate::sweep::{Grid, Shard, merge, run_sweep};
-use crate::threshold::{ThresholdSettings, budget_steps, divergence, threshold};
+use crate::threshold::{ThresholdSettings, budget_steps, divergence, stability_bound, threshold};
 use crate::train::{Batching, Run, Stepsizes, Stop, TrainConfig, TrainError, load_schedule, train};
 use crate::trajectory::{ExternalTrajectory, TrajectoryError, continued, read_alpha};
 use crate::{limits, output};
@@ -483,13 +483,21 @@ pub fn threshold_cmd(
         _ => unreachable!("a divergence bracket ends at a blow-up"),
     };
     let budget = |g: f64| budget_steps(&p, batch, g, s);
+    // The classical bound needs the planted b*; without it there is none to report.
+    let bound = stability_bound(&p, &alpha, batch).ok();
+    let bound_text = bound.map_or(String::new(), |b| {
+        format!(
+            "classical stability bound at b* (theory/README.md § Stability bound): {b:.6e}; θ / bound = {:.3}\n",
+            conv.lo / b
+        )
+    });
     let text = format!(
         "convergence threshold in [{:.6e}, {:.6e}]: γ = {:.6e} reaches loss < {:e} within {:.3e} steps, \
          γ = {:.6e} {how}\n\
          divergence threshold in [{:.6e}, {:.6e}]: γ = {:.6e} does not blow up within {:.3e} steps, \
          γ = {:.6e} {blew}\n\
          window of persistent oscillation: {}\n\
-         ({} trials, each with a budget of T·⌈n/m⌉/γ steps, T = {:e})\n",
+         {bound_text}({} trials, each with a budget of T·⌈n/m⌉/γ steps, T = {:e})\n",
         conv.lo,
         conv.hi,
         conv.lo,
@@ -519,6 +527,7 @@ pub fn threshold_cmd(
         "convergence": bracket(&conv),
         "divergence": bracket(&div),
         "window": {"lo": conv.hi, "hi": div.lo},
+        "bound": bound,
         "settings": {"time": s.time, "tol": s.tol, "rel_width": s.rel_width},
     });
     Ok(Outcome::ok(json, text))

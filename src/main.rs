@@ -242,7 +242,8 @@ enum Command {
         #[arg(long)]
         allow_partial: bool,
     },
-    /// Divergence threshold of a constant stepsize, by bisection (reports the bracket).
+    /// Convergence and divergence thresholds of a constant stepsize (brackets), the window
+    /// between them, and the classical stability bound when the problem has b*.
     Threshold {
         /// The problem (.npz with X, y).
         #[arg(long)]
