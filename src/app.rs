@@ -13,7 +13,7 @@ use crate::compare::{CompareSpec, LoggedRun, ProblemSource, compare};
 use crate::npz::{self, InputError, NpzReader};
 use crate::predict::{CONVERGED_MARGIN, Prediction, Verdict, predict};
 use crate::problem::{Problem, ProblemSpec};
-use crate::report::{Format, render};
+use crate::report::{Format, TableStyle, render};
 use crate::runfile::save_run;
 use crate::solve::{
     LpBackend, NewtonSettings, Potential, SolveError, certify_exactly, min_norm, solve_implicit, solve_potential,
@@ -685,6 +685,9 @@ pub struct CompareArgs {
     pub generator: ProblemSpec,
     pub spec: CompareSpec,
     pub format: Format,
+    pub style: TableStyle,
+    /// Exit 0 even when a run diverged (3) or did not converge (4); the rows say so.
+    pub allow_diverged: bool,
     /// `FILE[:label]` of runs logged elsewhere.
     pub trajectories: Vec<String>,
 }
@@ -740,12 +743,36 @@ pub fn compare_cmd(mut a: CompareArgs) -> Result<Outcome> {
         }
         None => ProblemSource::Generated(a.generator),
     };
-    let c = compare(&source, &a.spec)?;
-    let mut text = render(&c, a.format);
-    if a.format != Format::Json {
-        for note in &c.notes {
-            let _ = writeln!(text, "note: {note}");
-        }
+    let (lo, hi) = crate::report::DIGITS_RANGE;
+    if !(lo..=hi).contains(&a.style.digits) {
+        return Err(Error::Usage(format!("--digits {} must be in {lo}..={hi}", a.style.digits)));
     }
-    Ok(Outcome::ok(crate::report::to_json(&c), text))
+    let c = compare(&source, &a.spec)?;
+    let mut text = render(&c, a.format, a.style);
+    // Notes under the table, as comments where the format has them (LaTeX); CSV keeps
+    // them in its status column and JSON in `notes`.
+    let prefix = match a.format {
+        Format::Markdown => Some(""),
+        Format::Latex => Some("% "),
+        Format::Csv | Format::Json => None,
+    };
+    for note in c.notes.iter().filter(|_| prefix.is_some()) {
+        let _ = writeln!(text, "{}note: {note}", prefix.unwrap_or_default());
+    }
+    let flagged = |diverged: bool| {
+        c.flags.iter().flatten().any(|f| matches!(f, crate::compare::RowFlag::Diverged { .. }) == diverged)
+    };
+    let exit = match (a.allow_diverged, flagged(true), flagged(false)) {
+        (true, ..) | (false, false, false) => 0,
+        (false, true, _) => 3,
+        (false, false, true) => 4,
+    };
+    if let (true, Some(prefix)) = (exit != 0, prefix) {
+        let _ = writeln!(
+            text,
+            "{prefix}exit {exit}: a run {} (its rows say so); --allow-diverged keeps the table with exit 0",
+            if exit == 3 { "diverged" } else { "did not converge" }
+        );
+    }
+    Ok(Outcome { json: crate::report::to_json(&c), text, exit })
 }

@@ -10,7 +10,7 @@ use crate::runfile::RunRecord;
 use crate::solve::{
     LpBackend, NewtonSettings, SolveError, basis_pursuit, min_norm, solve_implicit, weighted_basis_pursuit,
 };
-use crate::train::{Batching, Stepsizes, TrainConfig, train};
+use crate::train::{Batching, Stepsizes, Stop, TrainConfig, train};
 
 /// A run to compare: `gd:γ` or `sgd:γ:m`.
 #[derive(Debug, Clone, PartialEq)]
@@ -93,6 +93,26 @@ pub struct Comparison {
     pub per_seed: Vec<Vec<Metrics>>,
     /// Runs that did not converge or diverged, with their seed.
     pub notes: Vec<String>,
+    /// Per row: why its numbers are not shown (the run diverged, or did not converge
+    /// on some seed), the first seed's reason; `None` for a measured row.
+    pub flags: Vec<Option<RowFlag>>,
+}
+
+/// Why a row of a run carries no numbers.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum RowFlag {
+    Diverged { seed: u64, step: usize },
+    NotConverged { seed: u64, loss: f64 },
+}
+
+impl RowFlag {
+    pub fn text(&self) -> String {
+        match self {
+            Self::Diverged { seed, step } => format!("diverged at step {step} (seed {seed})"),
+            Self::NotConverged { seed, loss } => format!("not converged: loss {loss:.1e} (seed {seed})"),
+        }
+    }
 }
 
 /// The problem for seed k: the given one, or a fresh draw with seed k.
@@ -103,7 +123,7 @@ pub enum ProblemSource<'a> {
 
 pub fn compare(source: &ProblemSource, spec: &CompareSpec) -> Result<Comparison, SolveError> {
     let mut per_seed = Vec::with_capacity(spec.seeds);
-    let (mut labels, mut notes) = (Vec::new(), Vec::new());
+    let (mut labels, mut notes, mut flags) = (Vec::new(), Vec::new(), Vec::new());
     for k in 0..spec.seeds {
         let owned;
         let p = match source {
@@ -113,23 +133,30 @@ pub fn compare(source: &ProblemSource, spec: &CompareSpec) -> Result<Comparison,
                 &owned
             }
         };
-        let (rows, row_metrics) = compare_one(p, spec, k as u64, &mut notes)?;
+        let (rows, row_metrics, row_flags) = compare_one(p, spec, k as u64, &mut notes)?;
         labels = rows;
+        flags.resize(labels.len(), None);
+        for (flag, new) in flags.iter_mut().zip(row_flags) {
+            *flag = flag.take().or(new);
+        }
         per_seed.push(row_metrics);
     }
-    Ok(Comparison { labels, per_seed, notes })
+    Ok(Comparison { labels, per_seed, notes, flags })
 }
+
+/// One seed's rows: labels, measured columns, and flags.
+type SeedRows = (Vec<String>, Vec<Metrics>, Vec<Option<RowFlag>>);
 
 fn compare_one(
     p: &Problem,
     spec: &CompareSpec,
     seed: u64,
     notes: &mut Vec<String>,
-) -> Result<(Vec<String>, Vec<Metrics>), SolveError> {
+) -> Result<SeedRows, SolveError> {
     let d = p.d();
     let settings = NewtonSettings::default();
     let ln_alpha = DVector::from_element(d, spec.alpha.ln());
-    let (mut labels, mut rows) = (Vec::new(), Vec::new());
+    let (mut labels, mut rows, mut flags) = (Vec::new(), Vec::new(), Vec::new());
     for run_spec in &spec.runs {
         let batching = run_spec.batch.map_or(Batching::Full, |m| Batching::Random { m, seed });
         let mut config =
@@ -138,22 +165,30 @@ fn compare_one(
         config.tol = spec.tol;
         let run = train(p, &config).map_err(|e| SolveError::Shape(e.to_string()))?;
         let label = run_spec.label();
-        if run.diverged() || run.loss >= 1e-12 {
-            notes.push(format!(
-                "seed {seed}: {label} {}",
-                if run.diverged() { "diverged".to_owned() } else { format!("stopped at loss {:.1e}", run.loss) }
-            ));
+        let flag = match run.stop {
+            Stop::Diverged { step } => Some(RowFlag::Diverged { seed, step }),
+            _ if run.loss >= CONVERGED_LOSS => Some(RowFlag::NotConverged { seed, loss: run.loss }),
+            _ => None,
+        };
+        if let Some(f) = &flag {
+            notes.push(format!("{label}: {}", f.text()));
         }
-        let rec = RunRecord::from_run(&run);
-        let run_rows = run_rows(p, &label, &rec.beta, &rec.effective_init(), spec, seed, notes)?;
-        push_rows(&mut labels, &mut rows, run_rows);
+        let run_rows = if matches!(flag, Some(RowFlag::Diverged { .. })) {
+            ["run", "theory", "weighted BP"].map(|r| (format!("{label}: {r}"), metrics_nan())).to_vec()
+        } else {
+            let rec = RunRecord::from_run(&run);
+            run_rows(p, &label, &rec.beta, &rec.effective_init(), spec, seed, notes)?
+        };
+        push_rows(&mut labels, &mut rows, &mut flags, run_rows, flag);
     }
     for r in &spec.trajectories {
-        if p.loss(&r.beta) >= 1e-12 {
-            notes.push(format!("{} (from {}) stopped at loss {:.1e}", r.label, r.file.display(), p.loss(&r.beta)));
+        let loss = p.loss(&r.beta);
+        let flag = (loss >= CONVERGED_LOSS).then_some(RowFlag::NotConverged { seed, loss });
+        if let Some(f) = &flag {
+            notes.push(format!("{} (from {}): {}", r.label, r.file.display(), f.text()));
         }
         let run_rows = run_rows(p, &r.label, &r.beta, &r.eff, spec, seed, notes)?;
-        push_rows(&mut labels, &mut rows, run_rows);
+        push_rows(&mut labels, &mut rows, &mut flags, run_rows, flag);
     }
     let gf = solve_implicit(&p.x, &p.y, &(2.0 * &ln_alpha), &DVector::zeros(d), &settings)?.beta;
     let references = [
@@ -161,21 +196,29 @@ fn compare_one(
         ("BP (ℓ1)", basis_pursuit(&p.x, &p.y, spec.backend)?.beta),
         ("min ℓ2", min_norm(&p.x, &p.y)?),
     ];
-    for (label, b) in references {
-        rows.push(metrics(p, &b, None, None));
-        labels.push(label.to_owned());
-    }
+    let mut reference_rows: Vec<(String, Metrics)> =
+        references.into_iter().map(|(label, b)| (label.to_owned(), metrics(p, &b, None, None))).collect();
     if let Some(b) = &p.beta_star {
-        rows.push(metrics(p, b, None, None));
-        labels.push("b*".to_owned());
+        reference_rows.push(("b*".to_owned(), metrics(p, b, None, None)));
     }
-    Ok((labels, rows))
+    push_rows(&mut labels, &mut rows, &mut flags, reference_rows, None);
+    Ok((labels, rows, flags))
 }
 
-fn push_rows(labels: &mut Vec<String>, rows: &mut Vec<Metrics>, new: Vec<(String, Metrics)>) {
+/// A run counts as converged below this training loss.
+pub const CONVERGED_LOSS: f64 = 1e-12;
+
+fn push_rows(
+    labels: &mut Vec<String>,
+    rows: &mut Vec<Metrics>,
+    flags: &mut Vec<Option<RowFlag>>,
+    new: Vec<(String, Metrics)>,
+    flag: Option<RowFlag>,
+) {
     for (l, m) in new {
         labels.push(l);
         rows.push(m);
+        flags.push(flag.clone());
     }
 }
 

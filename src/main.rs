@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use dlncheck::app::{self, AlphaArg, CompareArgs, GainSource, Outcome, SolveMode, TrainArgs};
 use dlncheck::compare::{CompareSpec, RunSpec};
 use dlncheck::problem::ProblemSpec;
-use dlncheck::report::Format;
+use dlncheck::report::{Format, TableStyle};
 use dlncheck::solve::LpBackend;
 use dlncheck::sweep::{Grid, GridProblem, Shard, StepGrid};
 use dlncheck::threshold::ThresholdSettings;
@@ -306,9 +306,15 @@ enum Command {
         /// LP backend: minilp (default), clarabel, highs (cargo features).
         #[arg(long, default_value = "minilp")]
         backend: String,
-        /// md, csv, latex or json.
-        #[arg(long, default_value = "md")]
-        format: String,
+        /// md, csv, latex or json [default: md].
+        #[arg(long)]
+        format: Option<String>,
+        /// Significant digits of the table's means (md, latex); CSV and JSON keep every digit.
+        #[arg(long, default_value_t = 4)]
+        digits: usize,
+        /// Print the table and exit 0 even when a run diverged (exit 3) or did not converge (exit 4).
+        #[arg(long)]
+        allow_diverged: bool,
     },
     /// Check the claims of a theory directory (DIR/claims/*.toml) against runs.
     Check {
@@ -320,9 +326,9 @@ enum Command {
         /// Fewer seeds per claim (each claim's quick_seeds).
         #[arg(long)]
         quick: bool,
-        /// md or json.
-        #[arg(long, default_value = "md")]
-        format: String,
+        /// md or json [default: md].
+        #[arg(long)]
+        format: Option<String>,
     },
 }
 
@@ -334,6 +340,10 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
+    if let Err(e) = format_agrees(&cli) {
+        eprintln!("error: {e}");
+        return ExitCode::from(e.exit_code());
+    }
     match run(cli.command) {
         Ok(outcome) => {
             print_outcome(&outcome, cli.json);
@@ -360,6 +370,20 @@ fn gain_source(run: Option<PathBuf>, trajectory: Vec<PathBuf>) -> app::Result<Ga
         (Some(r), true) => Ok(GainSource::Run(r)),
         (None, false) => Ok(GainSource::Trajectory(trajectory)),
         _ => Err(app::Error::Usage("give a run file or --trajectory".into())),
+    }
+}
+
+/// `--json` prints JSON: a `--format` asking for something else contradicts it.
+fn format_agrees(cli: &Cli) -> app::Result<()> {
+    let format = match &cli.command {
+        Command::Compare { format, .. } | Command::Check { format, .. } => format.as_deref(),
+        _ => None,
+    };
+    match format {
+        Some(f) if cli.json && f != "json" => Err(app::Error::Usage(format!(
+            "--json prints JSON but --format {f} asks for {f}: give one of them (--format json is the same as --json)"
+        ))),
+        _ => Ok(()),
     }
 }
 
@@ -439,13 +463,16 @@ fn run(command: Command) -> app::Result<Outcome> {
             tol,
             backend,
             format,
+            digits,
+            allow_diverged,
         } => {
             let runs = runs.iter().map(|r| RunSpec::parse(r)).collect::<Result<_, _>>().map_err(app::Error::Usage)?;
             let backend = LpBackend::parse(&backend).map_err(app::Error::Usage)?;
             let spec = CompareSpec { alpha, runs, seeds, max_iters: iters, tol, backend, trajectories: Vec::new() };
             let generator = ProblemSpec { n, d, sparsity, mean, ..ProblemSpec::default() };
-            let format = Format::parse(&format).map_err(app::Error::Usage)?;
-            app::compare_cmd(CompareArgs { problem, generator, spec, format, trajectories })
+            let format = Format::parse(format.as_deref().unwrap_or("md")).map_err(app::Error::Usage)?;
+            let style = TableStyle { digits };
+            app::compare_cmd(CompareArgs { problem, generator, spec, format, style, allow_diverged, trajectories })
         }
         Command::Sweep {
             out,
@@ -518,7 +545,7 @@ fn run(command: Command) -> app::Result<Outcome> {
             app::threshold_cmd(&problem, &AlphaArg::parse(&alpha), batch, seed, &settings)
         }
         Command::Check { dir, claim, quick, format } => {
-            let json = match format.as_str() {
+            let json = match format.as_deref().unwrap_or("md") {
                 "md" => false,
                 "json" => true,
                 other => return Err(app::Error::Usage(format!("--format must be md or json, not `{other}`"))),

@@ -70,45 +70,113 @@ fn summarise(c: &Comparison) -> Vec<Vec<(f64, f64)>> {
         .collect()
 }
 
-fn num(x: f64) -> String {
-    if !x.is_finite() {
-        "–".to_owned()
-    } else if x == 0.0 || (1e-3..1e4).contains(&x.abs()) {
-        format!("{x:.4}").trim_end_matches('0').trim_end_matches('.').to_owned()
-    } else {
-        format!("{x:.2e}")
+/// How a column prints: fixed notation when every mean in it is 0 or in [1e-3, 1e4),
+/// scientific otherwise; `digits` significant digits either way.
+#[derive(Debug, Clone, Copy)]
+struct Notation {
+    fixed: bool,
+    digits: usize,
+}
+
+impl Notation {
+    fn of(means: impl Iterator<Item = f64>, digits: usize) -> Self {
+        let fixed = means.filter(|x| x.is_finite()).all(|x| x == 0.0 || (1e-3..1e4).contains(&x.abs()));
+        Self { fixed, digits }
+    }
+
+    fn show(self, x: f64, digits: usize) -> String {
+        if !x.is_finite() {
+            return "–".to_owned();
+        }
+        if x == 0.0 {
+            return "0".to_owned();
+        }
+        if !self.fixed {
+            return format!("{x:.*e}", digits.saturating_sub(1));
+        }
+        // Decimals for `digits` significant digits of x (at least 0).
+        let magnitude = if x == 0.0 { 0 } else { x.abs().log10().floor() as i32 };
+        let decimals = (digits as i32 - 1 - magnitude).max(0) as usize;
+        format!("{x:.decimals$}")
+    }
+
+    /// mean ± half-width; an interval of zero width (up to rounding: ≤ 1e-12 of the
+    /// mean, as for a row that is the same on every seed) prints as the exact value.
+    fn cell(self, mean: f64, hw: f64, pm: &str) -> String {
+        let exact = !hw.is_finite() || hw <= 1e-12 * mean.abs();
+        if exact {
+            self.show(mean, self.digits)
+        } else {
+            format!("{} {pm} {}", self.show(mean, self.digits), self.show(hw, 2))
+        }
     }
 }
 
-fn cell(mean: f64, hw: f64, pm: &str) -> String {
-    if hw.is_finite() { format!("{} {pm} {}", num(mean), num(hw)) } else { num(mean) }
+/// Table settings: significant digits of the means (half-widths get 2).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TableStyle {
+    pub digits: usize,
 }
 
-pub fn render(c: &Comparison, format: Format) -> String {
+impl Default for TableStyle {
+    fn default() -> Self {
+        Self { digits: 4 }
+    }
+}
+
+/// Accepted `--digits`.
+pub const DIGITS_RANGE: (usize, usize) = (1, 17);
+
+fn notations(cells: &[Vec<(f64, f64)>], style: TableStyle) -> Vec<Notation> {
+    (0..COLUMNS.len()).map(|j| Notation::of(cells.iter().map(|row| row[j].0), style.digits)).collect()
+}
+
+pub fn render(c: &Comparison, format: Format, style: TableStyle) -> String {
     let cells = summarise(c);
     match format {
-        Format::Markdown => markdown(c, &cells),
+        Format::Markdown => markdown(c, &cells, style),
         Format::Csv => csv(c, &cells),
-        Format::Latex => latex(c, &cells),
+        Format::Latex => latex(c, &cells, style),
         Format::Json => json_value(c, &cells).to_string(),
     }
 }
 
-fn markdown(c: &Comparison, cells: &[Vec<(f64, f64)>]) -> String {
-    let mut s = format!("| method | {} |\n|---|{}\n", COLUMNS.map(|c| c.1).join(" | "), "---|".repeat(COLUMNS.len()));
-    for (label, row) in c.labels.iter().zip(cells) {
-        let vals: Vec<String> = row.iter().map(|(m, h)| cell(*m, *h, "±")).collect();
-        s += &format!("| {label} | {} |\n", vals.join(" | "));
+/// The cells of one row in a text format: the numbers, or the flag across the row.
+fn row_cells(c: &Comparison, r: usize, row: &[(f64, f64)], cols: &[Notation], pm: &str) -> Vec<String> {
+    match &c.flags[r] {
+        Some(flag) => {
+            let mut v = vec!["–".to_owned(); COLUMNS.len()];
+            v[0] = flag.text();
+            v
+        }
+        None => row.iter().zip(cols).map(|((m, h), n)| n.cell(*m, *h, pm)).collect(),
+    }
+}
+
+fn markdown(c: &Comparison, cells: &[Vec<(f64, f64)>], style: TableStyle) -> String {
+    let cols = notations(cells, style);
+    let mut s = format!("| method | {} |\n|---|{}\n", COLUMNS.map(|c| c.1).join(" | "), "---:|".repeat(COLUMNS.len()));
+    for (r, (label, row)) in c.labels.iter().zip(cells).enumerate() {
+        s += &format!("| {label} | {} |\n", row_cells(c, r, row, &cols, "±").join(" | "));
     }
     s
 }
 
+/// A number for CSV: the shortest text that reads back to the same f64, positional
+/// between 1e-4 and 1e6 and scientific beyond; empty when not finite.
+fn csv_num(x: f64) -> String {
+    if x.is_finite() { short(x) } else { String::new() }
+}
+
 fn csv(c: &Comparison, cells: &[Vec<(f64, f64)>]) -> String {
     let head: Vec<String> = COLUMNS.iter().flat_map(|c| [c.0.to_owned(), format!("{}_ci95", c.0)]).collect();
-    let mut s = format!("method,{}\n", head.join(","));
-    for (label, row) in c.labels.iter().zip(cells) {
-        let vals: Vec<String> = row.iter().flat_map(|(m, h)| [m.to_string(), h.to_string()]).collect();
-        s += &format!("\"{}\",{}\n", label.replace('"', "\"\""), vals.join(","));
+    let mut s = format!("method,{},status\n", head.join(","));
+    for (r, (label, row)) in c.labels.iter().zip(cells).enumerate() {
+        let (vals, status): (Vec<String>, String) = match &c.flags[r] {
+            Some(flag) => (vec![String::new(); 2 * COLUMNS.len()], flag.text()),
+            None => (row.iter().flat_map(|(m, h)| [csv_num(*m), csv_num(*h)]).collect(), String::new()),
+        };
+        s += &format!("\"{}\",{},\"{status}\"\n", label.replace('"', "\"\""), vals.join(","));
     }
     s
 }
@@ -124,15 +192,19 @@ fn latex_label(label: &str) -> String {
         .replace("b*", r"$b^\star$")
 }
 
-fn latex(c: &Comparison, cells: &[Vec<(f64, f64)>]) -> String {
+fn latex(c: &Comparison, cells: &[Vec<(f64, f64)>], style: TableStyle) -> String {
+    let cols = notations(cells, style);
     let mut s = format!(
         "\\begin{{tabular}}{{l{}}}\n\\toprule\nmethod & {} \\\\\n\\midrule\n",
         "r".repeat(COLUMNS.len()),
         COLUMNS.map(|c| c.2).join(" & ")
     );
-    for (label, row) in c.labels.iter().zip(cells) {
-        let vals: Vec<String> = row.iter().map(|(m, h)| cell(*m, *h, r"$\pm$")).collect();
-        s += &format!("{} & {} \\\\\n", latex_label(label), vals.join(" & "));
+    for (r, (label, row)) in c.labels.iter().zip(cells).enumerate() {
+        let vals = match &c.flags[r] {
+            Some(flag) => format!("\\multicolumn{{{}}}{{l}}{{\\emph{{{}}}}}", COLUMNS.len(), flag.text()),
+            None => row_cells(c, r, row, &cols, r"$\pm$").join(" & "),
+        };
+        s += &format!("{} & {vals} \\\\\n", latex_label(label));
     }
     s + "\\bottomrule\n\\end{tabular}\n"
 }
@@ -148,13 +220,17 @@ fn json_value(c: &Comparison, cells: &[Vec<(f64, f64)>]) -> Value {
         .labels
         .iter()
         .zip(cells)
-        .map(|(label, row)| {
+        .enumerate()
+        .map(|(r, (label, row))| {
             let mut o = serde_json::Map::new();
             o.insert("method".into(), json!(label));
+            let flag = &c.flags[r];
             for ((key, ..), (m, h)) in COLUMNS.iter().zip(row) {
-                o.insert((*key).into(), finite(*m));
-                o.insert(format!("{key}_ci95"), finite(*h));
+                let shown = |x: f64| if flag.is_some() { Value::Null } else { finite(x) };
+                o.insert((*key).into(), shown(*m));
+                o.insert(format!("{key}_ci95"), shown(*h));
             }
+            o.insert("flag".into(), json!(flag));
             Value::Object(o)
         })
         .collect();

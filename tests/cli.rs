@@ -322,9 +322,70 @@ fn compare_formats() {
     assert!(tex.contains("\\toprule") && tex.contains("\\bottomrule") && tex.contains("$\\gamma$"), "{tex}");
     let (_, csv, _) = dlncheck(&[&args[..], &["--format", "csv"]].concat());
     assert_eq!(csv.lines().count(), 11);
-    assert!(csv.lines().all(|l| l.matches(',').count() == 16), "{csv}");
+    assert!(csv.lines().all(|l| l.matches(',').count() == 17), "{csv}");
     assert_bad(&["compare", "--run", "adam:0.1"], &["gd:γ or sgd:γ:m"]);
     assert_bad(&["compare", "--run", "gd:0.1", "--format", "xlsx"], &["unknown format"]);
+    assert_bad(
+        &["--json", "compare", "--run", "gd:0.1", "--format", "latex"],
+        &["--json prints JSON", "--format latex"],
+    );
+    assert_bad(&["--json", "check", "--format", "md"], &["--json prints JSON"]);
+    assert_bad(&["compare", "--run", "gd:0.1", "--digits", "0"], &["--digits 0", "1..=17"]);
+}
+
+/// Tables a paper can use: CSV reads back to the JSON's f64 bit for bit; one notation
+/// per column; a row that is the same on every seed prints as its value, without a
+/// rounding-noise interval; `--digits` sets the significant digits.
+#[test]
+fn compare_tables_are_exact_and_consistent() {
+    let args = ["compare", "--run", "gd:0.2", "--seeds", "3"];
+    let (_, j) = dlncheck_json(&args);
+    let (_, csv, _) = dlncheck(&[&args[..], &["--format", "csv"]].concat());
+    let rows: Vec<Vec<String>> = csv.lines().skip(1).map(|l| l.split(',').map(str::to_owned).collect()).collect();
+    for (row, json) in rows.iter().zip(j["rows"].as_array().unwrap()) {
+        let err: f64 = row[1].parse().unwrap();
+        assert_eq!(err.to_bits(), json["err"].as_f64().unwrap().to_bits(), "{row:?}");
+        assert!(row.iter().all(|c| c.len() < 30), "shortest round-trip text: {row:?}");
+    }
+    let (_, md, _) = dlncheck(&[&args[..], &["--digits", "3"]].concat());
+    // On one problem file GD and the references are the same on every seed: no interval
+    // (the means of identical values differ from them by rounding only).
+    let dir = Dir::new();
+    ProblemSpec::default().generate().unwrap().save(&dir.path("p.npz"), &[]).unwrap();
+    let (_, fixed, _) = dlncheck(&[&args[..], &["--problem", &dir.s("p.npz")]].concat());
+    assert!(!fixed.contains('±'), "{fixed}");
+    let column = |k: usize| -> Vec<String> {
+        md.lines()
+            .skip(2)
+            .filter(|l| l.starts_with('|'))
+            .map(|l| l.split('|').nth(k).unwrap().trim().to_owned())
+            .collect()
+    };
+    // ‖b − b*‖₂ spans 1e-16 to 2: scientific in every row, 3 significant digits.
+    let err = column(2);
+    assert!(err.iter().all(|c| c.contains('e')), "{err:?}");
+    assert!(err.iter().all(|c| c.split(' ').next().unwrap().split('e').next().unwrap().len() == 4), "{err:?}");
+}
+
+/// A diverged run is marked in the table (no numbers), the exit code is 3 unless
+/// --allow-diverged; an unconverged one is marked and exits 4.
+#[test]
+fn compare_marks_diverged_and_unconverged_runs() {
+    let diverged = ["compare", "--run", "gd:0.2", "--run", "sgd:0.3:4", "--seeds", "2"];
+    let (code, md, _) = dlncheck(&diverged);
+    assert_eq!(code, 3, "{md}");
+    let row = md.lines().find(|l| l.starts_with("| SGD γ=0.3 m=4: run |")).unwrap();
+    assert!(row.contains("diverged at step") && !row.contains("e31"), "{row}");
+    let (code, tex, _) = dlncheck(&[&diverged[..], &["--format", "latex", "--allow-diverged"]].concat());
+    assert_eq!(code, 0);
+    assert!(tex.contains("\\emph{diverged at step"), "{tex}");
+    let (_, j) = dlncheck_json(&diverged);
+    let flagged = &j["rows"][3];
+    assert_eq!(flagged["flag"]["status"], "diverged");
+    assert!(flagged["err"].is_null());
+    let (code, md, _) = dlncheck(&["compare", "--run", "gd:0.2", "--iters", "50"]);
+    assert_eq!(code, 4, "{md}");
+    assert!(md.contains("not converged: loss"), "{md}");
 }
 
 #[test]

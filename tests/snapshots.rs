@@ -63,7 +63,7 @@ fn builtin_suite_measurements() {
 #[test]
 fn compare_default_problem() {
     use dlncheck::compare::{CompareSpec, ProblemSource, RunSpec, compare};
-    use dlncheck::report::{Format, render};
+    use dlncheck::report::{Format, TableStyle, render};
     use dlncheck::solve::LpBackend;
     let spec = CompareSpec {
         alpha: 0.1,
@@ -91,5 +91,6 @@ fn compare_default_problem() {
             }
         }
     }
-    snapshot_settings().bind(|| insta::assert_snapshot!("compare_default_latex", render(&c, Format::Latex)));
+    snapshot_settings()
+        .bind(|| insta::assert_snapshot!("compare_default_latex", render(&c, Format::Latex, TableStyle::default())));
 }
