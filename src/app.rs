@@ -533,14 +533,56 @@ pub fn threshold_cmd(
     Ok(Outcome::ok(json, text))
 }
 
+/// Formats of the `check` report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckFormat {
+    Markdown,
+    Json,
+    Junit,
+    Html,
+}
+
+impl CheckFormat {
+    pub fn parse(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "md" | "markdown" => Ok(Self::Markdown),
+            "json" => Ok(Self::Json),
+            "junit" => Ok(Self::Junit),
+            "html" => Ok(Self::Html),
+            _ => Err(format!("--format must be md, json, junit or html, not `{s}`")),
+        }
+    }
+}
+
+/// What `dlncheck check` runs and how it reports.
+#[derive(Debug, Clone)]
+pub struct CheckArgs {
+    pub dir: PathBuf,
+    pub only: Option<String>,
+    pub quick: bool,
+    pub format: CheckFormat,
+    /// Write the report here (atomically) and print the Markdown table on stdout.
+    pub out: Option<PathBuf>,
+    /// Write the claim's snapshot (`--claim ID` only).
+    pub accept: bool,
+}
+
 /// `dlncheck check`: loads every claim file of `dir`, runs the loadable ones (in
 /// parallel) and reports. Exit 2 if a file is malformed (the others still run), else 1
 /// if a claim fails or cannot be measured, else 0.
-pub fn check_cmd(dir: &Path, only: Option<&str>, quick: bool, json: bool) -> Result<Outcome> {
-    use crate::claims::{Verdict, load_dir, run_claim, table};
+pub fn check_cmd(a: &CheckArgs) -> Result<Outcome> {
+    use crate::claims::{Verdict, ci, load_dir, run_claim, table};
     use rayon::prelude::*;
+    if a.accept && a.only.is_none() {
+        return Err(Error::Usage("--accept writes one claim's snapshot: give --claim ID (review each one)".into()));
+    }
+    if a.accept && a.quick {
+        return Err(Error::Usage("--accept pins the full run that the claims test compares: drop --quick".into()));
+    }
+    let dir = &a.dir;
     let loaded = load_dir(dir).map_err(|e| Error::Usage(format!("{}: {e}", dir.display())))?;
     let stem_is = |f: &Path, id: &str| f.file_stem().is_some_and(|s| s == id);
+    let only = a.only.as_deref();
     let (mut claims, mut errors) = (Vec::new(), Vec::new());
     for c in loaded {
         match c {
@@ -553,7 +595,7 @@ pub fn check_cmd(dir: &Path, only: Option<&str>, quick: bool, json: bool) -> Res
     if let (Some(id), true, true) = (only, claims.is_empty(), errors.is_empty()) {
         return Err(Error::Usage(format!("no claim with id `{id}` in {}", dir.display())));
     }
-    let reports: Vec<_> = claims.par_iter().map(|c| run_claim(c, quick)).collect();
+    let reports: Vec<_> = claims.par_iter().map(|c| run_claim(c, a.quick)).collect();
     let exit = if !errors.is_empty() {
         2
     } else if reports.iter().any(|r| matches!(r.verdict, Verdict::Fails | Verdict::Error)) {
@@ -562,8 +604,108 @@ pub fn check_cmd(dir: &Path, only: Option<&str>, quick: bool, json: bool) -> Res
         0
     };
     let value = table::to_json(&reports, &errors);
-    let text = if json { format!("{value:#}\n") } else { table::markdown(&reports, &errors) };
+    let markdown = table::markdown(&reports, &errors);
+    let report = match a.format {
+        CheckFormat::Markdown => markdown.clone(),
+        CheckFormat::Json => format!("{value:#}\n"),
+        CheckFormat::Junit => ci::junit(&reports, &errors),
+        CheckFormat::Html => ci::html(&reports, &errors, &figures_beside(dir)),
+    };
+    let mut text = match &a.out {
+        Some(out) => {
+            crate::output::write_bytes(out, &[], report.as_bytes()).map_err(|e| Error::Usage(e.to_string()))?;
+            format!("{markdown}\nwrote {}\n", out.display())
+        }
+        None => report,
+    };
+    if a.accept {
+        text += &accept(dir, &reports)?;
+    }
     Ok(Outcome { json: value, text, exit })
+}
+
+/// The SVG figures in `figures/` beside a theory directory, by name, for the HTML report.
+fn figures_beside(theory: &Path) -> Vec<(String, String)> {
+    let dir = crate::claims::author::snapshot_dir(theory).with_file_name("figures");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "svg")).collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+        .iter()
+        .filter_map(|p| Some((p.file_name()?.to_string_lossy().into_owned(), std::fs::read_to_string(p).ok()?)))
+        .collect()
+}
+
+/// `--accept`: writes the claim's snapshot where the claims test reads it, and says
+/// whether it is new, unchanged or changed (with the lines that changed).
+fn accept(dir: &Path, reports: &[crate::claims::ClaimReport]) -> Result<String> {
+    use crate::claims::author::{acceptable, snapshot_body, snapshot_file, snapshot_path};
+    let mut text = String::new();
+    for r in reports {
+        acceptable(r).map_err(Error::Usage)?;
+        let path = snapshot_path(dir, &r.id);
+        let new = snapshot_file(r);
+        let old = std::fs::read_to_string(&path).ok();
+        let old_body = old.as_deref().and_then(snapshot_body);
+        let new_body = snapshot_body(&new).unwrap_or_default();
+        if old_body == Some(new_body) {
+            let _ = writeln!(text, "snapshot {} unchanged", path.display());
+            continue;
+        }
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::Usage(format!("{}: {e}", parent.display())))?;
+        }
+        crate::output::write_bytes(&path, &[], new.as_bytes()).map_err(|e| Error::Usage(e.to_string()))?;
+        match old_body {
+            None => {
+                let _ = writeln!(text, "wrote new snapshot {}", path.display());
+            }
+            Some(old_body) => {
+                let _ = writeln!(text, "updated snapshot {}:", path.display());
+                for line in old_body.lines().filter(|l| !new_body.lines().any(|n| n == *l)) {
+                    let _ = writeln!(text, "- {line}");
+                }
+                for line in new_body.lines().filter(|l| !old_body.lines().any(|o| o == *l)) {
+                    let _ = writeln!(text, "+ {line}");
+                }
+            }
+        }
+    }
+    Ok(text)
+}
+
+/// `dlncheck new-claim`: writes `DIR/claims/ID.toml`, a commented template or a copy of
+/// another claim (`--like`), refusing to overwrite a file.
+pub fn new_claim_cmd(dir: &Path, id: &str, like: Option<&str>) -> Result<Outcome> {
+    use crate::claims::author::{check_id, template};
+    check_id(id).map_err(Error::Usage)?;
+    let claims_dir = dir.join("claims");
+    let path = claims_dir.join(format!("{id}.toml"));
+    if path.exists() {
+        return Err(Error::Usage(format!("{} exists: choose another id, or edit it", path.display())));
+    }
+    let like_text = match like {
+        Some(other) => {
+            let file = claims_dir.join(format!("{other}.toml"));
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| Error::Usage(format!("--like {other}: {}: {e}", file.display())))?;
+            Some((other, text))
+        }
+        None => None,
+    };
+    let text = template(id, like_text.as_ref().map(|(o, t)| (*o, t.as_str())));
+    std::fs::create_dir_all(&claims_dir).map_err(|e| Error::Usage(format!("{}: {e}", claims_dir.display())))?;
+    crate::output::write_bytes(&path, &[], text.as_bytes()).map_err(|e| Error::Usage(e.to_string()))?;
+    let next = format!(
+        "wrote {}\nnext: edit it, then  dlncheck check {} --claim {id}  and, when it holds,  dlncheck check {} --claim {id} --accept\n",
+        path.display(),
+        dir.display(),
+        dir.display()
+    );
+    Ok(Outcome::ok(json!({"file": path, "id": id}), next))
 }
 
 /// What `dlncheck solve` solves.

@@ -147,12 +147,7 @@ pub fn compare(source: &ProblemSource, spec: &CompareSpec) -> Result<Comparison,
 /// One seed's rows: labels, measured columns, and flags.
 type SeedRows = (Vec<String>, Vec<Metrics>, Vec<Option<RowFlag>>);
 
-fn compare_one(
-    p: &Problem,
-    spec: &CompareSpec,
-    seed: u64,
-    notes: &mut Vec<String>,
-) -> Result<SeedRows, SolveError> {
+fn compare_one(p: &Problem, spec: &CompareSpec, seed: u64, notes: &mut Vec<String>) -> Result<SeedRows, SolveError> {
     let d = p.d();
     let settings = NewtonSettings::default();
     let ln_alpha = DVector::from_element(d, spec.alpha.ln());

@@ -326,9 +326,26 @@ enum Command {
         /// Fewer seeds per claim (each claim's quick_seeds).
         #[arg(long)]
         quick: bool,
-        /// md or json [default: md].
+        /// md, json, junit (JUnit XML for CI dashboards) or html (one self-contained page) [default: md].
         #[arg(long)]
         format: Option<String>,
+        /// Write the report to this file (atomically) and print the Markdown table.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Pin the claim's measured values: write snapshots/claim_ID.snap (needs --claim; full run).
+        #[arg(long)]
+        accept: bool,
+    },
+    /// Start a claim file: DIR/claims/ID.toml from a commented template or another claim.
+    NewClaim {
+        /// The new claim's id (lowercase letters, digits, -).
+        id: String,
+        /// Start from this claim's file instead of the template.
+        #[arg(long)]
+        like: Option<String>,
+        /// Theory directory (default: ./theory).
+        #[arg(long, default_value = "theory")]
+        dir: PathBuf,
     },
 }
 
@@ -544,14 +561,11 @@ fn run(command: Command) -> app::Result<Outcome> {
             let settings = ThresholdSettings { time, tol, rel_width, ..ThresholdSettings::default() };
             app::threshold_cmd(&problem, &AlphaArg::parse(&alpha), batch, seed, &settings)
         }
-        Command::Check { dir, claim, quick, format } => {
-            let json = match format.as_deref().unwrap_or("md") {
-                "md" => false,
-                "json" => true,
-                other => return Err(app::Error::Usage(format!("--format must be md or json, not `{other}`"))),
-            };
+        Command::Check { dir, claim, quick, format, out, accept } => {
+            let format = app::CheckFormat::parse(format.as_deref().unwrap_or("md")).map_err(app::Error::Usage)?;
             let dir = dir.unwrap_or_else(|| PathBuf::from("theory"));
-            app::check_cmd(&dir, claim.as_deref(), quick, json)
+            app::check_cmd(&app::CheckArgs { dir, only: claim, quick, format, out, accept })
         }
+        Command::NewClaim { id, like, dir } => app::new_claim_cmd(&dir, &id, like.as_deref()),
     }
 }

@@ -7,6 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{dlncheck, dlncheck_json, snapshot_settings};
+use dlncheck::claims::author::{snapshot_body, snapshot_path};
 use dlncheck::claims::{Verdict, load_dir, paired_t, parse, run_claim, snapshot_text};
 use rayon::prelude::*;
 
@@ -42,6 +43,19 @@ fn every_claim_holds_or_is_a_known_disagreement_and_is_pinned() {
     for (claim, r) in claims.iter().zip(&reports) {
         let expected = if claim.known_disagreement.is_some() { Verdict::KnownDisagreement } else { Verdict::Holds };
         assert_eq!(r.verdict, expected, "{}", snapshot_text(r));
+        // Say how to accept a new or changed snapshot before insta compares.
+        let path = snapshot_path(&theory(), &r.id);
+        let accept = format!("review, then accept with: cargo run --release -- check --claim {} --accept", r.id);
+        match std::fs::read_to_string(&path) {
+            Err(_) => panic!("claim {} has no snapshot {}; {accept}", r.id, path.display()),
+            Ok(pinned) => assert!(
+                snapshot_body(&pinned) == Some(snapshot_text(r).as_str()),
+                "claim {}'s measured values differ from {}:\n{}\n{accept}",
+                r.id,
+                path.display(),
+                snapshot_text(r)
+            ),
+        }
         snapshot_settings().bind(|| insta::assert_snapshot!(format!("claim_{}", r.id), snapshot_text(r)));
     }
 }
@@ -292,4 +306,92 @@ fn malformed_formulas_point_at_the_column() {
     let (line, col) = position(text, "sin(x)");
     let needle = format!("bad.toml:{line}:{col}: unknown function `sin`");
     assert!(out.contains(&needle), "{needle} in {out}");
+}
+
+/// Adding a claim needs no other tool: scaffold it from another claim, check it, accept
+/// its snapshot, and the snapshot is the one the claims test compares (same path and
+/// format as every pinned claim).
+#[test]
+fn a_new_claim_is_scaffolded_checked_and_accepted() {
+    let dir = common::Dir::new();
+    let mine = dir.path("theory");
+    std::fs::create_dir_all(mine.join("claims")).unwrap();
+    std::fs::copy(theory().join("claims/q-split.toml"), mine.join("claims/q-split.toml")).unwrap();
+    let t = mine.to_str().unwrap();
+    let (code, out, err) = dlncheck(&["new-claim", "q-split-again", "--like", "q-split", "--dir", t]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("--accept"), "{out}");
+    let (code, _, err) = dlncheck(&["new-claim", "q-split-again", "--dir", t]);
+    assert_eq!(code, 2, "an existing file is not overwritten");
+    assert!(err.contains("exists"), "{err}");
+    assert_eq!(dlncheck(&["new-claim", "Bad Id", "--dir", t]).0, 2);
+    let (code, out, _) = dlncheck(&["check", t, "--claim", "q-split-again"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(dlncheck(&["check", t, "--accept"]).0, 2, "--accept needs --claim");
+    assert_eq!(dlncheck(&["check", t, "--claim", "q-split-again", "--accept", "--quick"]).0, 2);
+    let (code, out, err) = dlncheck(&["check", t, "--claim", "q-split-again", "--accept"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("wrote new snapshot"), "{out}");
+    // The accepted file is what the claims test compares: same body as the original
+    // claim's pinned snapshot, up to the id.
+    let written = std::fs::read_to_string(dir.path("snapshots/claim_q-split-again.snap")).unwrap();
+    let pinned = std::fs::read_to_string(snapshot_path(&theory(), "q-split")).unwrap();
+    assert_eq!(
+        snapshot_body(&written).unwrap(),
+        snapshot_body(&pinned).unwrap().replace("claim q-split:", "claim q-split-again:")
+    );
+    let (_, again, _) = dlncheck(&["check", t, "--claim", "q-split-again", "--accept"]);
+    assert!(again.contains("unchanged"), "{again}");
+    // The template itself loads and is a valid claim.
+    let (code, _, _) = dlncheck(&["new-claim", "from-template", "--dir", t]);
+    assert_eq!(code, 0);
+    let text = std::fs::read_to_string(mine.join("claims/from-template.toml")).unwrap();
+    parse(&mine.join("claims/from-template.toml"), &text).unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// CI reports: JUnit XML with one test case per claim (parsed), and an HTML page with
+/// the claims table and the figures inline (parsed as XML-compatible markup where it
+/// matters: the table rows and the inline SVG).
+#[test]
+fn check_writes_junit_and_html_reports() {
+    let dir = common::Dir::new();
+    let mine = dir.path("theory");
+    std::fs::create_dir_all(mine.join("claims")).unwrap();
+    for id in ["q-split", "psi-convex", "quadratic-potential"] {
+        std::fs::copy(theory().join(format!("claims/{id}.toml")), mine.join(format!("claims/{id}.toml"))).unwrap();
+    }
+    let bad = mine.join("claims/broken.toml");
+    std::fs::write(&bad, "id = \"broken\"\nsource = 1\n").unwrap();
+    let t = mine.to_str().unwrap();
+    let xml_out = dir.path("check.xml");
+    let (code, out, _) = dlncheck(&["check", t, "--format", "junit", "--out", xml_out.to_str().unwrap()]);
+    assert_eq!(code, 2, "a file did not load: {out}");
+    assert!(out.contains("| claim |"), "the Markdown table on stdout: {out}");
+    let xml = std::fs::read_to_string(&xml_out).unwrap();
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let cases: Vec<_> = doc.descendants().filter(|n| n.has_tag_name("testcase")).collect();
+    let names: Vec<&str> = cases.iter().map(|c| c.attribute("name").unwrap()).collect();
+    assert_eq!(names.len(), 4, "{names:?}");
+    for id in ["q-split", "psi-convex", "quadratic-potential", "broken"] {
+        assert!(names.contains(&id), "{names:?}");
+    }
+    let broken = cases.iter().find(|c| c.attribute("name") == Some("broken")).unwrap();
+    assert!(broken.children().any(|n| n.has_tag_name("error")));
+    // HTML, with a figure beside the theory directory inlined.
+    std::fs::create_dir_all(dir.path("figures")).unwrap();
+    std::fs::write(
+        dir.path("figures/f.svg"),
+        "<?xml version=\"1.0\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\"><circle r=\"1\"/></svg>",
+    )
+    .unwrap();
+    std::fs::remove_file(&bad).unwrap();
+    let (code, html, _) = dlncheck(&["check", t, "--format", "html"]);
+    assert_eq!(code, 0);
+    assert!(html.starts_with("<!DOCTYPE html>") && html.trim_end().ends_with("</html>"));
+    let body = &html[html.find("<body>").unwrap()..html.find("</html>").unwrap()];
+    let doc = roxmltree::Document::parse(body).unwrap_or_else(|e| panic!("{e}\n{body}"));
+    let rows = doc.descendants().filter(|n| n.has_tag_name("tr")).count();
+    assert_eq!(rows, 4, "header and three claims");
+    assert_eq!(doc.descendants().filter(|n| n.has_tag_name("circle")).count(), 1, "the figure inline");
+    assert!(!body.contains("<?xml"));
 }

@@ -5,6 +5,8 @@
 //! Layers: [`crate::expr`] (parser, shared with the symbolic layer and `solve --potential`) → [`eval`] (types, evaluation) → [`file`] (TOML, checks,
 //! line/column errors) → [`run`] (one seed) → this module (decisions, reports).
 
+pub mod author;
+pub mod ci;
 pub mod eval;
 pub mod file;
 pub mod run;
