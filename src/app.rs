@@ -552,6 +552,17 @@ impl CheckFormat {
             _ => Err(format!("--format must be md, json, junit or html, not `{s}`")),
         }
     }
+
+    /// The format a report file's extension names: .xml (JUnit), .html/.htm, .json, .md.
+    pub fn of_file(path: &Path) -> Option<Self> {
+        match path.extension()?.to_str()? {
+            "xml" => Some(Self::Junit),
+            "html" | "htm" => Some(Self::Html),
+            "json" => Some(Self::Json),
+            "md" => Some(Self::Markdown),
+            _ => None,
+        }
+    }
 }
 
 /// What `dlncheck check` runs and how it reports.
@@ -561,8 +572,9 @@ pub struct CheckArgs {
     pub only: Option<String>,
     pub quick: bool,
     pub format: CheckFormat,
-    /// Write the report here (atomically) and print the Markdown table on stdout.
-    pub out: Option<PathBuf>,
+    /// Write the report to each of these files (atomically), in the format its extension
+    /// names (.xml JUnit, .html, .json, .md; another: `format`), and print the Markdown table.
+    pub out: Vec<PathBuf>,
     /// Write the claim's snapshot (`--claim ID` only).
     pub accept: bool,
 }
@@ -605,19 +617,18 @@ pub fn check_cmd(a: &CheckArgs) -> Result<Outcome> {
     };
     let value = table::to_json(&reports, &errors);
     let markdown = table::markdown(&reports, &errors);
-    let report = match a.format {
+    let render = |format: CheckFormat| match format {
         CheckFormat::Markdown => markdown.clone(),
         CheckFormat::Json => format!("{value:#}\n"),
         CheckFormat::Junit => ci::junit(&reports, &errors),
         CheckFormat::Html => ci::html(&reports, &errors, &figures_beside(dir)),
     };
-    let mut text = match &a.out {
-        Some(out) => {
-            crate::output::write_bytes(out, &[], report.as_bytes()).map_err(|e| Error::Usage(e.to_string()))?;
-            format!("{markdown}\nwrote {}\n", out.display())
-        }
-        None => report,
-    };
+    let mut text = if a.out.is_empty() { render(a.format) } else { markdown.clone() };
+    for out in &a.out {
+        let format = CheckFormat::of_file(out).unwrap_or(a.format);
+        crate::output::write_bytes(out, &[], render(format).as_bytes()).map_err(|e| Error::Usage(e.to_string()))?;
+        let _ = writeln!(text, "wrote {}", out.display());
+    }
     if a.accept {
         text += &accept(dir, &reports)?;
     }

@@ -329,9 +329,10 @@ enum Command {
         /// md, json, junit (JUnit XML for CI dashboards) or html (one self-contained page) [default: md].
         #[arg(long)]
         format: Option<String>,
-        /// Write the report to this file (atomically) and print the Markdown table.
+        /// Write the report to this file (repeatable; .xml JUnit, .html, .json, .md by
+        /// extension, else --format) and print the Markdown table.
         #[arg(long)]
-        out: Option<PathBuf>,
+        out: Vec<PathBuf>,
         /// Pin the claim's measured values: write snapshots/claim_ID.snap (needs --claim; full run).
         #[arg(long)]
         accept: bool,

@@ -364,7 +364,7 @@ fn check_writes_junit_and_html_reports() {
     std::fs::write(&bad, "id = \"broken\"\nsource = 1\n").unwrap();
     let t = mine.to_str().unwrap();
     let xml_out = dir.path("check.xml");
-    let (code, out, _) = dlncheck(&["check", t, "--format", "junit", "--out", xml_out.to_str().unwrap()]);
+    let (code, out, _) = dlncheck(&["check", t, "--out", xml_out.to_str().unwrap()]);
     assert_eq!(code, 2, "a file did not load: {out}");
     assert!(out.contains("| claim |"), "the Markdown table on stdout: {out}");
     let xml = std::fs::read_to_string(&xml_out).unwrap();
