@@ -58,7 +58,11 @@ pub fn write_atomic(path: &Path, inputs: &[&Path], write: impl FnOnce(&mut File)
     let Some(name) = path.file_name() else { return fail(path, "is not a file name") };
     let prefix = format!(".{}{TMP_MARK}{}-", name.to_string_lossy(), std::process::id());
     remove_stale_temporaries(&dir, &name.to_string_lossy());
-    let mut tmp = tempfile::Builder::new().prefix(&prefix).tempfile_in(&dir).map_err(|e| err(&e))?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix);
+    #[cfg(unix)]
+    builder.permissions(permissions(path));
+    let mut tmp = builder.tempfile_in(&dir).map_err(|e| err(&e))?;
     write(tmp.as_file_mut()).map_err(|e| err(&e))?;
     tmp.as_file_mut().flush().map_err(|e| err(&e))?;
     tmp.as_file().sync_all().map_err(|e| err(&e))?;
@@ -69,6 +73,14 @@ pub fn write_atomic(path: &Path, inputs: &[&Path], write: impl FnOnce(&mut File)
 /// [`write_atomic`] of a byte string.
 pub fn write_bytes(path: &Path, inputs: &[&Path], bytes: &[u8]) -> Result<()> {
     write_atomic(path, inputs, |f| f.write_all(bytes))
+}
+
+/// The mode of the written file: the replaced file's, or that of a new file (0666 less
+/// the umask, which `open` applies), not the temporary file's private 0600.
+#[cfg(unix)]
+fn permissions(path: &Path) -> std::fs::Permissions {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).map_or_else(|_| std::fs::Permissions::from_mode(0o666), |m| m.permissions())
 }
 
 fn parent(path: &Path) -> PathBuf {
@@ -114,5 +126,23 @@ mod tests {
         write_bytes(&dir.path().join("out.txt"), &[], b"whole").unwrap();
         assert!(!stale.exists());
         assert_eq!(std::fs::read(dir.path().join("out.txt")).unwrap(), b"whole");
+    }
+
+    /// A new output gets the mode of any new file here (the umask applied), not the
+    /// temporary's 0600; a replaced file keeps its mode.
+    #[cfg(unix)]
+    #[test]
+    fn outputs_get_ordinary_permissions() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain.txt");
+        std::fs::write(&plain, b"x").unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let out = dir.path().join("out.txt");
+        write_bytes(&out, &[], b"y").unwrap();
+        assert_eq!(mode(&out), mode(&plain));
+        std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o640)).unwrap();
+        write_bytes(&out, &[], b"z").unwrap();
+        assert_eq!(mode(&out), 0o640);
     }
 }

@@ -10,7 +10,7 @@ use super::{ClaimError, ClaimReport, ComparisonReport, Verdict};
 
 /// One comparison as a line: relation, both sides and how it was decided.
 fn measured(c: &ComparisonReport) -> String {
-    let mut s = format!("{}: {:e} vs {:e}", c.relation, c.lhs, c.rhs);
+    let mut s = format!("{}: {:.4e} vs {:.4e}", c.relation, c.lhs, c.rhs);
     if let (Some(p), Some(d)) = (c.p_value, c.effect_size) {
         let _ = write!(s, " (means; p = {p:.3e}, d_z = {d:.3})");
     }
