@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use crate::bias::EffectiveInit;
 use crate::compare::{CompareSpec, LoggedRun, ProblemSource, compare};
+use crate::image::ImageFormat;
 use crate::npz::{self, InputError, NpzReader};
 use crate::predict::{CONVERGED_MARGIN, Prediction, Verdict, predict};
 use crate::problem::{Problem, ProblemSpec};
@@ -416,12 +417,12 @@ pub fn sweep_cmd(
 }
 
 /// `dlncheck plot`: the sweep figures.
-pub fn plot_cmd(sweep: &Path, out: &Path) -> Result<Outcome> {
+pub fn plot_cmd(sweep: &Path, out: &Path, formats: &[ImageFormat]) -> Result<Outcome> {
     let results = crate::sweep::read(sweep).map_err(Error::Usage)?;
     if results.is_empty() {
         return Err(Error::Usage(format!("{}: no cells", sweep.display())));
     }
-    let files = crate::plot::sweep_figures(&results, out).map_err(Error::Usage)?;
+    let files = crate::plot::sweep_figures(&results, out, formats).map_err(Error::Usage)?;
     Ok(files_outcome(&files))
 }
 
@@ -432,7 +433,7 @@ fn files_outcome(files: &[PathBuf]) -> Outcome {
 
 /// `dlncheck figures`: the default sweep (centred and uncentred), its figures, and the
 /// edge-of-stability figures, all into `out`.
-pub fn figures_cmd(out: &Path, seeds: usize, fraction: f64) -> Result<Outcome> {
+pub fn figures_cmd(out: &Path, seeds: usize, fraction: f64, formats: &[ImageFormat]) -> Result<Outcome> {
     if !(fraction > 0.0 && fraction < 1.0) {
         return Err(Error::Usage(format!("--fraction {fraction} must be in (0, 1)")));
     }
@@ -442,8 +443,8 @@ pub fn figures_cmd(out: &Path, seeds: usize, fraction: f64) -> Result<Outcome> {
     let _ = std::fs::remove_file(&sweep_file);
     run_sweep(&grid, &sweep_file, false, None, true).map_err(Error::Usage)?;
     let results = crate::sweep::read(&sweep_file).map_err(Error::Usage)?;
-    let mut files = crate::plot::sweep_figures(&results, out).map_err(Error::Usage)?;
-    files.extend(crate::plot::edge_of_stability_figures(out, fraction).map_err(Error::Usage)?);
+    let mut files = crate::plot::sweep_figures(&results, out, formats).map_err(Error::Usage)?;
+    files.extend(crate::plot::edge_of_stability_figures(out, fraction, formats).map_err(Error::Usage)?);
     files.push(sweep_file);
     Ok(files_outcome(&files))
 }

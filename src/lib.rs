@@ -16,6 +16,7 @@ pub mod bias;
 pub mod claims;
 pub mod compare;
 pub mod expr;
+pub mod image;
 pub mod limits;
 pub mod npz;
 pub mod output;

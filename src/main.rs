@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use dlncheck::app::{self, AlphaArg, CompareArgs, GainSource, Outcome, SolveMode, TrainArgs};
 use dlncheck::compare::{CompareSpec, RunSpec};
+use dlncheck::image::ImageFormat;
 use dlncheck::problem::ProblemSpec;
 use dlncheck::report::{Format, TableStyle};
 use dlncheck::solve::LpBackend;
@@ -217,6 +218,9 @@ enum Command {
         /// Where to write the figures (a folder).
         #[arg(long, default_value = "figures")]
         out: PathBuf,
+        /// Image formats, from one drawing: any of svg, png, pdf.
+        #[arg(long, default_value = "svg,png,pdf")]
+        format: String,
     },
     /// Regenerate every figure of the README from the default settings: a sweep
     /// (centred and uncentred, GD and SGD, 30 fractions of θ) and the edge-of-stability run.
@@ -230,6 +234,9 @@ enum Command {
         /// The edge-of-stability run's stepsize, as a fraction of GD's threshold.
         #[arg(long, default_value_t = 0.9)]
         fraction: f64,
+        /// Image formats, from one drawing: any of svg, png, pdf.
+        #[arg(long, default_value = "svg,png,pdf")]
+        format: String,
     },
     /// Join sweep files (shards) into one, sorted by cell.
     Merge {
@@ -556,8 +563,12 @@ fn run(command: Command) -> app::Result<Outcome> {
             app::sweep_cmd(&grid, &out, resume, shard, threads)
         }
         Command::Merge { inputs, out, allow_partial } => app::merge_cmd(&inputs, &out, allow_partial),
-        Command::Plot { sweep, out } => app::plot_cmd(&sweep, &out),
-        Command::Figures { out, seeds, fraction } => app::figures_cmd(&out, seeds, fraction),
+        Command::Plot { sweep, out, format } => {
+            app::plot_cmd(&sweep, &out, &ImageFormat::parse_list(&format).map_err(app::Error::Usage)?)
+        }
+        Command::Figures { out, seeds, fraction, format } => {
+            app::figures_cmd(&out, seeds, fraction, &ImageFormat::parse_list(&format).map_err(app::Error::Usage)?)
+        }
         Command::Threshold { problem, alpha, batch, seed, time, tol, rel_width } => {
             let settings = ThresholdSettings { time, tol, rel_width, ..ThresholdSettings::default() };
             app::threshold_cmd(&problem, &AlphaArg::parse(&alpha), batch, seed, &settings)

@@ -1,10 +1,9 @@
-//! Figures (SVG, through plotters): recovery error and |Gain|₁ against the stepsize for
-//! GD and SGD with their thresholds marked, the gain per coordinate with the support of
-//! b* marked, and an edge-of-stability run against gradient flow. Log axes where the
-//! data span more than a decade.
-//!
-//! PNG is not offered: plotters' bitmap backend needs a font rasteriser and a font file,
-//! while SVG text is drawn by the viewer.
+//! Figures, drawn once as SVG through plotters and written as SVG, PNG and PDF
+//! ([`crate::image`], with the bundled font): recovery error, test loss and ‖Gain‖₁
+//! against the stepsize for GD and SGD (mean over seeds with a 95% band, thresholds
+//! marked), the gain per coordinate as stems with the support of b* marked, and an
+//! edge-of-stability run against gradient flow. Log axes (decade ticks, minor ticks at
+//! 2…9) where the data span more than a decade; the legend sits beside the plot.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -12,6 +11,7 @@ use std::path::{Path, PathBuf};
 use nalgebra::DVector;
 use plotters::prelude::*;
 
+use crate::image::ImageFormat;
 use crate::problem::{Problem, ProblemSpec};
 use crate::sweep::CellResult;
 use crate::threshold::{ThresholdSettings, threshold};
@@ -25,6 +25,16 @@ pub struct Series {
     pub color: RGBColor,
     pub dashed: bool,
     pub markers: bool,
+    /// Draw each point as a stem from 0 (discrete coordinates), not joined by lines.
+    pub stems: bool,
+    /// (x, lower, upper) of a shaded band around the curve (a 95% interval over seeds).
+    pub band: Vec<(f64, f64, f64)>,
+}
+
+impl Series {
+    pub fn line(label: impl Into<String>, points: Vec<(f64, f64)>, color: RGBColor) -> Self {
+        Self { label: label.into(), points, color, dashed: false, markers: false, stems: false, band: Vec::new() }
+    }
 }
 
 /// A 2-D figure: curves, labelled vertical lines, axis labels.
@@ -34,26 +44,82 @@ pub struct Figure {
     pub x_label: String,
     pub y_label: String,
     pub series: Vec<Series>,
-    /// (x, label, colour) of vertical dashed lines.
+    /// (x, label, colour) of vertical dashed lines (thresholds), drawn above the grid.
     pub vlines: Vec<(f64, String, RGBColor)>,
-    /// Legend in the lower left corner instead of the upper left.
-    pub legend_lower: bool,
-}
-
-/// Tick labels: plain decimals between 1e-3 and 1e4, else 1e-5 style.
-fn tick(v: &f64) -> String {
-    let a = v.abs();
-    if a == 0.0 || (1e-3..1e4).contains(&a) {
-        let s = format!("{v:.4}");
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        format!("{v:.0e}")
-    }
+    /// Force a log (true) or linear (false) y axis; by default log when the data span
+    /// more than a decade.
+    pub y_log: Option<bool>,
+    /// A line under the legend (e.g. how many seeds the curves average).
+    pub note: String,
 }
 
 pub const GD_COLOR: RGBColor = RGBColor(200, 40, 40);
 pub const SGD_COLOR: RGBColor = RGBColor(30, 90, 200);
 pub const SUPPORT_COLOR: RGBColor = RGBColor(40, 150, 60);
+const GRID: RGBColor = RGBColor(225, 225, 225);
+const MINOR_GRID: RGBColor = RGBColor(243, 243, 243);
+
+/// Canvas, and the legend panel on its right.
+const SIZE: (u32, u32) = (960, 520);
+const LEGEND_WIDTH: u32 = 250;
+
+/// Linear tick labels: plain decimals, trailing zeros dropped.
+fn tick(v: &f64) -> String {
+    let s = format!("{v:.6}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" { "0".into() } else { s.into() }
+}
+
+/// Log tick labels: 10 with a superscript exponent at decades (10⁻³), m×10ᵉ between.
+fn log_tick(v: &f64) -> String {
+    let e = v.log10().floor() as i32;
+    let m = v / 10f64.powi(e);
+    let (m, e) = if (m - m.round()).abs() < 1e-9 && m.round() >= 10.0 { (1.0, e + 1) } else { (m, e) };
+    let sup: String = e
+        .to_string()
+        .chars()
+        .map(|c| match c {
+            '-' => '⁻',
+            d => ['⁰', '¹', '²', '³', '⁴', '⁵', '⁶', '⁷', '⁸', '⁹'][d.to_digit(10).unwrap_or(0) as usize],
+        })
+        .collect();
+    if (m - 1.0).abs() < 1e-9 {
+        format!("10{sup}")
+    } else {
+        format!("{}×10{sup}", tick(&((m * 100.0).round() / 100.0)))
+    }
+}
+
+/// Subscript digits for labels (β₃).
+pub fn subscript(k: usize) -> String {
+    k.to_string()
+        .chars()
+        .map(|c| ['₀', '₁', '₂', '₃', '₄', '₅', '₆', '₇', '₈', '₉'][c as usize - '0' as usize])
+        .collect()
+}
+
+/// Labelled (bold) and light ticks of a log axis over [lo, hi]: every decade (every
+/// k-th when there are more than 12), with 2× and 5× labelled too when the range spans
+/// fewer than 3 decades, and 2…9 × decades light; within one decade, 1…9 × labelled.
+fn log_points(lo: f64, hi: f64) -> (Vec<f64>, Vec<f64>) {
+    let (a, b) = (lo.log10().floor() as i32, hi.log10().ceil() as i32);
+    let within = |v: &f64| (lo..=hi).contains(v);
+    let multiples = |ms: &'static [i32]| {
+        (a..=b).flat_map(move |e| ms.iter().map(move |&m| m as f64 * 10f64.powi(e))).filter(within).collect::<Vec<_>>()
+    };
+    let decades = multiples(&[1]);
+    let minor = multiples(&[2, 3, 4, 5, 6, 7, 8, 9]);
+    match decades.len() {
+        0 | 1 => (multiples(&[1, 2, 3, 4, 5, 6, 7, 8, 9]), Vec::new()),
+        2 | 3 => (multiples(&[1, 2, 5]), minor),
+        n => {
+            let step = n.div_ceil(12);
+            let every: Vec<f64> =
+                (a..=b).filter(|e| e.rem_euclid(step as i32) == 0).map(|e| 10f64.powi(e)).filter(within).collect();
+            (every, decades.into_iter().chain(minor).collect())
+        }
+    }
+}
 
 /// A positive range spanning more than a decade is drawn on a log axis.
 fn wants_log(values: impl Iterator<Item = f64> + Clone) -> bool {
@@ -73,7 +139,7 @@ fn range(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
         .filter(|v| v.is_finite() && v.abs() <= MAX_ABS && (!log || *v > 0.0))
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
     if !lo.is_finite() {
-        return (0.0, 1.0);
+        return (if log { 0.1 } else { 0.0 }, 1.0);
     }
     if log {
         (lo.max(hi / 10f64.powf(MAX_DECADES)) / 1.3, hi * 1.3)
@@ -84,79 +150,199 @@ fn range(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
 }
 
 macro_rules! draw_on {
-    ($root:expr, $fig:expr, $xr:expr, $yr:expr, $ylo:expr, $yhi:expr) => {{
+    ($area:expr, $fig:expr, $xr:expr, $yr:expr, $xfmt:expr, $yfmt:expr, $ylo:expr, $yhi:expr) => {{
         let err = |e: &dyn std::fmt::Display| e.to_string();
-        let mut chart = ChartBuilder::on($root)
-            .caption(&$fig.title, ("sans-serif", 18))
-            .margin(12)
-            .x_label_area_size(42)
-            .y_label_area_size(64)
+        let mut chart = ChartBuilder::on($area)
+            .caption(&$fig.title, ("sans-serif", 17))
+            .margin(10)
+            .x_label_area_size(44)
+            .y_label_area_size(70)
             .build_cartesian_2d($xr, $yr)
             .map_err(|e| err(&e))?;
         chart
             .configure_mesh()
             .x_desc($fig.x_label.as_str())
             .y_desc($fig.y_label.as_str())
-            .light_line_style(WHITE.mix(0.0))
-            .x_label_formatter(&tick)
-            .y_label_formatter(&tick)
+            .bold_line_style(GRID)
+            .light_line_style(MINOR_GRID)
+            .x_label_formatter($xfmt)
+            .y_label_formatter($yfmt)
+            .label_style(("sans-serif", 13))
+            .axis_desc_style(("sans-serif", 14))
             .draw()
             .map_err(|e| err(&e))?;
-        for (x, label, color) in &$fig.vlines {
-            chart
-                .draw_series(DashedLineSeries::new(vec![(*x, $ylo), (*x, $yhi)], 6, 4, color.stroke_width(1)))
-                .map_err(|e| err(&e))?
-                .label(label.clone())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(1)));
+        for s in &$fig.series {
+            if s.band.is_empty() {
+                continue;
+            }
+            let mut poly: Vec<(f64, f64)> = s.band.iter().map(|b| (b.0, b.2.min($yhi))).collect();
+            poly.extend(s.band.iter().rev().map(|b| (b.0, b.1.max($ylo))));
+            chart.draw_series(std::iter::once(Polygon::new(poly, s.color.mix(0.15).filled()))).map_err(|e| err(&e))?;
         }
         for s in &$fig.series {
             let color = s.color;
             let pts: Vec<(f64, f64)> =
                 s.points.iter().copied().filter(|(x, y)| x.is_finite() && y.is_finite()).collect();
             let style = color.stroke_width(2);
-            let anno = if s.dashed {
-                chart.draw_series(DashedLineSeries::new(pts.clone(), 5, 4, style)).map_err(|e| err(&e))?
+            if s.stems {
+                let base = 0f64.max($ylo);
+                chart
+                    .draw_series(
+                        pts.iter().map(|&(x, y)| PathElement::new(vec![(x, base), (x, y)], color.stroke_width(2))),
+                    )
+                    .map_err(|e| err(&e))?;
+            } else if s.dashed {
+                chart.draw_series(DashedLineSeries::new(pts.clone(), 6, 4, style)).map_err(|e| err(&e))?;
             } else {
-                chart.draw_series(LineSeries::new(pts.clone(), style)).map_err(|e| err(&e))?
-            };
-            if !s.label.is_empty() {
-                anno.label(s.label.clone())
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+                chart.draw_series(LineSeries::new(pts.clone(), style)).map_err(|e| err(&e))?;
             }
-            if s.markers {
+            if s.markers || s.stems {
                 chart.draw_series(pts.iter().map(|p| Circle::new(*p, 3, color.filled()))).map_err(|e| err(&e))?;
             }
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .position(if $fig.legend_lower { SeriesLabelPosition::LowerLeft } else { SeriesLabelPosition::UpperLeft })
-            .draw()
-            .map_err(|e| err(&e))?;
+        // Thresholds last: above the grid and the bands, labelled at the top.
+        for (x, label, color) in &$fig.vlines {
+            chart
+                .draw_series(DashedLineSeries::new(vec![(*x, $ylo), (*x, $yhi)], 8, 5, color.stroke_width(2)))
+                .map_err(|e| err(&e))?;
+            let short = label.split(" (").next().unwrap_or(label).to_string();
+            if short.is_empty() {
+                continue;
+            }
+            chart
+                .draw_series(std::iter::once(Text::new(short, (*x, $yhi), ("sans-serif", 13).into_font().color(color))))
+                .map_err(|e| err(&e))?;
+        }
     }};
 }
 
-/// Writes the figure as SVG (atomically, through [`crate::output`]).
-pub fn render(fig: &Figure, path: &Path) -> Result<(), String> {
+/// One legend entry: a sample of the line (dashed, with a marker or a band as drawn).
+struct Entry {
+    label: String,
+    color: RGBColor,
+    dashed: bool,
+    marker: bool,
+    band: bool,
+}
+
+fn entries(fig: &Figure) -> Vec<Entry> {
+    let mut v: Vec<Entry> = fig
+        .series
+        .iter()
+        .filter(|s| !s.label.is_empty())
+        .map(|s| Entry {
+            label: s.label.clone(),
+            color: s.color,
+            dashed: s.dashed,
+            marker: s.markers || s.stems,
+            band: !s.band.is_empty(),
+        })
+        .collect();
+    v.extend(fig.vlines.iter().filter(|v| !v.1.is_empty()).map(|(_, label, color)| Entry {
+        label: label.clone(),
+        color: *color,
+        dashed: true,
+        marker: false,
+        band: false,
+    }));
+    v
+}
+
+/// The legend, drawn in its own panel beside the plot: dash patterns as drawn.
+fn legend<DB: DrawingBackend>(area: &DrawingArea<DB, plotters::coord::Shift>, fig: &Figure) -> Result<(), String> {
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    let font = ("sans-serif", 13).into_font();
+    let mut y = 60;
+    for e in entries(fig) {
+        let (x0, x1) = (6, 40);
+        if e.band {
+            area.draw(&Rectangle::new([(x0, y - 6), (x1, y + 6)], e.color.mix(0.15).filled())).map_err(err)?;
+        }
+        let style = e.color.stroke_width(2);
+        if e.dashed {
+            for (a, b) in [(x0, x0 + 9), (x0 + 13, x0 + 22), (x0 + 26, x1)] {
+                area.draw(&PathElement::new(vec![(a, y), (b, y)], style)).map_err(err)?;
+            }
+        } else {
+            area.draw(&PathElement::new(vec![(x0, y), (x1, y)], style)).map_err(err)?;
+        }
+        if e.marker {
+            area.draw(&Circle::new(((x0 + x1) / 2, y), 3, e.color.filled())).map_err(err)?;
+        }
+        area.draw(&Text::new(e.label, (x1 + 8, y - 7), font.clone())).map_err(err)?;
+        y += 24;
+    }
+    if !fig.note.is_empty() {
+        for line in fig.note.lines() {
+            area.draw(&Text::new(
+                line.to_string(),
+                (6, y + 4),
+                ("sans-serif", 12).into_font().color(&RGBColor(90, 90, 90)),
+            ))
+            .map_err(err)?;
+            y += 17;
+        }
+    }
+    Ok(())
+}
+
+/// Writes the figure as `stem.svg`, `.png`, `.pdf` (those asked for) from one drawing.
+pub fn render(fig: &Figure, stem: &Path, formats: &[ImageFormat]) -> Result<Vec<PathBuf>, String> {
     let mut svg = String::new();
     draw(fig, &mut svg)?;
-    crate::output::write_bytes(path, &[], svg.as_bytes()).map_err(|e| e.to_string())
+    crate::image::write_all(&svg, stem, formats)
 }
 
 fn draw(fig: &Figure, svg: &mut String) -> Result<(), String> {
     let xs = fig.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).chain(fig.vlines.iter().map(|v| v.0));
-    let ys = fig.series.iter().flat_map(|s| s.points.iter().map(|p| p.1));
-    let (x_log, y_log) = (wants_log(xs.clone()), wants_log(ys.clone()));
-    let ((x0, x1), (y0, y1)) = (range(xs, x_log), range(ys, y_log));
-    let root = SVGBackend::with_string(svg, (760, 500)).into_drawing_area();
+    let ys = fig.series.iter().flat_map(|s| s.points.iter().map(|p| p.1).chain(s.band.iter().flat_map(|b| [b.1, b.2])));
+    let stems = fig.series.iter().any(|s| s.stems);
+    let x_log = !stems && wants_log(xs.clone());
+    let y_log = fig.y_log.unwrap_or_else(|| wants_log(ys.clone()));
+    let ((x0, x1), (y0, y1)) = (range(xs, x_log), range(ys.chain(stems.then_some(0.0)), y_log));
+    let root = SVGBackend::with_string(svg, SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let (plot, side) = root.split_horizontally(SIZE.0 - LEGEND_WIDTH);
+    let (xk, xl) = log_points(x0, x1);
+    let (yk, yl) = log_points(y0, y1);
     match (x_log, y_log) {
-        (true, true) => draw_on!(&root, fig, (x0..x1).log_scale(), (y0..y1).log_scale(), y0, y1),
-        (true, false) => draw_on!(&root, fig, (x0..x1).log_scale(), y0..y1, y0, y1),
-        (false, true) => draw_on!(&root, fig, x0..x1, (y0..y1).log_scale(), y0, y1),
-        (false, false) => draw_on!(&root, fig, x0..x1, y0..y1, y0, y1),
+        (true, true) => draw_on!(
+            &plot,
+            fig,
+            (x0..x1).log_scale().with_key_points(xk).with_light_points(xl),
+            (y0..y1).log_scale().with_key_points(yk).with_light_points(yl),
+            &log_tick,
+            &log_tick,
+            y0,
+            y1
+        ),
+        (true, false) => {
+            draw_on!(
+                &plot,
+                fig,
+                (x0..x1).log_scale().with_key_points(xk).with_light_points(xl),
+                y0..y1,
+                &log_tick,
+                &tick,
+                y0,
+                y1
+            )
+        }
+        (false, true) => {
+            draw_on!(
+                &plot,
+                fig,
+                x0..x1,
+                (y0..y1).log_scale().with_key_points(yk).with_light_points(yl),
+                &tick,
+                &log_tick,
+                y0,
+                y1
+            )
+        }
+        (false, false) => draw_on!(&plot, fig, x0..x1, y0..y1, &tick, &tick, y0, y1),
     }
+    legend(&side, fig)?;
     root.present().map_err(|e| e.to_string())
 }
 
@@ -171,8 +357,15 @@ fn algo_color(batch: Option<usize>) -> RGBColor {
     if batch.is_some() { SGD_COLOR } else { GD_COLOR }
 }
 
-/// Per algorithm: mean over seeds of (γ, value) at each grid step, and the mean threshold.
-type Curves = BTreeMap<Option<usize>, (Vec<(f64, f64)>, Option<f64>)>;
+/// Per algorithm: at each grid step the mean over seeds of γ and of the value, with a
+/// 95% Student-t band; the mean threshold; and the number of seeds.
+struct Curve {
+    points: Vec<(f64, f64)>,
+    band: Vec<(f64, f64, f64)>,
+    threshold: Option<f64>,
+    seeds: usize,
+}
+type Curves = BTreeMap<Option<usize>, Curve>;
 /// Grid step (as bits) → the seeds' (γ, value).
 type ByStep = BTreeMap<u64, Vec<(f64, f64)>>;
 /// A traced point: (time γk, loss, b).
@@ -181,11 +374,13 @@ type Sample = (f64, f64, Vec<f64>);
 fn curves(cells: &[&CellResult], value: impl Fn(&CellResult) -> Option<f64>) -> Curves {
     let mut by_algo: BTreeMap<Option<usize>, ByStep> = BTreeMap::new();
     let mut thresholds: BTreeMap<Option<usize>, Vec<f64>> = BTreeMap::new();
+    let mut seeds: BTreeMap<Option<usize>, std::collections::BTreeSet<u64>> = BTreeMap::new();
     for c in cells {
         // Group by the grid step: the fraction (or γ) as exact bits.
         let key = c.fraction.unwrap_or(c.stepsize).to_bits();
         if let Some(v) = value(c) {
             by_algo.entry(c.batch).or_default().entry(key).or_default().push((c.stepsize, v));
+            seeds.entry(c.batch).or_default().insert(c.seed);
         }
         if let Some(t) = c.threshold {
             thresholds.entry(c.batch).or_default().push(t);
@@ -194,38 +389,56 @@ fn curves(cells: &[&CellResult], value: impl Fn(&CellResult) -> Option<f64>) -> 
     by_algo
         .into_iter()
         .map(|(algo, steps)| {
-            let mut pts: Vec<(f64, f64)> = steps
+            let mut rows: Vec<(f64, f64, f64)> = steps
                 .values()
                 .map(|v| {
-                    (
-                        v.iter().map(|p| p.0).sum::<f64>() / v.len() as f64,
-                        v.iter().map(|p| p.1).sum::<f64>() / v.len() as f64,
-                    )
+                    let gamma = v.iter().map(|p| p.0).sum::<f64>() / v.len() as f64;
+                    let values: Vec<f64> = v.iter().map(|p| p.1).collect();
+                    let (mean, hw) = crate::report::mean_ci(&values);
+                    (gamma, mean, if hw.is_finite() { hw } else { 0.0 })
                 })
                 .collect();
-            pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-            let th = thresholds.get(&algo).map(|t| t.iter().sum::<f64>() / t.len() as f64);
-            (algo, (pts, th))
+            rows.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let threshold = thresholds.get(&algo).map(|t| t.iter().sum::<f64>() / t.len() as f64);
+            let curve = Curve {
+                points: rows.iter().map(|r| (r.0, r.1)).collect(),
+                band: rows.iter().filter(|r| r.2 > 0.0).map(|r| (r.0, r.1 - r.2, r.1 + r.2)).collect(),
+                threshold,
+                seeds: seeds.get(&algo).map_or(0, |s| s.len()),
+            };
+            (algo, curve)
         })
         .collect()
 }
 
 fn stepsize_figure(title: String, y_label: &str, curves: Curves) -> Figure {
-    let mut fig = Figure { title, x_label: "stepsize γ".into(), y_label: y_label.into(), ..Figure::default() };
-    for (algo, (points, th)) in curves {
+    let mut fig =
+        Figure {
+            title, x_label: "stepsize γ".into(), y_label: y_label.into(), y_log: Some(true), ..Figure::default()
+        };
+    let mut seeds = Vec::new();
+    for (algo, c) in curves {
         let color = algo_color(algo);
-        fig.series.push(Series { label: algo_label(algo), points, color, dashed: false, markers: true });
-        if let Some(t) = th {
-            let name = if algo.is_some() { "θ_SGD (threshold)" } else { "θ_GD (threshold)" };
+        let mut s = Series::line(algo_label(algo), c.points, color);
+        s.markers = true;
+        s.band = c.band;
+        fig.series.push(s);
+        seeds.push(c.seeds);
+        if let Some(t) = c.threshold {
+            let name = if algo.is_some() { "θ SGD (mean threshold)" } else { "θ GD (mean threshold)" };
             fig.vlines.push((t, name.into(), color));
         }
     }
+    seeds.dedup();
+    let k = seeds.iter().map(|s| s.to_string()).collect::<Vec<_>>().join("/");
+    fig.note = format!("points: mean over {k} seeds\nband: 95% Student-t interval\nθ: convergence threshold");
     fig
 }
 
-/// The sweep figures, one set per feature mean: recovery error and |Gain|₁ against γ, and
-/// the gain per coordinate of GD and SGD (seed 0, the grid step nearest 0.5 θ).
-pub fn sweep_figures(results: &[CellResult], dir: &Path) -> Result<Vec<PathBuf>, String> {
+/// The sweep figures, one set per feature mean: recovery error, test loss and ‖Gain‖₁
+/// against γ, and the gain per coordinate of GD and SGD (seed 0, the grid step nearest
+/// 0.5 θ), each in every format of `formats`.
+pub fn sweep_figures(results: &[CellResult], dir: &Path, formats: &[ImageFormat]) -> Result<Vec<PathBuf>, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut means: Vec<f64> = results.iter().map(|r| r.mean).collect();
     means.sort_by(f64::total_cmp);
@@ -235,20 +448,17 @@ pub fn sweep_figures(results: &[CellResult], dir: &Path) -> Result<Vec<PathBuf>,
         let cells: Vec<&CellResult> = results.iter().filter(|r| r.mean == mean && !r.diverged).collect();
         let data = if mean == 0.0 { "centred".to_string() } else { format!("uncentred, feature mean {mean}") };
         let tag = if mean == 0.0 { "centred".to_string() } else { format!("mean{mean}") };
-        let mut err =
-            stepsize_figure(format!("Recovery error vs stepsize ({data})"), "‖β∞ − β*‖₂", curves(&cells, |c| c.error));
-        err.legend_lower = true;
-        let path = dir.join(format!("error_vs_stepsize_{tag}.svg"));
-        render(&err, &path)?;
-        written.push(path);
-        let gain = stepsize_figure(format!("|Gain|₁ vs stepsize ({data})"), "‖Gain‖₁", curves(&cells, |c| c.gain_l1));
-        let path = dir.join(format!("gain_vs_stepsize_{tag}.svg"));
-        render(&gain, &path)?;
-        written.push(path);
+        let figures = [
+            ("error_vs_stepsize", "Recovery error vs stepsize", "‖β∞ − β*‖₂", curves(&cells, |c| c.error)),
+            ("test_loss_vs_stepsize", "Test loss vs stepsize", "test loss (held-out)", curves(&cells, |c| c.test_loss)),
+            ("gain_vs_stepsize", "‖Gain‖₁ vs stepsize", "‖Gain‖₁", curves(&cells, |c| c.gain_l1)),
+        ];
+        for (name, title, y_label, c) in figures {
+            let fig = stepsize_figure(format!("{title} ({data})"), y_label, c);
+            written.extend(render(&fig, &dir.join(format!("{name}_{tag}")), formats)?);
+        }
         if let Some(fig) = gain_per_coordinate(&cells, &data) {
-            let path = dir.join(format!("gain_per_coordinate_{tag}.svg"));
-            render(&fig, &path)?;
-            written.push(path);
+            written.extend(render(&fig, &dir.join(format!("gain_per_coordinate_{tag}")), formats)?);
         }
     }
     Ok(written)
@@ -257,32 +467,28 @@ pub fn sweep_figures(results: &[CellResult], dir: &Path) -> Result<Vec<PathBuf>,
 fn gain_per_coordinate(cells: &[&CellResult], data: &str) -> Option<Figure> {
     let mut fig = Figure {
         title: format!("Gain per coordinate at γ ≈ 0.5 θ, seed 0 ({data})"),
-        x_label: "coordinate i (support of β* marked)".into(),
-        y_label: "Gain_i".into(),
+        x_label: "coordinate i".into(),
+        y_label: "Gainᵢ".into(),
+        y_log: Some(false),
+        note: "stems: GD left, SGD right of i".into(),
         ..Figure::default()
     };
-    let mut top: f64 = 0.0;
     let mut support = Vec::new();
-    for algo in [None, Some(1)] {
+    for (algo, shift) in [(None, -0.17), (Some(1), 0.17)] {
         let c = cells.iter().filter(|c| c.batch == algo && c.seed == 0 && c.gain.is_some()).min_by(|a, b| {
             (a.fraction.unwrap_or(0.5) - 0.5).abs().total_cmp(&(b.fraction.unwrap_or(0.5) - 0.5).abs())
         })?;
         let gain = c.gain.as_ref()?;
-        top = top.max(gain.iter().copied().fold(0.0, f64::max));
         support.clone_from(&c.support);
-        let label = format!("{} at γ = {}", algo_label(algo), crate::report::short(c.stepsize));
-        let points = gain.iter().enumerate().map(|(i, g)| (i as f64, *g)).collect();
-        fig.series.push(Series { label, points, color: algo_color(algo), dashed: false, markers: true });
+        let label = format!("{} at γ = {:.3}", algo_label(algo), c.stepsize);
+        let points = gain.iter().enumerate().map(|(i, g)| (i as f64 + shift, *g)).collect();
+        let mut s = Series::line(label, points, algo_color(algo));
+        s.stems = true;
+        fig.series.push(s);
     }
     for (k, &i) in support.iter().enumerate() {
         let label = if k == 0 { "supp(β*)".to_string() } else { String::new() };
-        fig.series.push(Series {
-            label,
-            points: vec![(i as f64, 0.0), (i as f64, top)],
-            color: SUPPORT_COLOR,
-            dashed: true,
-            markers: false,
-        });
+        fig.vlines.push((i as f64, label, SUPPORT_COLOR));
     }
     Some(fig)
 }
@@ -308,7 +514,7 @@ fn traced(p: &Problem, alpha: f64, gamma: f64, max_iters: usize) -> Result<Vec<S
 /// The edge-of-stability figures on the default problem (seed 0, α = 0.1): GD at
 /// `fraction`·θ against gradient flow (GD at 0.02 θ), the loss and the coordinates of b
 /// (the support of b* and the two largest others) over time t = γ·k.
-pub fn edge_of_stability_figures(dir: &Path, fraction: f64) -> Result<Vec<PathBuf>, String> {
+pub fn edge_of_stability_figures(dir: &Path, fraction: f64, formats: &[ImageFormat]) -> Result<Vec<PathBuf>, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let p = ProblemSpec::default().generate()?;
     let alpha = 0.1;
@@ -318,30 +524,21 @@ pub fn edge_of_stability_figures(dir: &Path, fraction: f64) -> Result<Vec<PathBu
     let eos = traced(&p, alpha, g_eos, 3_000_000)?;
     let horizon = eos.last().map_or(1.0, |t| t.0);
     let flow = traced(&p, alpha, g_flow, (horizon / g_flow) as usize + 1)?;
+    let note = format!("seed 0, 20 × 30, α = 0.1\nθ = {:.4} (convergence threshold)", th.lo);
     let mut loss = Figure {
-        title: format!("GD at {fraction} θ (γ = {g_eos:.3}) vs gradient flow: training loss"),
+        title: format!("GD at {fraction} θ vs gradient flow: training loss"),
         x_label: "time t = γ·k".into(),
-        y_label: "L(β_t)".into(),
-        legend_lower: true,
+        y_label: "L(βₜ)".into(),
+        note: note.clone(),
         ..Figure::default()
     };
     let pts = |tr: &[Sample], f: &dyn Fn(&Sample) -> f64| -> Vec<(f64, f64)> {
         tr.iter().filter(|t| t.0 > 0.0).map(|t| (t.0, f(t))).collect()
     };
-    loss.series.push(Series {
-        label: format!("GD, γ = {g_eos:.3}"),
-        points: pts(&eos, &|t| t.1),
-        color: GD_COLOR,
-        dashed: false,
-        markers: false,
-    });
-    loss.series.push(Series {
-        label: format!("gradient flow (GD, γ = {g_flow:.4})"),
-        points: pts(&flow, &|t| t.1),
-        color: BLACK,
-        dashed: true,
-        markers: false,
-    });
+    loss.series.push(Series::line(format!("GD, γ = {g_eos:.3}"), pts(&eos, &|t| t.1), GD_COLOR));
+    let mut flow_loss = Series::line(format!("gradient flow (γ = {g_flow:.4})"), pts(&flow, &|t| t.1), BLACK);
+    flow_loss.dashed = true;
+    loss.series.push(flow_loss);
     let beta_star = p.beta_star.clone().unwrap_or_else(|| DVector::zeros(p.d()));
     let last = &eos.last().ok_or("empty trace")?.2;
     let mut coords: Vec<usize> = (0..p.d()).filter(|&i| beta_star[i] != 0.0).collect();
@@ -349,29 +546,26 @@ pub fn edge_of_stability_figures(dir: &Path, fraction: f64) -> Result<Vec<PathBu
     others.sort_by(|&a, &b| last[b].abs().total_cmp(&last[a].abs()));
     coords.extend(others.iter().take(2));
     let mut b = Figure {
-        title: format!("GD at {fraction} θ vs gradient flow: coordinates of β over time"),
+        title: format!("GD at {fraction} θ vs gradient flow: coordinates of β"),
         x_label: "time t = γ·k".into(),
-        y_label: "β_i(t)  (solid: GD at the edge, dashed: gradient flow)".into(),
+        y_label: "βᵢ(t)".into(),
+        y_log: Some(false),
+        note: format!("solid: GD at {fraction} θ\ndashed: gradient flow\n{note}"),
         ..Figure::default()
     };
     for (k, &i) in coords.iter().enumerate() {
         let color = PALETTE[k % PALETTE.len()];
         let tag = if beta_star[i] != 0.0 {
-            format!("β_{i} (β*_{i} = {:.2})", beta_star[i])
+            format!("β{} (β*{} = {:.2})", subscript(i), subscript(i), beta_star[i])
         } else {
-            format!("β_{i} (off support)")
+            format!("β{} (off support)", subscript(i))
         };
-        b.series.push(Series { label: tag, points: pts(&eos, &|t| t.2[i]), color, dashed: false, markers: false });
-        b.series.push(Series {
-            label: String::new(),
-            points: pts(&flow, &|t| t.2[i]),
-            color,
-            dashed: true,
-            markers: false,
-        });
+        b.series.push(Series::line(tag, pts(&eos, &|t| t.2[i]), color));
+        let mut dashed = Series::line("", pts(&flow, &|t| t.2[i]), color);
+        dashed.dashed = true;
+        b.series.push(dashed);
     }
-    let (lp, bp) = (dir.join("eos_loss.svg"), dir.join("eos_coordinates.svg"));
-    render(&loss, &lp)?;
-    render(&b, &bp)?;
-    Ok(vec![lp, bp])
+    let mut written = render(&loss, &dir.join("eos_loss"), formats)?;
+    written.extend(render(&b, &dir.join("eos_coordinates"), formats)?);
+    Ok(written)
 }

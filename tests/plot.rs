@@ -1,37 +1,64 @@
 //! Figures: `plot` draws the sweep figures (thresholds marked, axes labelled with the
-//! paper's symbols), and the edge-of-stability figures compare GD with gradient flow.
+//! paper's symbols, bands and seed counts, test loss) in SVG, PNG and PDF from one
+//! drawing, and the edge-of-stability figures compare GD with gradient flow.
 
 mod common;
 
 use common::dlncheck;
+use dlncheck::image::ImageFormat;
+
+/// PNG width and height from its IHDR chunk.
+fn png_size(bytes: &[u8]) -> (u32, u32) {
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    let be = |i: usize| u32::from_be_bytes(bytes[i..i + 4].try_into().unwrap());
+    (be(16), be(20))
+}
 
 #[test]
-fn plot_draws_the_sweep_figures() {
+fn plot_draws_the_sweep_figures_in_every_format() {
     let dir = tempfile::tempdir().unwrap();
     let sweep = dir.path().join("s.jsonl");
     let s = |p: &std::path::Path| p.to_str().unwrap().to_owned();
     let args =
         ["sweep", "--out", &s(&sweep), "--n", "10", "--d", "20", "--sparsity", "2", "--fractions", "0.2,0.5,0.9"];
-    let (code, _, err) = dlncheck(&[&args[..], &["--mean", "0,1", "--tol", "1e-14"]].concat());
+    let (code, _, err) = dlncheck(&[&args[..], &["--mean", "0,1", "--tol", "1e-14", "--seeds", "2"]].concat());
     assert_eq!(code, 0, "{err}");
     let figs = dir.path().join("figs");
     let (code, out, err) = dlncheck(&["plot", &s(&sweep), "--out", &s(&figs)]);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(out.lines().count(), 6, "{out}");
+    assert_eq!(out.lines().count(), 2 * 4 * 3, "two means, four figures, three formats: {out}");
     for (name, needles) in [
         (
-            "error_vs_stepsize_centred.svg",
-            &["stepsize γ", "θ_GD (threshold)", "θ_SGD (threshold)", "SGD (batch 1)"][..],
+            "error_vs_stepsize_centred",
+            &["stepsize γ", "θ GD (mean threshold)", "θ SGD (mean threshold)", "SGD (batch 1)", "mean over 2 seeds"][..],
         ),
-        ("gain_vs_stepsize_mean1.svg", &["‖Gain‖₁", "uncentred"][..]),
-        ("gain_per_coordinate_centred.svg", &["supp(β*)", "Gain_i"][..]),
+        ("test_loss_vs_stepsize_mean1", &["test loss (held-out)", "uncentred", "95% Student-t"][..]),
+        ("gain_vs_stepsize_mean1", &["‖Gain‖₁ vs stepsize", "‖Gain‖₁"][..]),
+        ("gain_per_coordinate_centred", &["supp(β*)", "Gainᵢ"][..]),
     ] {
-        let svg = std::fs::read_to_string(figs.join(name)).unwrap();
+        let svg = std::fs::read_to_string(figs.join(format!("{name}.svg"))).unwrap();
         assert!(svg.starts_with("<svg"), "{name}");
         for n in needles {
             assert!(svg.contains(n), "{name} lacks {n}");
         }
+        assert!(!svg.contains("_GD") && !svg.contains("Gain_i"), "no literal underscores: {name}");
+        let png = std::fs::read(figs.join(format!("{name}.png"))).unwrap();
+        assert_eq!(png_size(&png), (1920, 1040), "{name}: twice the 960 × 520 drawing");
+        let pdf = std::fs::read(figs.join(format!("{name}.pdf"))).unwrap();
+        assert!(pdf.starts_with(b"%PDF-"), "{name}");
+        let pdf_text = String::from_utf8_lossy(&pdf);
+        assert!(pdf_text.contains("DejaVuSans"), "{name}: the bundled font is embedded");
     }
+    // The legend (x from 716) draws each dashed threshold as three segments, as in the
+    // plot, and each solid curve as one.
+    let svg = std::fs::read_to_string(figs.join("error_vs_stepsize_centred.svg")).unwrap();
+    assert_eq!(svg.matches("points=\"716,").count(), 4, "four entries");
+    assert_eq!(svg.matches("points=\"729,").count(), 2, "two dashed entries: the thresholds");
+    let (code, out, _) = dlncheck(&["plot", &s(&sweep), "--out", &s(&figs), "--format", "png"]);
+    assert_eq!(code, 0);
+    assert!(out.lines().all(|l| l.ends_with(".png")), "{out}");
+    assert_eq!(dlncheck(&["plot", &s(&sweep), "--format", "gif"]).0, 2);
+    assert_eq!(dlncheck(&["plot", &s(&sweep), "--format", "png,png"]).0, 2);
     let (code, _, err) = dlncheck(&["plot", &s(&dir.path().join("none.jsonl"))]);
     assert_eq!(code, 2);
     assert!(err.contains("none.jsonl"), "{err}");
@@ -40,10 +67,19 @@ fn plot_draws_the_sweep_figures() {
 #[test]
 fn edge_of_stability_figures_compare_with_gradient_flow() {
     let dir = tempfile::tempdir().unwrap();
-    let files = dlncheck::plot::edge_of_stability_figures(dir.path(), 0.9).unwrap();
+    let files = dlncheck::plot::edge_of_stability_figures(dir.path(), 0.9, &[ImageFormat::Svg]).unwrap();
     assert_eq!(files.len(), 2);
     let loss = std::fs::read_to_string(&files[0]).unwrap();
-    assert!(loss.contains("gradient flow") && loss.contains("L(β_t)") && loss.contains("time t = γ·k"));
+    assert!(loss.contains("gradient flow") && loss.contains("L(βₜ)") && loss.contains("time t = γ·k"));
+    // Decade ticks down to the end of the curves: the loss reaches 1e-20.
+    assert!(loss.contains("10⁻²⁰") || loss.contains("10⁻¹⁸"), "log ticks label the lowest decades");
     let coords = std::fs::read_to_string(&files[1]).unwrap();
-    assert!(coords.contains("β*_") && coords.contains("off support"));
+    assert!(coords.contains("β*₂₀") && coords.contains("off support"));
+}
+
+/// Log ticks: decades as 10ᵉ, in-between values as m×10ᵉ, one format on an axis.
+#[test]
+fn figure_formats_parse() {
+    assert_eq!(ImageFormat::parse_list("svg,png,pdf").unwrap().len(), 3);
+    assert!(ImageFormat::parse_list("svg, jpg").unwrap_err().contains("jpg"));
 }
