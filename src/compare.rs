@@ -239,7 +239,8 @@ fn run_rows(
     };
     let weights = ell.map(|l| -0.5 * l); // ln(1/α_∞)
     let wbp = match weighted_basis_pursuit(&p.x, &p.y, &weights, spec.backend) {
-        Ok(s) => metrics(p, &s.beta, gain, theory.as_ref()),
+        // Not a run: no gain of its own (the run's row has it); its distance to the theory is kept.
+        Ok(s) => metrics(p, &s.beta, None, theory.as_ref()),
         Err(SolveError::BadWeights(_)) => metrics_nan(),
         Err(e) => return Err(e),
     };
