@@ -9,7 +9,9 @@
 //! α_∞ is tiny (ℓ down to -1000) plain Newton from μ = 0 crawls, so we follow the path
 //! ℓ(s) = s·ℓ from an easy scale to s = 1 (see [`solve_implicit`]).
 
-use nalgebra::{Cholesky, DMatrix, DVector};
+use nalgebra::{DMatrix, DVector};
+
+use super::newton_system::NewtonSystem;
 
 use super::SolveError;
 
@@ -62,12 +64,11 @@ pub struct ImplicitSolution {
 struct Workspace<'a> {
     x: &'a DMatrix<f64>,
     y: &'a DVector<f64>,
-    /// Xᵀ, d × n, so the Hessian is X · (diag(c) Xᵀ) without a transpose per iteration.
+    /// Xᵀ, d × n, for z = ρ + Xᵀμ.
     xt: DMatrix<f64>,
-    scaled_xt: DMatrix<f64>,
     z: DVector<f64>,
     grad: DVector<f64>,
-    hessian: DMatrix<f64>,
+    system: NewtonSystem,
 }
 
 /// Value of F, primal point b and curvature weights c = α_∞² cosh z at one μ.
@@ -180,10 +181,9 @@ impl<'a> Workspace<'a> {
             x,
             y,
             xt: x.transpose(),
-            scaled_xt: DMatrix::zeros(d, n),
             z: DVector::zeros(d),
             grad: DVector::zeros(n),
-            hessian: DMatrix::zeros(n, n),
+            system: NewtonSystem::new(n, d),
         }
     }
 
@@ -294,34 +294,10 @@ impl<'a> Workspace<'a> {
         8.0 * f64::EPSILON * top
     }
 
-    /// Solves (X diag(c) Xᵀ) Δ = -(X b - y) by Cholesky.
+    /// Solves (X diag(c) Xᵀ) Δ = -(X b - y) ([`NewtonSystem`]: symmetric rank-d
+    /// product and blocked Cholesky, on every core for large n).
     fn newton_direction(&mut self, c: &DVector<f64>) -> Result<DVector<f64>, SolveError> {
-        let d = c.len();
-        let columns = self.scaled_xt.as_mut_slice().chunks_exact_mut(d).zip(self.xt.as_slice().chunks_exact(d));
-        for (scaled, col) in columns {
-            scaled.iter_mut().zip(col).zip(c.iter()).for_each(|((s, x), cj)| *s = cj * x);
-        }
-        self.hessian.gemm(1.0, self.x, &self.scaled_xt, 0.0);
-        // When fewer than n coordinates carry curvature (α_∞² cosh z spans e^-200..1),
-        // the Hessian is SPD in exact arithmetic but not in floating point: add the
-        // smallest ridge that lets Cholesky through. It only damps the step.
-        let top = self.hessian.diagonal().max();
-        let mut ridge = 0.0;
-        loop {
-            let mut h = self.hessian.clone();
-            for i in 0..h.nrows() {
-                h[(i, i)] += ridge;
-            }
-            if let Some(chol) = Cholesky::new(h) {
-                return Ok(-chol.solve(&self.grad));
-            }
-            ridge = if ridge == 0.0 { 1e-15 * top } else { ridge * 100.0 };
-            if ridge >= top || ridge.is_nan() {
-                return Err(SolveError::Numerical(
-                    "the dual Hessian X diag(α_∞² cosh z) Xᵀ is not positive definite (is X of full row rank?)".into(),
-                ));
-            }
-        }
+        self.system.direction(self.x, c, &self.grad)
     }
 
     /// Backtracking: accept μ + tΔ when F decreases enough (Armijo) or, near the

@@ -5,6 +5,7 @@
 mod implicit;
 mod limit;
 mod lp;
+mod newton_system;
 mod potential;
 
 pub use implicit::{ImplicitSolution, NewtonSettings, solve_implicit};
