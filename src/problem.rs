@@ -194,11 +194,10 @@ impl Problem {
         if n >= d {
             return Err(err(format!("is {n}×{d}: need d > n (overparametrised) for interpolators")));
         }
-        let gram = &self.x * self.x.transpose();
-        let scale = gram.diagonal().max();
-        let pivots = nalgebra::Cholesky::new(gram).map(|c| c.l().diagonal());
+        let scale = self.x.row_iter().map(|r| r.norm_squared()).fold(0.0, f64::max);
+        let pivots = crate::solve::gram_pivots(&self.x);
         match pivots {
-            Some(p) if p.min().powi(2) > 1e-12 * scale => Ok(()),
+            Some(p) if p.iter().fold(f64::INFINITY, |m, v| m.min(*v)).powi(2) > 1e-12 * scale => Ok(()),
             _ => Err(err(format!("{n}×{d} is rank-deficient (rows linearly dependent): X b = y may have no solution"))),
         }
     }

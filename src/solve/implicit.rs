@@ -177,14 +177,7 @@ fn check_inputs(x: &DMatrix<f64>, y: &DVector<f64>, ell: &DVector<f64>, rho: &DV
 impl<'a> Workspace<'a> {
     fn new(x: &'a DMatrix<f64>, y: &'a DVector<f64>) -> Self {
         let (n, d) = x.shape();
-        Self {
-            x,
-            y,
-            xt: x.transpose(),
-            z: DVector::zeros(d),
-            grad: DVector::zeros(n),
-            system: NewtonSystem::new(n, d),
-        }
+        Self { x, y, xt: x.transpose(), z: DVector::zeros(d), grad: DVector::zeros(n), system: NewtonSystem::new(n, d) }
     }
 
     fn finish(

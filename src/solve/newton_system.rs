@@ -39,11 +39,8 @@ impl NewtonSystem {
         }
     }
 
-    /// Δ solving (X diag(c) Xᵀ + r I) Δ = −g with the smallest ridge r ∈ {0, 1e-15·max
-    /// diag H, ×100, …} that lets the Cholesky factorisation through: when fewer than n
-    /// coordinates carry curvature (c spans e^-200..1), H is SPD in exact arithmetic but
-    /// not in floating point; the ridge only damps the step.
-    pub fn direction(&mut self, x: &DMatrix<f64>, c: &DVector<f64>, g: &DVector<f64>) -> Result<DVector<f64>, SolveError> {
+    /// The lower triangle of H = A Aᵀ, A = X diag(√c).
+    fn form(&mut self, x: &DMatrix<f64>, c: &DVector<f64>) {
         let (n, d) = x.shape();
         let xs = MatRef::from_column_major_slice(x.as_slice(), n, d);
         for j in 0..d {
@@ -64,6 +61,20 @@ impl NewtonSystem {
             1.0,
             self.par,
         );
+    }
+
+    /// Δ solving (X diag(c) Xᵀ + r I) Δ = −g with the smallest ridge r ∈ {0, 1e-15·max
+    /// diag H, ×100, …} that lets the Cholesky factorisation through: when fewer than n
+    /// coordinates carry curvature (c spans e^-200..1), H is SPD in exact arithmetic but
+    /// not in floating point; the ridge only damps the step.
+    pub fn direction(
+        &mut self,
+        x: &DMatrix<f64>,
+        c: &DVector<f64>,
+        g: &DVector<f64>,
+    ) -> Result<DVector<f64>, SolveError> {
+        let n = x.nrows();
+        self.form(x, c);
         let top = (0..n).map(|i| self.hessian[(i, i)]).fold(0.0, f64::max);
         let mut ridge = 0.0;
         loop {
@@ -74,8 +85,13 @@ impl NewtonSystem {
                 self.factor[(j, j)] += ridge;
             }
             let stack = MemStack::new(&mut self.mem);
-            let factored =
-                llt::factor::cholesky_in_place(self.factor.as_mut(), Default::default(), self.par, stack, Default::default());
+            let factored = llt::factor::cholesky_in_place(
+                self.factor.as_mut(),
+                Default::default(),
+                self.par,
+                stack,
+                Default::default(),
+            );
             if factored.is_ok() {
                 for i in 0..n {
                     self.rhs[(i, 0)] = -g[i];
@@ -92,6 +108,20 @@ impl NewtonSystem {
             }
         }
     }
+}
+
+/// The diagonal of the Cholesky factor L of X Xᵀ (the pivots), or `None` when the
+/// factorisation meets a non-positive pivot (X Xᵀ not positive definite in floating point).
+pub fn gram_pivots(x: &DMatrix<f64>) -> Option<Vec<f64>> {
+    let (n, d) = x.shape();
+    let mut system = NewtonSystem::new(n, d);
+    let ones = DVector::from_element(d, 1.0);
+    system.form(x, &ones);
+    system.factor.copy_from(&system.hessian);
+    let stack = MemStack::new(&mut system.mem);
+    llt::factor::cholesky_in_place(system.factor.as_mut(), Default::default(), system.par, stack, Default::default())
+        .ok()?;
+    Some((0..n).map(|i| system.factor[(i, i)]).collect())
 }
 
 #[cfg(test)]
