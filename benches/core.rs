@@ -5,7 +5,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use dlncheck::bias::EffectiveInit;
 use dlncheck::predict::predict;
 use dlncheck::problem::{Problem, ProblemSpec};
-use dlncheck::solve::{NewtonSettings, Potential, solve_implicit, solve_potential};
+use dlncheck::solve::{NewtonSettings, NewtonSystem, Potential, solve_implicit, solve_potential};
 use dlncheck::train::{Batching, Stepsizes, TrainConfig, dot, train};
 use nalgebra::DVector;
 use rayon::prelude::*;
@@ -85,6 +85,28 @@ fn newton(c: &mut Criterion) {
     g.finish();
 }
 
+/// The dual Newton system at the sizes the peers are measured on: the kernel alone
+/// (H = X diag(c) Xᵀ by a symmetric rank-d product, then Cholesky) and a whole solve.
+fn hessian(c: &mut Criterion) {
+    let mut g = c.benchmark_group("hessian");
+    g.sample_size(10);
+    for (n, d) in [(300, 3000), (1000, 5000)] {
+        let p = problem(n, d);
+        let weights = DVector::from_fn(d, |j, _| 0.01 + (j % 17) as f64 / 17.0);
+        let mut system = NewtonSystem::new(n, d);
+        g.bench_function(format!("form and factor X diag(c) Xᵀ, n={n} d={d}"), |b| {
+            b.iter(|| system.factorize(black_box(&p.x), &weights).unwrap())
+        });
+        let ell = DVector::from_element(d, 2.0 * 0.1f64.ln());
+        let rho = DVector::zeros(d);
+        let s = NewtonSettings::default();
+        g.bench_function(format!("argmin ψ_α (α = 0.1), n={n} d={d}"), |b| {
+            b.iter(|| solve_implicit(&p.x, &p.y, &ell, &rho, &s).unwrap())
+        });
+    }
+    g.finish();
+}
+
 /// The generic potential solver (issue 5) on ψ_α's formula against the built-in dual
 /// Newton, both for gradient flow's problem (ρ = 0, ln α² = 2 ln α) on n = 100, d = 1000.
 fn potential(c: &mut Criterion) {
@@ -112,5 +134,5 @@ fn potential(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, steps, large, newton, potential);
+criterion_group!(benches, steps, large, newton, hessian, potential);
 criterion_main!(benches);

@@ -265,7 +265,11 @@ impl<'a> Workspace<'a> {
             if it == budget {
                 return Err(SolveError::NotConverged { iters: it, residual });
             }
-            let dir = self.newton_direction(&point.c)?;
+            // Reusing the factorisation for every other step in the quadratic phase
+            // (Shamanskii) was measured: no faster at 1,000 × 5,000 and a 10× larger
+            // final residual at 300 × 3,000. Every step is a Newton step.
+            self.system.factorize(self.x, &point.c)?;
+            let dir = self.system.solve(&self.grad);
             let slope = self.grad.dot(&dir);
             if !(slope < 0.0) && residual <= floor {
                 // No descent direction left at rounding level: nothing left to gain.
@@ -285,12 +289,6 @@ impl<'a> Workspace<'a> {
     fn rounding_floor(&self, ell: &DVector<f64>) -> f64 {
         let top = ell.iter().zip(self.z.iter()).map(|(l, z)| l.abs() + z.abs()).fold(0.0, f64::max);
         8.0 * f64::EPSILON * top
-    }
-
-    /// Solves (X diag(c) Xᵀ) Δ = -(X b - y) ([`NewtonSystem`]: symmetric rank-d
-    /// product and blocked Cholesky, on every core for large n).
-    fn newton_direction(&mut self, c: &DVector<f64>) -> Result<DVector<f64>, SolveError> {
-        self.system.direction(self.x, c, &self.grad)
     }
 
     /// Backtracking: accept μ + tΔ when F decreases enough (Armijo) or, near the

@@ -11,7 +11,7 @@ mod potential;
 pub use implicit::{ImplicitSolution, NewtonSettings, solve_implicit};
 pub use limit::{LimitPoint, weighted_bp_limit_curve};
 pub use lp::{LpBackend, LpSolution, basis_pursuit, certify_exactly, min_norm, weighted_basis_pursuit};
-pub use newton_system::gram_pivots;
+pub use newton_system::{NewtonSystem, gram_pivots};
 pub use potential::{Potential, PotentialSolution, solve_potential};
 
 /// Serialises a vector as a JSON array.

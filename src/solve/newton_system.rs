@@ -63,16 +63,11 @@ impl NewtonSystem {
         );
     }
 
-    /// Δ solving (X diag(c) Xᵀ + r I) Δ = −g with the smallest ridge r ∈ {0, 1e-15·max
-    /// diag H, ×100, …} that lets the Cholesky factorisation through: when fewer than n
-    /// coordinates carry curvature (c spans e^-200..1), H is SPD in exact arithmetic but
-    /// not in floating point; the ridge only damps the step.
-    pub fn direction(
-        &mut self,
-        x: &DMatrix<f64>,
-        c: &DVector<f64>,
-        g: &DVector<f64>,
-    ) -> Result<DVector<f64>, SolveError> {
+    /// Factors H + r I = L Lᵀ, H = X diag(c) Xᵀ, with the smallest ridge r ∈ {0,
+    /// 1e-15·max diag H, ×100, …} that lets the Cholesky factorisation through: when fewer
+    /// than n coordinates carry curvature (c spans e^-200..1), H is SPD in exact arithmetic
+    /// but not in floating point; the ridge only damps the step.
+    pub fn factorize(&mut self, x: &DMatrix<f64>, c: &DVector<f64>) -> Result<(), SolveError> {
         let n = x.nrows();
         self.form(x, c);
         let top = (0..n).map(|i| self.hessian[(i, i)]).fold(0.0, f64::max);
@@ -93,12 +88,7 @@ impl NewtonSystem {
                 Default::default(),
             );
             if factored.is_ok() {
-                for i in 0..n {
-                    self.rhs[(i, 0)] = -g[i];
-                }
-                let stack = MemStack::new(&mut self.mem);
-                llt::solve::solve_in_place(self.factor.as_ref(), self.rhs.as_mut(), self.par, stack);
-                return Ok(DVector::from_fn(n, |i, _| self.rhs[(i, 0)]));
+                return Ok(());
             }
             ridge = if ridge == 0.0 { 1e-15 * top } else { ridge * 100.0 };
             if !(ridge < top) {
@@ -107,6 +97,17 @@ impl NewtonSystem {
                 ));
             }
         }
+    }
+
+    /// −(L Lᵀ)⁻¹ g with the last factorisation (two triangular solves, O(n²)).
+    pub fn solve(&mut self, g: &DVector<f64>) -> DVector<f64> {
+        let n = g.len();
+        for i in 0..n {
+            self.rhs[(i, 0)] = -g[i];
+        }
+        let stack = MemStack::new(&mut self.mem);
+        llt::solve::solve_in_place(self.factor.as_ref(), self.rhs.as_mut(), self.par, stack);
+        DVector::from_fn(n, |i, _| self.rhs[(i, 0)])
     }
 }
 
@@ -137,7 +138,9 @@ mod tests {
             let g = DVector::from_fn(n, |i, _| (i as f64).cos());
             let h = &x * DMatrix::from_diagonal(&c) * x.transpose();
             let expected = -h.clone().cholesky().unwrap().solve(&g);
-            let got = NewtonSystem::new(n, d).direction(&x, &c, &g).unwrap();
+            let mut system = NewtonSystem::new(n, d);
+            system.factorize(&x, &c).unwrap();
+            let got = system.solve(&g);
             assert!((&got - &expected).norm() <= 1e-10 * expected.norm(), "{n}×{d}");
             assert!((h * &got + &g).norm() <= 1e-9 * g.norm());
         }
