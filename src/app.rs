@@ -475,14 +475,13 @@ pub fn threshold_cmd(
     let usage = |e: crate::threshold::ThresholdError| Error::Usage(e.to_string());
     let conv = threshold(&p, &alpha, batch, seed, s).map_err(usage)?;
     let div = divergence(&p, &alpha, batch, seed, s, &conv).map_err(usage)?;
-    let how = match conv.hi_stop {
-        Stop::Diverged { step } => format!("diverged at step {step}"),
+    // How a failing trial ended: one wording for both brackets, and no panic if a
+    // bracket ever ended otherwise than its search intends.
+    let ended = |stop: Stop| match stop {
+        Stop::Diverged { step } => format!("blew up at step {step}"),
         _ => "still oscillated when its budget ended".to_string(),
     };
-    let blew = match div.hi_stop {
-        Stop::Diverged { step } => format!("blew up at step {step}"),
-        _ => unreachable!("a divergence bracket ends at a blow-up"),
-    };
+    let (how, blew) = (ended(conv.hi_stop), ended(div.hi_stop));
     let budget = |g: f64| budget_steps(&p, batch, g, s);
     // The classical bound needs the planted b*; without it there is none to report.
     let bound = stability_bound(&p, &alpha, batch).ok();

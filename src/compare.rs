@@ -169,7 +169,7 @@ fn compare_one(p: &Problem, spec: &CompareSpec, seed: u64, notes: &mut Vec<Strin
             notes.push(format!("{label}: {}", f.text()));
         }
         let run_rows = if matches!(flag, Some(RowFlag::Diverged { .. })) {
-            ["run", "theory", "weighted BP"].map(|r| (format!("{label}: {r}"), metrics_nan())).to_vec()
+            RUN_ROWS.map(|r| (format!("{label}: {r}"), metrics_nan())).to_vec()
         } else {
             let rec = RunRecord::from_run(&run);
             run_rows(p, &label, &rec.beta, &rec.effective_init(), spec, seed, notes)?
@@ -199,6 +199,9 @@ fn compare_one(p: &Problem, spec: &CompareSpec, seed: u64, notes: &mut Vec<Strin
     push_rows(&mut labels, &mut rows, &mut flags, reference_rows, None);
     Ok((labels, rows, flags))
 }
+
+/// The rows of one run, by the suffix of their labels (see [`run_rows`]).
+const RUN_ROWS: [&str; 3] = ["run", "theory", "weighted BP"];
 
 /// A run counts as converged below this training loss.
 pub const CONVERGED_LOSS: f64 = 1e-12;
@@ -244,10 +247,11 @@ fn run_rows(
         Err(SolveError::BadWeights(_)) => metrics_nan(),
         Err(e) => return Err(e),
     };
+    let [run, predicted, weighted] = RUN_ROWS;
     Ok(vec![
-        (format!("{label}: run"), metrics(p, beta, gain, theory.as_ref())),
-        (format!("{label}: theory"), theory.as_ref().map_or_else(metrics_nan, |t| metrics(p, t, gain, Some(t)))),
-        (format!("{label}: weighted BP"), wbp),
+        (format!("{label}: {run}"), metrics(p, beta, gain, theory.as_ref())),
+        (format!("{label}: {predicted}"), theory.as_ref().map_or_else(metrics_nan, |t| metrics(p, t, gain, Some(t)))),
+        (format!("{label}: {weighted}"), wbp),
     ])
 }
 

@@ -277,6 +277,18 @@ fn cached(key: String, measure: impl FnOnce() -> Result<Threshold, String>) -> R
     cell.get_or_init(measure).clone()
 }
 
+/// The cache key of a `kind` of threshold: problem `key`, seed, α, batch size, settings.
+fn cache_key(
+    kind: &str,
+    key: &str,
+    seed: u64,
+    alpha: &DVector<f64>,
+    batch: Option<usize>,
+    s: &ThresholdSettings,
+) -> String {
+    format!("{kind}|{key}|{seed}|{:?}|{batch:?}|{s:?}", alpha.as_slice())
+}
+
 /// [`threshold`] shared by every caller in the process that needs the same one (same
 /// problem `key`, α, batch size, seed and settings). `key` names the problem: a
 /// generator's settings, or a file's hash.
@@ -288,8 +300,9 @@ pub fn threshold_cached(
     batch: Option<usize>,
     s: &ThresholdSettings,
 ) -> Result<Threshold, String> {
-    let key = format!("convergence|{key}|{seed}|{:?}|{batch:?}|{s:?}", alpha.as_slice());
-    cached(key, || threshold(problem, alpha, batch, seed, s).map_err(|e| e.to_string()))
+    cached(cache_key("convergence", key, seed, alpha, batch, s), || {
+        threshold(problem, alpha, batch, seed, s).map_err(|e| e.to_string())
+    })
 }
 
 /// [`divergence`] (after [`threshold_cached`]), shared like it.
@@ -302,6 +315,7 @@ pub fn divergence_cached(
     s: &ThresholdSettings,
 ) -> Result<Threshold, String> {
     let conv = threshold_cached(key, seed, problem, alpha, batch, s)?;
-    let key = format!("divergence|{key}|{seed}|{:?}|{batch:?}|{s:?}", alpha.as_slice());
-    cached(key, || divergence(problem, alpha, batch, seed, s, &conv).map_err(|e| e.to_string()))
+    cached(cache_key("divergence", key, seed, alpha, batch, s), || {
+        divergence(problem, alpha, batch, seed, s, &conv).map_err(|e| e.to_string())
+    })
 }
