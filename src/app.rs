@@ -776,7 +776,9 @@ pub fn solve_cmd(problem_path: &Path, mode: &SolveMode, backend: LpBackend) -> R
         }
     };
     let mut text = format!("{name}: objective {}\n", json["objective"]);
-    for key in ["feasibility", "dual_objective", "rel_gap", "dual_from", "backend", "newton_iters", "residual"] {
+    for key in
+        ["feasibility", "dual_objective", "rel_gap", "dual_from", "backend", "fallback", "newton_iters", "residual"]
+    {
         if let Some(v) = json.get(key) {
             let _ = writeln!(text, "  {key}: {v}");
         }

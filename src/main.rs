@@ -155,8 +155,8 @@ enum Command {
         /// a (a = --alpha, default 1), e.g. "b^2/2" or ψ_α's formula.
         #[arg(long, allow_hyphen_values = true)]
         potential: Option<String>,
-        /// LP backend: minilp (default), clarabel, highs (cargo features).
-        #[arg(long, default_value = "minilp")]
+        /// Basis pursuit method: homotopy (default, exact), or an LP: minilp, clarabel, highs (cargo features).
+        #[arg(long, default_value = "homotopy")]
         backend: String,
     },
     /// A grid of runs (stepsize × algorithm × α × mean × seed), in parallel, appended as
@@ -310,8 +310,8 @@ enum Command {
         /// A run has converged when its training loss falls below this.
         #[arg(long, default_value = "1e-25")]
         tol: f64,
-        /// LP backend: minilp (default), clarabel, highs (cargo features).
-        #[arg(long, default_value = "minilp")]
+        /// Basis pursuit method: homotopy (default, exact), or an LP: minilp, clarabel, highs (cargo features).
+        #[arg(long, default_value = "homotopy")]
         backend: String,
         /// md, csv, latex or json [default: md].
         #[arg(long)]

@@ -3,6 +3,7 @@
 
 mod common;
 
+use serde_json::json;
 use std::path::Path;
 
 use common::{Dir, dlncheck, dlncheck_json, fixture};
@@ -246,7 +247,11 @@ fn solve_modes_and_certificates() {
     assert_eq!(code, 0);
     assert!(bp["feasibility"].as_f64().unwrap() < 1e-12);
     assert!(bp["rel_gap"].as_f64().unwrap().abs() < 1e-9);
-    assert_eq!(bp["backend"], "minilp");
+    assert_eq!((&bp["backend"], &bp["dual_from"]), (&json!("homotopy"), &json!("homotopy")));
+    // The LP backend gives the same minimiser, certified by its own dual.
+    let (code, lp) = dlncheck_json(&["solve", "--problem", &dir.s("p.npz"), "--l1", "--backend", "minilp"]);
+    assert_eq!((code, &lp["backend"]), (0, &json!("minilp")));
+    assert!((lp["objective"].as_f64().unwrap() - bp["objective"].as_f64().unwrap()).abs() < 1e-12);
     let (code, l2) = dlncheck_json(&["solve", "--problem", &dir.s("p.npz"), "--l2"]);
     assert_eq!(code, 0);
     assert!(l2["objective"].as_f64().unwrap() > 0.0);
@@ -283,7 +288,7 @@ fn bad_solve_inputs() {
         &["solve", "--problem", &p, "--weights", &dir.s("nan.npz")],
         &["nan.npz", "array `weights`", "not finite"],
     );
-    assert_bad(&["solve", "--problem", &p, "--l1", "--backend", "gurobi"], &["unknown LP backend `gurobi`"]);
+    assert_bad(&["solve", "--problem", &p, "--l1", "--backend", "gurobi"], &["unknown basis pursuit backend `gurobi`"]);
     dlncheck(&["gen", "--n", "30", "--d", "20", "--sparsity", "2", "--out", &dir.s("tall.npz")]);
     assert_bad(&["solve", "--problem", &dir.s("tall.npz"), "--l1"], &["array `X`", "d > n"]);
     assert_bad(&["solve", "--problem", &p], &["give one of"]);

@@ -3,7 +3,8 @@
 
 use dlncheck::problem::ProblemSpec;
 use dlncheck::solve::{
-    LpBackend, SolveError, basis_pursuit, certify_exactly, min_norm, weighted_basis_pursuit, weighted_bp_limit_curve,
+    LpBackend, SolveError, basis_pursuit, certify_exactly, dual_basis_pursuit, l1_homotopy, min_norm,
+    weighted_basis_pursuit, weighted_bp_limit_curve,
 };
 use nalgebra::{DMatrix, DVector};
 
@@ -78,9 +79,12 @@ fn min_norm_interpolates_within_the_row_space() {
 fn bad_problems_are_answers_not_crashes() {
     let x = DMatrix::from_row_slice(3, 4, &[1.0, 2.0, 0.0, 1.0, 1.0, 2.0, 0.0, 1.0, 0.0, 1.0, 1.0, 0.0]);
     let y = DVector::from_vec(vec![1.0, 2.0, 0.5]); // rows 0 and 1 equal, labels differ
-    match basis_pursuit(&x, &y, LpBackend::Minilp) {
-        Err(SolveError::Lp { backend: "minilp", status }) => assert!(status.contains("infeasible"), "{status}"),
-        other => panic!("expected an infeasible LP, got {other:?}"),
+    for backend in [LpBackend::Minilp, LpBackend::Homotopy] {
+        // The homotopy ends off the span of X and hands over to microlp, which says why.
+        match basis_pursuit(&x, &y, backend) {
+            Err(SolveError::Lp { backend: "minilp", status }) => assert!(status.contains("infeasible"), "{status}"),
+            other => panic!("expected an infeasible LP, got {other:?}"),
+        }
     }
     let w = DVector::from_vec(vec![1.0, 0.0, 1.0, 1.0]);
     assert!(matches!(weighted_basis_pursuit(&x, &y, &w, LpBackend::Minilp), Err(SolveError::BadWeights(_))));
@@ -108,4 +112,73 @@ fn clarabel_agrees_with_minilp() {
     let b = basis_pursuit(&p.x, &p.y, LpBackend::Clarabel).unwrap();
     assert!((&a.beta - &b.beta).norm() / a.beta.norm() < 1e-8);
     assert!(b.rel_gap.abs() < 1e-8, "{:e}", b.rel_gap);
+}
+
+/// yᵀν after scaling ν into {|X_iᵀν| ≤ w_i}: a lower bound on the optimum.
+fn dual_value(x: &DMatrix<f64>, y: &DVector<f64>, w: &DVector<f64>, nu: &DVector<f64>) -> f64 {
+    y.dot(nu) / x.tr_mul(nu).component_div(w).amax().max(1.0)
+}
+
+/// Sparse recovery puts the optimum at a degenerate vertex (|support| < n), where the
+/// support does not fix ν. The homotopy's certificate must equal the dual LP's optimum
+/// (solved by microlp's simplex) and the primal LP's, for plain and weighted BP.
+#[test]
+fn homotopy_certificate_equals_the_dual_lp_on_degenerate_vertices() {
+    for (seed, weighted) in [(0, false), (1, false), (2, true), (3, true)] {
+        let p =
+            ProblemSpec { n: 30, d: 90, sparsity: 4, n_test: 0, seed, ..ProblemSpec::default() }.generate().unwrap();
+        let w = DVector::from_fn(p.d(), |i, _| if weighted { 0.5 + ((i * 37 % 90) as f64) / 60.0 } else { 1.0 });
+        let h = l1_homotopy(&p.x, &p.y, &w).unwrap();
+        let support = h.beta.iter().filter(|b| b.abs() > 1e-9 * h.beta.amax()).count();
+        assert!(support < p.n(), "seed {seed}: a degenerate vertex ({support} nonzeros, n = {})", p.n());
+        let objective = w.component_mul(&h.beta.abs()).sum();
+        let certificate = dual_value(&p.x, &p.y, &w, &h.nu);
+        let dual_lp = dual_value(&p.x, &p.y, &w, &dual_basis_pursuit(&p.x, &p.y, &w, LpBackend::Minilp).unwrap());
+        let lp = weighted_basis_pursuit(&p.x, &p.y, &w, LpBackend::Minilp).unwrap();
+        assert!((certificate - dual_lp).abs() <= 1e-10 * dual_lp, "seed {seed}: {certificate} vs dual LP {dual_lp}");
+        assert!((objective - certificate).abs() <= 1e-12 * objective, "seed {seed}: gap {objective} − {certificate}");
+        assert!(
+            (lp.objective - objective).abs() <= 1e-10 * objective,
+            "seed {seed}: LP {} vs {objective}",
+            lp.objective
+        );
+        assert!((&lp.beta - &h.beta).amax() <= 1e-9 * h.beta.amax(), "seed {seed}: the same minimiser");
+    }
+}
+
+/// At a non-degenerate vertex (|S| = n) ν is unique: X_Sᵀν = w_S ⊙ sign(b_S), i.e.
+/// B⁻ᵀc_B of the optimal basis; the homotopy's ν must be that one.
+#[test]
+fn homotopy_dual_is_the_basis_dual_at_a_nondegenerate_vertex() {
+    let p =
+        ProblemSpec { n: 25, d: 60, sparsity: 20, n_test: 0, seed: 4, ..ProblemSpec::default() }.generate().unwrap();
+    let w = DVector::from_element(p.d(), 1.0);
+    let h = l1_homotopy(&p.x, &p.y, &w).unwrap();
+    let s: Vec<usize> = (0..p.d()).filter(|&i| h.beta[i].abs() > 1e-9 * h.beta.amax()).collect();
+    assert_eq!(s.len(), p.n(), "20 of 60 with 25 samples: BP fails to recover and uses n coordinates");
+    let c = DVector::from_fn(s.len(), |k, _| h.beta[s[k]].signum());
+    let basis_dual = p.x.select_columns(&s).transpose().lu().solve(&c).unwrap();
+    assert!((&h.nu - &basis_dual).amax() <= 1e-11 * basis_dual.amax(), "ν = B⁻ᵀc_B");
+    let sol = basis_pursuit(&p.x, &p.y, LpBackend::Homotopy).unwrap();
+    assert_eq!((sol.backend, sol.dual_from, sol.fallback.as_deref()), (LpBackend::Homotopy, "homotopy", None));
+    assert!(sol.rel_gap.abs() <= 1e-12 && sol.feasibility <= 1e-12 * p.y.amax(), "{sol:?}");
+}
+
+/// Two equal columns tie on the whole path: the second never joins (its correlation
+/// moves exactly with the first's), so the answer uses one of them and stays exact.
+#[test]
+fn homotopy_handles_tied_columns() {
+    let mut p =
+        ProblemSpec { n: 12, d: 30, sparsity: 2, n_test: 0, seed: 6, ..ProblemSpec::default() }.generate().unwrap();
+    let j =
+        (0..p.d()).max_by(|&a, &b| p.x.column(a).dot(&p.y).abs().total_cmp(&p.x.column(b).dot(&p.y).abs())).unwrap();
+    let twin = (j + 1) % p.d();
+    let col = p.x.column(j).clone_owned();
+    p.x.set_column(twin, &col);
+    let sol = basis_pursuit(&p.x, &p.y, LpBackend::Homotopy).unwrap();
+    assert_eq!((sol.backend, sol.fallback.as_deref()), (LpBackend::Homotopy, None));
+    assert!(sol.rel_gap.abs() <= 1e-12 && sol.feasibility <= 1e-12 * p.y.amax(), "{sol:?}");
+    assert!(sol.beta[j] == 0.0 || sol.beta[twin] == 0.0, "one of the twins");
+    let lp = basis_pursuit(&p.x, &p.y, LpBackend::Minilp).unwrap();
+    assert!((lp.objective - sol.objective).abs() <= 1e-12 * sol.objective);
 }

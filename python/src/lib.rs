@@ -304,7 +304,7 @@ fn basis_pursuit<'py>(
     let w = weights.map_or_else(|| DVector::from_element(p.d(), 1.0), |w| DVector::from_vec(w.as_array().to_vec()));
     let sol = py
         .detach(|| {
-            let mut sol = solve::weighted_basis_pursuit(&p.x, &p.y, &w, LpBackend::Minilp)?;
+            let mut sol = solve::weighted_basis_pursuit(&p.x, &p.y, &w, LpBackend::Homotopy)?;
             solve::certify_exactly(&p.x, &p.y, &w, &mut sol).map(|_| sol)
         })
         .map_err(solve_error)?;

@@ -293,8 +293,8 @@ impl Scope for SeedScope<'_> {
                 let k = kkt_residual(x, ell, rho, b).map_err(lp)?;
                 return k.map(Value::Num).ok_or_else(|| "KKT residual not computable (underflow)".into());
             }
-            ("weighted_bp", [Value::Vec(w)]) => weighted_basis_pursuit(x, y, w, LpBackend::Minilp).map_err(lp)?.beta,
-            ("bp", []) => basis_pursuit(x, y, LpBackend::Minilp).map_err(lp)?.beta,
+            ("weighted_bp", [Value::Vec(w)]) => weighted_basis_pursuit(x, y, w, LpBackend::Homotopy).map_err(lp)?.beta,
+            ("bp", []) => basis_pursuit(x, y, LpBackend::Homotopy).map_err(lp)?.beta,
             ("min_l2", []) => min_norm(x, y).map_err(lp)?,
             ("gram", [Value::Vec(w)]) => {
                 return Ok(Value::Mat(x * DMatrix::from_diagonal(w) * x.transpose() / self.p.n() as f64));

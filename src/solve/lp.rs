@@ -1,18 +1,18 @@
-//! Weighted basis pursuit `argmin_{Xb=y} Σ_i w_i |b_i|` as an LP through good_lp, behind
-//! a small adapter: no good_lp type leaves this file.
+//! Weighted basis pursuit `argmin_{Xb=y} Σ_i w_i |b_i|`: by the ℓ1 homotopy (the default,
+//! [`super::homotopy`]) or as an LP through good_lp, behind a small adapter: no good_lp
+//! type leaves this file.
 //!
 //! LP: b = p − m, p, m ≥ 0, minimise Σ w_i (p_i + m_i) subject to X(p − m) = y. Every
-//! answer is certified here, whatever the backend: primal feasibility ‖Xb − y‖_∞, and a
+//! answer is certified here, whatever the method: primal feasibility ‖Xb − y‖_∞, and a
 //! duality gap from a dual point ν, scaled into the dual feasible set {|X_iᵀν| ≤ w_i} so
-//! that yᵀν is a rigorous lower bound. ν comes from the support S of b: optimality says
-//! X_Sᵀν = w_S ⊙ sign(b_S). When |S| < n (a degenerate vertex: exact sparse recovery)
-//! that leaves freedom, and we take the ν that also minimises Σ_{i∉S} (X_iᵀν / w_i)², the
-//! least-squares dual certificate of compressed sensing. That is cheap and always done;
-//! the gap it certifies can be loose at degenerate vertices. [`certify_exactly`] then
-//! re-solves with a slightly perturbed y, whose optimal vertex is non-degenerate, and
-//! takes ν from its n-element support (see [`perturbed_dual`]); the dual LP over all d
-//! coordinates is the last resort.
-//! Before that the primal is polished: X_S b_S = y re-solved by least squares on the
+//! that yᵀν is a rigorous lower bound. The homotopy returns its ν (exact also at a
+//! degenerate vertex). For an LP answer ν comes from the support S of b: optimality says
+//! X_Sᵀν = w_S ⊙ sign(b_S), which fixes ν when |S| = n (ν = B⁻ᵀc_B of the optimal basis).
+//! When |S| < n (a degenerate vertex: exact sparse recovery) that leaves freedom, and we
+//! take the ν that also minimises Σ_{i∉S} (X_iᵀν / w_i)², the least-squares dual
+//! certificate of compressed sensing; its gap can be loose. [`certify_exactly`] then takes
+//! the homotopy's ν, and the dual LP over all d coordinates is the last resort.
+//! Before that an LP answer is polished: X_S b_S = y re-solved by least squares on the
 //! support (kept only if it lowers the residual without changing a sign).
 
 use std::time::Instant;
@@ -21,12 +21,15 @@ use good_lp::{Expression, ResolutionError, Solution, SolverModel, Variable, cons
 use nalgebra::{DMatrix, DVector};
 
 use super::SolveError;
+use super::homotopy::l1_homotopy;
 
-/// LP backends: `minilp` (microlp, embedded, the default), `clarabel` and `highs`
-/// behind cargo features of the same names.
+/// Basis pursuit methods: `homotopy` (the ℓ1 homotopy, exact, the default), and the LP
+/// backends `minilp` (microlp, embedded), `clarabel` and `highs` (cargo features of the
+/// same names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LpBackend {
+    Homotopy,
     Minilp,
     Clarabel,
     Highs,
@@ -36,10 +39,11 @@ impl LpBackend {
     /// The backend of that name, if this build has it (a usage error otherwise).
     pub fn parse(s: &str) -> Result<Self, String> {
         let backend = match s {
+            "homotopy" => Self::Homotopy,
             "minilp" | "microlp" => Self::Minilp,
             "clarabel" => Self::Clarabel,
             "highs" => Self::Highs,
-            _ => return Err(format!("unknown LP backend `{s}` (minilp, clarabel, highs)")),
+            _ => return Err(format!("unknown basis pursuit backend `{s}` (homotopy, minilp, clarabel, highs)")),
         };
         if !backend.built() {
             return Err(format!("LP backend {s} is not compiled in: rebuild with `--features {s}` (see the README)"));
@@ -50,7 +54,7 @@ impl LpBackend {
     /// Whether this build includes the backend (cargo features).
     pub fn built(self) -> bool {
         match self {
-            Self::Minilp => true,
+            Self::Homotopy | Self::Minilp => true,
             Self::Clarabel => cfg!(feature = "clarabel"),
             Self::Highs => cfg!(feature = "highs"),
         }
@@ -58,6 +62,7 @@ impl LpBackend {
 
     pub fn name(self) -> &'static str {
         match self {
+            Self::Homotopy => "homotopy",
             Self::Minilp => "minilp",
             Self::Clarabel => "clarabel",
             Self::Highs => "highs",
@@ -78,10 +83,14 @@ pub struct LpSolution {
     pub rel_gap: f64,
     /// ‖X b − y‖_∞.
     pub feasibility: f64,
+    /// The method that produced b (minilp when the homotopy fell back).
     pub backend: LpBackend,
-    /// Where ν came from: `support` (least squares on the support), `perturbed` (the
-    /// support of a perturbed problem), or `dual_lp`.
+    /// Where ν came from: `homotopy` (its last segment), `support` (least squares on
+    /// the support of an LP answer), or `dual_lp`.
     pub dual_from: &'static str,
+    /// Why the homotopy handed over to the LP (minilp), if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
     /// Seconds spent building and solving the primal model (certification excluded).
     pub solve_seconds: f64,
 }
@@ -104,6 +113,20 @@ pub fn weighted_basis_pursuit(
         return Err(SolveError::BadWeights(format!("weight {i} is {wi}; weights must be finite and > 0")));
     }
     let start = Instant::now();
+    if backend == LpBackend::Homotopy {
+        let reason = match l1_homotopy(x, y, w) {
+            Ok(h) => {
+                let sol = certify(x, y, w, h.beta, &h.nu, backend, start.elapsed().as_secs_f64());
+                match check_certificate(x, y, &sol) {
+                    Ok(()) => return Ok(LpSolution { dual_from: "homotopy", ..sol }),
+                    Err(e) => e.to_string(),
+                }
+            }
+            Err(e) => e.to_string(),
+        };
+        let sol = weighted_basis_pursuit(x, y, w, LpBackend::Minilp)?;
+        return Ok(LpSolution { fallback: Some(format!("ℓ1 homotopy: {reason}")), ..sol });
+    }
     // Basis pursuit is homogeneous in y; microlp's tolerances are absolute and it pivots
     // 1.5–2× faster on max |y| = 1 than on the raw scale (≈ 40 at 500 × 2000). The answer
     // is scaled back, polished and certified against the original y. (Clarabel and HiGHS
@@ -112,12 +135,14 @@ pub fn weighted_basis_pursuit(
     let raw = solve_lp(x, &(y / scale), w, backend)? * scale;
     let solve_seconds = start.elapsed().as_secs_f64();
     let beta = polish(x, y, raw);
-    Ok(certify(x, y, w, beta, backend, solve_seconds))
+    let nu = support_dual(x, w, &beta).unwrap_or_else(|| DVector::zeros(x.nrows()));
+    Ok(certify(x, y, w, beta, &nu, backend, solve_seconds))
 }
 
 /// Tightens the certificate of `sol` (from [`weighted_basis_pursuit`] on the same data)
-/// when the support dual left a gap above 1e-9: first the dual of a perturbed problem,
-/// then the full dual LP. Costs one to two more LP solves; `solve` runs it, sweeps don't.
+/// when the support dual left a gap above 1e-9 (an LP answer at a degenerate vertex):
+/// first the homotopy's dual (any dual optimal ν certifies every primal optimum), then
+/// the full dual LP. `solve` runs it, sweeps don't.
 pub fn certify_exactly(
     x: &DMatrix<f64>,
     y: &DVector<f64>,
@@ -125,12 +150,12 @@ pub fn certify_exactly(
     sol: &mut LpSolution,
 ) -> Result<(), SolveError> {
     if sol.rel_gap > GAP_TOL
-        && let Some(nu) = perturbed_dual(x, y, w, sol.backend)?
+        && let Ok(h) = l1_homotopy(x, y, w)
     {
-        adopt_if_tighter(x, y, w, &nu, sol, "perturbed");
+        adopt_if_tighter(x, y, w, &h.nu, sol, "homotopy");
     }
     if sol.rel_gap > GAP_TOL {
-        let nu = solve_dual_lp(x, y, w, sol.backend)?;
+        let nu = dual_basis_pursuit(x, y, w, sol.backend)?;
         adopt_if_tighter(x, y, w, &nu, sol, "dual_lp");
     }
     check_certificate(x, y, sol)
@@ -173,8 +198,9 @@ fn adopt_if_tighter(
     }
 }
 
-/// max yᵀν subject to −w ≤ Xᵀν ≤ w.
-fn solve_dual_lp(
+/// The dual LP of weighted basis pursuit: max yᵀν subject to −w ≤ Xᵀν ≤ w, solved
+/// by `backend` (microlp for the homotopy). Not certified: a reference and last resort.
+pub fn dual_basis_pursuit(
     x: &DMatrix<f64>,
     y: &DVector<f64>,
     w: &DVector<f64>,
@@ -196,35 +222,6 @@ fn solve_dual_lp(
     };
     let rows = (0..d).flat_map(|j| [constraint!(column(j) <= w[j]), constraint!(column(j) >= -w[j])]);
     Ok(DVector::from_vec(run_lp(vars.maximise(objective), rows, backend, &nu)?))
-}
-
-/// Relative size of the perturbation of y used to find a non-degenerate optimal basis.
-const PERTURBATION: f64 = 1e-6;
-
-/// The dual from a perturbed right-hand side. When y lies in the span of fewer than n
-/// columns the optimal vertex is degenerate and its support does not pin ν down. For
-/// y' = y + δ‖y‖g (small δ, fixed pseudo-random g) the optimal vertex has n nonzeros,
-/// so X_{S'}ᵀν = w_{S'} ⊙ sign(b'_{S'}) is square; that ν is dual feasible whatever y is
-/// (the dual feasible set does not depend on y) and, for δ small enough that the basis
-/// stays optimal, optimal for y too. The caller checks both claims: it scales ν into the
-/// feasible set and measures the gap against the original objective.
-fn perturbed_dual(
-    x: &DMatrix<f64>,
-    y: &DVector<f64>,
-    w: &DVector<f64>,
-    backend: LpBackend,
-) -> Result<Option<DVector<f64>>, SolveError> {
-    let n = x.nrows();
-    let g = DVector::from_fn(n, |i, _| ((i as f64 + 1.0) * 0.618_033_988_749_895).fract() - 0.5);
-    let scale = PERTURBATION * y.norm() / g.norm().max(1e-300);
-    let y2 = y + g * scale;
-    let b2 = solve_lp(x, &y2, w, backend)?;
-    let s = support(&b2);
-    if s.len() != n {
-        return Ok(None);
-    }
-    let c = DVector::from_fn(n, |k, _| w[s[k]] * b2[s[k]].signum());
-    Ok(x.select_columns(&s).transpose().lu().solve(&c))
 }
 
 /// yᵀν after scaling ν into {|X_iᵀν| ≤ w_i}, and the relative gap to `objective`.
@@ -280,7 +277,10 @@ fn run_lp(
     let failed = |e: ResolutionError| lp_failure(backend, e);
     let read = |sol: &dyn Solution| wanted.iter().map(|&v| sol.value(v)).collect();
     match backend {
-        LpBackend::Minilp => Ok(read(&problem.using(good_lp::microlp).with_all(rows).solve().map_err(failed)?)),
+        // The homotopy's LP (its fallback, the dual LP of its certificate) is microlp.
+        LpBackend::Homotopy | LpBackend::Minilp => {
+            Ok(read(&problem.using(good_lp::microlp).with_all(rows).solve().map_err(failed)?))
+        }
         #[cfg(feature = "clarabel")]
         LpBackend::Clarabel => {
             let sol = problem.using(good_lp::clarabel).with_all(rows).solve().map_err(failed)?;
@@ -339,19 +339,30 @@ fn polish(x: &DMatrix<f64>, y: &DVector<f64>, b: DVector<f64>) -> DVector<f64> {
     if same_signs && better { polished } else { b }
 }
 
+/// The certified answer b with the dual point ν.
 fn certify(
     x: &DMatrix<f64>,
     y: &DVector<f64>,
     w: &DVector<f64>,
     beta: DVector<f64>,
+    nu: &DVector<f64>,
     backend: LpBackend,
     solve_seconds: f64,
 ) -> LpSolution {
     let objective = w.component_mul(&beta.abs()).sum();
     let feasibility = (x * &beta - y).amax();
-    let nu = support_dual(x, w, &beta).unwrap_or_else(|| DVector::zeros(x.nrows()));
-    let (dual_objective, rel_gap) = lower_bound(x, y, w, &nu, objective);
-    LpSolution { beta, objective, dual_objective, rel_gap, feasibility, backend, dual_from: "support", solve_seconds }
+    let (dual_objective, rel_gap) = lower_bound(x, y, w, nu, objective);
+    LpSolution {
+        beta,
+        objective,
+        dual_objective,
+        rel_gap,
+        feasibility,
+        backend,
+        dual_from: "support",
+        fallback: None,
+        solve_seconds,
+    }
 }
 
 /// ν with X_Sᵀν = c (c = w_S ⊙ sign(b_S)) minimising ‖W⁻¹X_{S^c}ᵀν‖²: with

@@ -2,15 +2,19 @@
 //! (hyperbolic entropy, dual Newton), weighted basis pursuit (LP), the minimum-ℓ2
 //! interpolator, and the small-scale limit that links the first two.
 
+mod homotopy;
 mod implicit;
 mod limit;
 mod lp;
 mod newton_system;
 mod potential;
 
+pub use homotopy::{HomotopySolution, l1_homotopy};
 pub use implicit::{ImplicitSolution, NewtonSettings, solve_implicit};
 pub use limit::{LimitPoint, weighted_bp_limit_curve};
-pub use lp::{LpBackend, LpSolution, basis_pursuit, certify_exactly, min_norm, weighted_basis_pursuit};
+pub use lp::{
+    LpBackend, LpSolution, basis_pursuit, certify_exactly, dual_basis_pursuit, min_norm, weighted_basis_pursuit,
+};
 pub use newton_system::{NewtonSystem, gram_pivots};
 pub use potential::{Potential, PotentialSolution, solve_potential};
 
