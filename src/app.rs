@@ -741,40 +741,15 @@ pub enum SolveMode {
 /// `dlncheck solve`: one of the interpolation problems the theory relates.
 pub fn solve_cmd(problem_path: &Path, mode: &SolveMode, backend: LpBackend) -> Result<Outcome> {
     let p = Problem::load(problem_path)?;
-    p.check_interpolation(problem_path)?;
-    let d = p.d();
-    let run_eff = |src: &GainSource| -> Result<EffectiveInit> {
-        let l = load_source(src)?;
-        check_dim(src, l.eff.gain.len(), d)?;
-        Ok(l.eff)
-    };
-    let (name, json) = match mode {
-        SolveMode::Entropy(a) => {
-            let alpha = a.resolve(d)?;
-            let gf = EffectiveInit::gradient_flow(alpha.map(f64::ln));
-            ("hyperbolic entropy ψ_α", entropy_json(&p, &gf)?)
-        }
-        SolveMode::EntropyFromRun(src) => ("Bregman divergence D_{ψ_{α_∞}}(·, b̃₀)", entropy_json(&p, &run_eff(src)?)?),
-        SolveMode::L1 => ("basis pursuit", lp_json(&p, &DVector::from_element(d, 1.0), backend)?),
-        SolveMode::Weights(path) => {
-            let w = crate::npz::read_vector(path, "weights", Some(d))?;
-            ("weighted basis pursuit", lp_json(&p, &w, backend)?)
-        }
-        SolveMode::WeightsFromRun(src) => {
-            let w = run_eff(src)?.ln_alpha_inf2().map(|l| -0.5 * l);
-            if let Some((i, wi)) = w.iter().enumerate().find(|(_, wi)| **wi <= 0.0) {
-                let what = format!("ln(1/α_∞) at coordinate {i} is {wi}: weights must be > 0 (α_∞ < 1)");
-                return Err(InputError { file: src.first_file().to_owned(), array: Some("gain".into()), what }.into());
-            }
-            ("weighted basis pursuit, w = ln(1/α_∞)", lp_json(&p, &w, backend)?)
-        }
-        SolveMode::Potential { formula, alpha } => ("potential", potential_json(&p, formula, alpha.as_ref())?),
-        SolveMode::L2 => {
-            let b = min_norm(&p.x, &p.y)?;
-            let feas = (&p.x * &b - &p.y).amax();
-            ("minimum ℓ2 norm", json!({"beta": b.as_slice(), "objective": b.norm(), "feasibility": feas}))
-        }
-    };
+    p.check_overparametrised(problem_path)?;
+    // The rank of X is checked only when a solver fails (the check costs one more
+    // X Xᵀ and Cholesky): a certified answer stands whatever the rank, and a failure on
+    // a rank-deficient X is the input's fault (exit 2), not the solver's.
+    let solved = solve_mode(&p, mode, backend);
+    if matches!(solved, Err(Error::Solve(_))) {
+        p.check_interpolation(problem_path)?;
+    }
+    let (name, json) = solved?;
     let mut text = format!("{name}: objective {}\n", json["objective"]);
     for key in
         ["feasibility", "dual_objective", "rel_gap", "dual_from", "backend", "fallback", "newton_iters", "residual"]
@@ -785,6 +760,43 @@ pub fn solve_cmd(problem_path: &Path, mode: &SolveMode, backend: LpBackend) -> R
     }
     text.push_str("(--json for the solution vector)\n");
     Ok(Outcome::ok(json, text))
+}
+
+/// The name of what `mode` solves and its JSON answer.
+fn solve_mode(p: &Problem, mode: &SolveMode, backend: LpBackend) -> Result<(&'static str, Value)> {
+    let d = p.d();
+    let run_eff = |src: &GainSource| -> Result<EffectiveInit> {
+        let l = load_source(src)?;
+        check_dim(src, l.eff.gain.len(), d)?;
+        Ok(l.eff)
+    };
+    Ok(match mode {
+        SolveMode::Entropy(a) => {
+            let alpha = a.resolve(d)?;
+            let gf = EffectiveInit::gradient_flow(alpha.map(f64::ln));
+            ("hyperbolic entropy ψ_α", entropy_json(p, &gf)?)
+        }
+        SolveMode::EntropyFromRun(src) => ("Bregman divergence D_{ψ_{α_∞}}(·, b̃₀)", entropy_json(p, &run_eff(src)?)?),
+        SolveMode::L1 => ("basis pursuit", lp_json(p, &DVector::from_element(d, 1.0), backend)?),
+        SolveMode::Weights(path) => {
+            let w = crate::npz::read_vector(path, "weights", Some(d))?;
+            ("weighted basis pursuit", lp_json(p, &w, backend)?)
+        }
+        SolveMode::WeightsFromRun(src) => {
+            let w = run_eff(src)?.ln_alpha_inf2().map(|l| -0.5 * l);
+            if let Some((i, wi)) = w.iter().enumerate().find(|(_, wi)| **wi <= 0.0) {
+                let what = format!("ln(1/α_∞) at coordinate {i} is {wi}: weights must be > 0 (α_∞ < 1)");
+                return Err(InputError { file: src.first_file().to_owned(), array: Some("gain".into()), what }.into());
+            }
+            ("weighted basis pursuit, w = ln(1/α_∞)", lp_json(p, &w, backend)?)
+        }
+        SolveMode::Potential { formula, alpha } => ("potential", potential_json(p, formula, alpha.as_ref())?),
+        SolveMode::L2 => {
+            let b = min_norm(&p.x, &p.y)?;
+            let feas = (&p.x * &b - &p.y).amax();
+            ("minimum ℓ2 norm", json!({"beta": b.as_slice(), "objective": b.norm(), "feasibility": feas}))
+        }
+    })
 }
 
 /// Solves argmin_{Xb=y} D_φ(b, 0) for a formula; a malformed formula is a usage error

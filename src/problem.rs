@@ -186,14 +186,22 @@ impl Problem {
         w.write(path, inputs)
     }
 
+    /// An input error unless d > n.
+    pub fn check_overparametrised(&self, file: &Path) -> npz::Result<()> {
+        let (n, d) = self.x.shape();
+        if n >= d {
+            let what = format!("is {n}×{d}: need d > n (overparametrised) for interpolators");
+            return Err(InputError { file: file.to_owned(), array: Some("X".into()), what });
+        }
+        Ok(())
+    }
+
     /// Checks that interpolators X b = y exist and are not unique: d > n and X of full
     /// row rank (smallest pivot of the Cholesky factor of X Xᵀ not negligible).
     pub fn check_interpolation(&self, file: &Path) -> npz::Result<()> {
+        self.check_overparametrised(file)?;
         let err = |what: String| InputError { file: file.to_owned(), array: Some("X".into()), what };
         let (n, d) = self.x.shape();
-        if n >= d {
-            return Err(err(format!("is {n}×{d}: need d > n (overparametrised) for interpolators")));
-        }
         let scale = self.x.row_iter().map(|r| r.norm_squared()).fold(0.0, f64::max);
         let pivots = crate::solve::gram_pivots(&self.x);
         match pivots {

@@ -296,6 +296,17 @@ fn bad_solve_inputs() {
     let x = [1.0, 2.0, 0.0, 1.0, 1.0, 2.0, 0.0, 1.0, 0.0, 1.0, 1.0, 0.0];
     write(&dir.path("inconsistent.npz"), &[("X", &[3, 4], &x), ("y", &[3], &[1.0, 2.0, 0.5])]);
     assert_bad(&["solve", "--problem", &dir.s("inconsistent.npz"), "--l1"], &["inconsistent.npz", "rank-deficient"]);
+    assert_bad(&["solve", "--problem", &dir.s("inconsistent.npz"), "--alpha", "0.1"], &["rank-deficient"]);
+    // The same rows with equal labels: interpolators exist, and the rank is checked only
+    // when a solver fails. Basis pursuit answers, certified; dual Newton too (its
+    // Hessian is singular, the ridge of its Cholesky only damps the step), to 1e-13.
+    write(&dir.path("repeated.npz"), &[("X", &[3, 4], &x), ("y", &[3], &[1.0, 1.0, 0.5])]);
+    let (code, bp) = dlncheck_json(&["solve", "--problem", &dir.s("repeated.npz"), "--l1"]);
+    assert_eq!(code, 0, "{bp}");
+    assert!(bp["rel_gap"].as_f64().unwrap().abs() <= 1e-9 && bp["feasibility"].as_f64().unwrap() <= 1e-12);
+    let (code, ent) = dlncheck_json(&["solve", "--problem", &dir.s("repeated.npz"), "--alpha", "0.1"]);
+    assert_eq!(code, 0, "{ent}");
+    assert!(ent["residual"].as_f64().unwrap() <= 1e-13 && ent["feasibility"].as_f64().unwrap() <= 1e-13);
 }
 
 #[cfg(not(feature = "highs"))]

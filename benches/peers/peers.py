@@ -135,7 +135,8 @@ def sweep_rows(tmp, r):
 
 def numpy_dual_newton(X, y, alpha, tol=1e-12):
     """Textbook dual Newton for argmin_{Xb=y} ψ_α(b): F(μ) = Σ α² cosh(Xᵀμ) − yᵀμ,
-    H = (X · c) @ Xᵀ by BLAS, np.linalg.solve, Armijo backtracking."""
+    H = (X · c) @ Xᵀ by BLAS, np.linalg.solve, Armijo backtracking; stops at
+    ‖Xb − y‖ ≤ 1e-12‖y‖ (dlncheck: 1e-13)."""
     a2 = alpha * alpha
     mu = np.zeros(X.shape[0])
     ynorm = np.linalg.norm(y)
@@ -150,8 +151,10 @@ def numpy_dual_newton(X, y, alpha, tol=1e-12):
         step = np.linalg.solve(H, -grad)
         f0 = np.sum(a2 * np.cosh(z)) - y @ mu
         slope = grad @ step
+        # Armijo, with slack for the rounding of F (near the answer F's decrease is below it).
+        slack = 1e-13 * (1 + abs(f0))
         t = 1.0
-        while np.sum(a2 * np.cosh(X.T @ (mu + t * step))) - y @ (mu + t * step) > f0 + 1e-4 * t * slope:
+        while np.sum(a2 * np.cosh(X.T @ (mu + t * step))) - y @ (mu + t * step) > f0 + 1e-4 * t * slope + slack:
             t *= 0.5
         mu = mu + t * step
     raise RuntimeError("numpy dual Newton did not converge")
