@@ -86,7 +86,8 @@ fn newton(c: &mut Criterion) {
 }
 
 /// The dual Newton system at the sizes the peers are measured on: the kernel alone
-/// (H = X diag(c) Xᵀ by a symmetric rank-d product, then Cholesky) and a whole solve.
+/// (H = X diag(c) Xᵀ by a symmetric rank-d product, then Cholesky; in f64, and the f32
+/// direction of the damped phase) and a whole solve.
 fn hessian(c: &mut Criterion) {
     let mut g = c.benchmark_group("hessian");
     g.sample_size(10);
@@ -96,6 +97,10 @@ fn hessian(c: &mut Criterion) {
         let mut system = NewtonSystem::new(n, d);
         g.bench_function(format!("form and factor X diag(c) Xᵀ, n={n} d={d}"), |b| {
             b.iter(|| system.factorize(black_box(&p.x), &weights).unwrap())
+        });
+        let grad = DVector::from_fn(n, |i, _| (i as f64).sin());
+        g.bench_function(format!("f32 direction (form, factor, solve), n={n} d={d}"), |b| {
+            b.iter(|| system.direction_f32(black_box(&p.x), &weights, &grad).unwrap())
         });
         let ell = DVector::from_element(d, 2.0 * 0.1f64.ln());
         let rho = DVector::zeros(d);

@@ -221,8 +221,17 @@ fn problem(x: PyArrayLike2<'_, f64, AllowTypeChange>, y: PyArrayLike1<'_, f64, A
     finite_vector("X", x.as_slice())?;
     finite_vector("y", y.as_slice())?;
     let p = Problem { x, y, beta_star: None, x_test: None, y_test: None };
-    p.check_interpolation(std::path::Path::new("X")).map_err(value_error)?;
+    p.check_overparametrised(std::path::Path::new("X")).map_err(value_error)?;
     Ok(p)
+}
+
+/// A solver's failure, blamed on X (ValueError) when X is rank-deficient: as on the
+/// command line, the rank is checked only when a solver fails.
+fn solver_failed(p: &Problem) -> impl FnOnce(SolveError) -> PyErr + '_ {
+    move |e| match p.check_interpolation(std::path::Path::new("X")) {
+        Err(bad) => value_error(bad),
+        Ok(()) => solve_error(e),
+    }
 }
 
 fn to_array<'py>(py: Python<'py>, v: &DVector<f64>) -> Bound<'py, numpy::PyArray1<f64>> {
@@ -251,7 +260,7 @@ fn predict<'py>(
     let eff = acc.eff();
     let pred = py
         .detach(|| prediction::predict(&p.x, &p.y, &eff, beta.as_ref(), &NewtonSettings::default()))
-        .map_err(solve_error)?;
+        .map_err(solver_failed(&p))?;
     let out = PyDict::new(py);
     out.set_item("beta_theory", to_array(py, &pred.theory.beta))?;
     out.set_item("beta_gradient_flow", to_array(py, &pred.gradient_flow.beta))?;
@@ -283,7 +292,7 @@ fn solve_implicit<'py>(
     let eff = acc.eff();
     let sol = py
         .detach(|| solve::solve_implicit(&p.x, &p.y, &eff.ln_alpha_inf2(), &eff.rho, &NewtonSettings::default()))
-        .map_err(solve_error)?;
+        .map_err(solver_failed(&p))?;
     let out = PyDict::new(py);
     out.set_item("beta", to_array(py, &sol.beta))?;
     out.set_item("newton_iters", sol.newton_iters)?;
@@ -291,7 +300,9 @@ fn solve_implicit<'py>(
     Ok(out)
 }
 
-/// basis_pursuit(X, y, weights=None) → dict: (weighted) basis pursuit, certified.
+/// basis_pursuit(X, y, weights=None) → dict: (weighted) basis pursuit by the ℓ1 homotopy,
+/// certified (beta, objective, dual_objective, rel_gap, feasibility, dual_from, backend,
+/// fallback: why the LP answered instead, or None).
 #[pyfunction]
 #[pyo3(signature = (x, y, weights=None))]
 fn basis_pursuit<'py>(
@@ -307,7 +318,7 @@ fn basis_pursuit<'py>(
             let mut sol = solve::weighted_basis_pursuit(&p.x, &p.y, &w, LpBackend::Homotopy)?;
             solve::certify_exactly(&p.x, &p.y, &w, &mut sol).map(|_| sol)
         })
-        .map_err(solve_error)?;
+        .map_err(solver_failed(&p))?;
     let out = PyDict::new(py);
     out.set_item("beta", to_array(py, &sol.beta))?;
     out.set_item("objective", sol.objective)?;
@@ -315,6 +326,8 @@ fn basis_pursuit<'py>(
     out.set_item("rel_gap", sol.rel_gap)?;
     out.set_item("feasibility", sol.feasibility)?;
     out.set_item("dual_from", sol.dual_from)?;
+    out.set_item("backend", sol.backend.name())?;
+    out.set_item("fallback", sol.fallback)?;
     Ok(out)
 }
 
@@ -326,7 +339,7 @@ fn min_l2<'py>(
     y: PyArrayLike1<'_, f64, AllowTypeChange>,
 ) -> PyResult<Bound<'py, numpy::PyArray1<f64>>> {
     let p = problem(x, y)?;
-    let b = solve::min_norm(&p.x, &p.y).map_err(solve_error)?;
+    let b = solve::min_norm(&p.x, &p.y).map_err(solver_failed(&p))?;
     Ok(to_array(py, &b))
 }
 

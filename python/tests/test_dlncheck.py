@@ -151,4 +151,16 @@ def test_numerical_failure_is_its_own_exception():
         dlncheck.min_l2(X, y * 1e300)
     bp = dlncheck.basis_pursuit(X, y)
     assert bp["rel_gap"] <= 1e-9 and bp["feasibility"] <= 1e-9
+    assert (bp["backend"], bp["dual_from"], bp["fallback"]) == ("homotopy", "homotopy", None)
+    # ‖·‖₁ is minimal among interpolators, the minimum-ℓ2 one included.
+    assert bp["objective"] <= np.abs(dlncheck.min_l2(X, y)).sum()
     np.testing.assert_allclose(X @ dlncheck.min_l2(X, y), y, atol=1e-10)
+
+
+def test_a_rank_deficient_x_is_blamed_when_a_solver_fails():
+    X, y = problem()
+    X[1], y[1] = X[0], y[0] + 1.0  # two equal rows, different labels: no interpolator
+    with pytest.raises(ValueError, match="rank-deficient"):
+        dlncheck.basis_pursuit(X, y)
+    with pytest.raises(ValueError, match="rank-deficient"):
+        dlncheck.min_l2(X, y)
