@@ -39,9 +39,21 @@ const STEPS_PER_ROW: usize = 50;
 /// y counts as in the span of the active columns when ‖y − P_A y‖ ≤ this · ‖y‖.
 const SPAN_TOL: f64 = 1e-10;
 
-/// Follows the path of `argmin_{Xb=y} Σ w_i|b_i|` to λ = 0. Shapes and weights are
-/// checked by the caller.
+/// Shapes of weighted basis pursuit, and weights finite and > 0.
+pub(super) fn check_weighted_bp(x: &DMatrix<f64>, y: &DVector<f64>, w: &DVector<f64>) -> Result<(), SolveError> {
+    let (n, d) = x.shape();
+    if y.len() != n || w.len() != d {
+        return Err(SolveError::Shape(format!("X is {n}×{d}, y has {}, weights {}", y.len(), w.len())));
+    }
+    match w.iter().enumerate().find(|(_, wi)| !(wi.is_finite() && **wi > 0.0)) {
+        Some((i, wi)) => Err(SolveError::BadWeights(format!("weight {i} is {wi}; weights must be finite and > 0"))),
+        None => Ok(()),
+    }
+}
+
+/// Follows the path of `argmin_{Xb=y} Σ w_i|b_i|` to λ = 0.
 pub fn l1_homotopy(x: &DMatrix<f64>, y: &DVector<f64>, w: &DVector<f64>) -> Result<HomotopySolution, SolveError> {
+    check_weighted_bp(x, y, w)?;
     let (n, d) = x.shape();
     let mut xt = x.clone();
     for (j, mut col) in xt.column_iter_mut().enumerate() {

@@ -21,7 +21,7 @@ use good_lp::{Expression, ResolutionError, Solution, SolverModel, Variable, cons
 use nalgebra::{DMatrix, DVector};
 
 use super::SolveError;
-use super::homotopy::l1_homotopy;
+use super::homotopy::{check_weighted_bp, l1_homotopy};
 
 /// Basis pursuit methods: `homotopy` (the ℓ1 homotopy, exact, the default), and the LP
 /// backends `minilp` (microlp, embedded), `clarabel` and `highs` (cargo features of the
@@ -105,13 +105,7 @@ pub fn weighted_basis_pursuit(
     w: &DVector<f64>,
     backend: LpBackend,
 ) -> Result<LpSolution, SolveError> {
-    let (n, d) = x.shape();
-    if y.len() != n || w.len() != d {
-        return Err(SolveError::Shape(format!("X is {n}×{d}, y has {}, weights {}", y.len(), w.len())));
-    }
-    if let Some((i, wi)) = w.iter().enumerate().find(|(_, wi)| !(wi.is_finite() && **wi > 0.0)) {
-        return Err(SolveError::BadWeights(format!("weight {i} is {wi}; weights must be finite and > 0")));
-    }
+    check_weighted_bp(x, y, w)?;
     let start = Instant::now();
     if backend == LpBackend::Homotopy {
         let reason = match l1_homotopy(x, y, w) {
