@@ -126,7 +126,7 @@ impl NpzReader {
                 let cursor = npy.into_inner();
                 let start = cursor.position() as usize;
                 let bytes = &cursor.get_ref()[start..];
-                Ok(bytes.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes"))).collect())
+                Ok(bytes.as_chunks::<8>().0.iter().map(|b| f64::from_le_bytes(*b)).collect())
             }
             (TypeChar::Float, 8) => npy.into_vec::<f64>(),
             (TypeChar::Float, 4) => npy.into_vec::<f32>().map(widen),

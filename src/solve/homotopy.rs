@@ -80,11 +80,18 @@ pub fn l1_homotopy(x: &DMatrix<f64>, y: &DVector<f64>, w: &DVector<f64>) -> Resu
     Ok(HomotopySolution { beta, nu, steps })
 }
 
+/// What ends a segment: coordinate j joins A, or the k-th active coordinate leaves.
+enum Event {
+    Join(usize),
+    Leave(usize),
+}
+
 /// One point of the path and its buffers (allocated once).
 struct Path<'a> {
     /// X̃ = X diag(1/w), n × d.
     xt: DMatrix<f64>,
     y: &'a DVector<f64>,
+    y_norm: f64,
     /// X̃ᵀy.
     xty: DVector<f64>,
     lambda: f64,
@@ -116,6 +123,7 @@ impl<'a> Path<'a> {
         let mut path = Self {
             xt,
             y,
+            y_norm: y.norm(),
             xty,
             lambda,
             active: Vec::with_capacity(n),
@@ -167,8 +175,8 @@ impl<'a> Path<'a> {
         // y in the span of X̃_A (always once |A| = n): r = λ·X̃_Aδ, every correlation is
         // proportional to λ and would reach ±λ only at λ = 0; only leaves remain.
         let projection: f64 = self.r.iter().zip(&self.v).map(|(r, v)| (r - self.lambda * v).powi(2)).sum();
-        let spanned = projection.sqrt() <= SPAN_TOL * self.y.norm();
-        let (t_join, join) = if spanned { (f64::INFINITY, None) } else { self.next_join() };
+        let spanned = projection.sqrt() <= SPAN_TOL * self.y_norm;
+        let join = if spanned { None } else { self.next_join() };
         // Once spanned, b̃_A(λ) = b̃_A(0) + λδ exactly; a b̃_i(0) at rounding level is a zero
         // of the end point (a degenerate vertex), not a coordinate leaving before λ = 0.
         let end_scale = if spanned {
@@ -176,48 +184,52 @@ impl<'a> Path<'a> {
         } else {
             -1.0
         };
-        let (t_leave, leave) = self.next_leave(end_scale);
-        let t = t_join.min(t_leave);
-        if t >= self.lambda {
-            self.lambda = 0.0;
-            return Ok(());
-        }
-        self.lambda -= t;
-        if t_join <= t_leave {
-            let j = join.expect("a finite join time names its coordinate");
-            let c = self.corr[j] - t * self.rate[j];
-            self.add(j, c.signum())
-        } else {
-            self.remove(leave.expect("a finite leave time names its position"));
-            Ok(())
+        let leave = self.next_leave(end_scale);
+        // The earlier event; a join wins a tie (min_by keeps the first of equals).
+        let next = [join.map(|(t, j)| (t, Event::Join(j))), leave.map(|(t, k)| (t, Event::Leave(k)))]
+            .into_iter()
+            .flatten()
+            .min_by(|a, b| a.0.total_cmp(&b.0));
+        match next {
+            Some((t, event)) if t < self.lambda => {
+                self.lambda -= t;
+                match event {
+                    Event::Join(j) => self.add(j, (self.corr[j] - t * self.rate[j]).signum()),
+                    Event::Leave(k) => {
+                        self.remove(k);
+                        Ok(())
+                    }
+                }
+            }
+            _ => {
+                self.lambda = 0.0;
+                Ok(())
+            }
         }
     }
 
-    /// The first t at which an inactive correlation c_j − t·a_j reaches ±(λ − t).
-    fn next_join(&self) -> (f64, Option<usize>) {
-        let mut best = (f64::INFINITY, None);
+    /// The first t at which an inactive correlation c_j − t·a_j reaches ±(λ − t), and j.
+    fn next_join(&self) -> Option<(f64, usize)> {
+        let mut best: Option<(f64, usize)> = None;
         for j in 0..self.corr.len() {
             if self.in_active[j] || self.last == Some(j) {
                 continue;
             }
             let (c, a) = (self.corr[j], self.rate[j]);
             for (num, den) in [(self.lambda - c, 1.0 - a), (self.lambda + c, 1.0 + a)] {
-                if den > 0.0 {
-                    let t = num.max(0.0) / den;
-                    if t < best.0 {
-                        best = (t, Some(j));
-                    }
+                let t = num.max(0.0) / den;
+                if den > 0.0 && best.is_none_or(|(b, _)| t < b) {
+                    best = Some((t, j));
                 }
             }
         }
         best
     }
 
-    /// The first t at which an active b̃_k + t·δ_k reaches 0.
-    /// The first t at which an active b̃_k + t·δ_k reaches 0; coordinates with
-    /// |b̃_k(0)| ≤ `end_scale` (b̃_k(0) = b̃_k + λδ_k) are skipped.
-    fn next_leave(&self, end_scale: f64) -> (f64, Option<usize>) {
-        let mut best = (f64::INFINITY, None);
+    /// The first t at which an active b̃_k + t·δ_k reaches 0, and its position k;
+    /// coordinates with |b̃_k(0)| ≤ `end_scale` (b̃_k(0) = b̃_k + λδ_k) are skipped.
+    fn next_leave(&self, end_scale: f64) -> Option<(f64, usize)> {
+        let mut best: Option<(f64, usize)> = None;
         for k in 0..self.active.len() {
             let (delta, coef) = (self.seg[(k, 0)], self.seg[(k, 1)]);
             let at_end = (coef + self.lambda * delta).abs() <= end_scale;
@@ -225,8 +237,8 @@ impl<'a> Path<'a> {
                 continue;
             }
             let t = (-coef / delta).max(0.0);
-            if t < best.0 {
-                best = (t, Some(k));
+            if best.is_none_or(|(b, _)| t < b) {
+                best = Some((t, k));
             }
         }
         best

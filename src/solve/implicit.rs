@@ -273,11 +273,11 @@ impl<'a> Workspace<'a> {
             if it == budget {
                 return Err(SolveError::NotConverged { iters: it, residual });
             }
-            // Reusing the factorisation for every other step in the quadratic phase
-            // (Shamanskii) was measured: no faster at 1,000 × 5,000 and a 10× larger
-            // final residual at 300 × 3,000. Every step is a Newton step.
-            // f32 while far from the answer, and for as long as its steps keep contracting
-            // the residual by 1e3 or more (then the f32 error is not what limits the step).
+            // Every step forms its own Hessian: reusing a factorisation for every other
+            // step (Shamanskii) was measured no faster at 1,000 × 5,000, with a 10× larger
+            // final residual at 300 × 3,000. It is f32 while far from the answer, and for
+            // as long as its steps keep contracting the residual by 1e3 or more (then the
+            // f32 error is not what limits the step).
             let contracting = single && residual <= 1e-3 * previous;
             let rough = (residual > SINGLE_PRECISION_ABOVE || contracting)
                 .then(|| self.system.direction_f32(self.x, &point.c, &self.grad))

@@ -8,7 +8,8 @@
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::cholesky::llt;
 use faer::linalg::matmul::triangular::{BlockStructure, matmul};
-use faer::{Accum, Mat, MatRef, Par};
+use faer::traits::ComplexField;
+use faer::{Accum, Mat, MatMut, MatRef, Par};
 use nalgebra::{DMatrix, DVector};
 
 use super::SolveError;
@@ -58,32 +59,13 @@ impl NewtonSystem {
     /// relative error (~1e-5 for a well-conditioned H) does not matter while the step
     /// is damped, far from the answer. The caller checks that it is a descent direction.
     pub fn direction_f32(&mut self, x: &DMatrix<f64>, c: &DVector<f64>, g: &DVector<f64>) -> Option<DVector<f64>> {
-        let (n, d) = x.shape();
+        let n = x.nrows();
         let c_max = c.max();
         let g_norm = g.norm();
         if !(c_max > 0.0 && c_max.is_finite() && g_norm > 0.0 && g_norm.is_finite()) {
             return None;
         }
-        let columns = self.scaled32.chunks_exact_mut(n).zip(x.as_slice().chunks_exact(n));
-        for ((a, xj), cj) in columns.zip(c.iter()) {
-            let s = (cj.max(0.0) / c_max).sqrt();
-            for (ai, xi) in a.iter_mut().zip(xj) {
-                *ai = (s * xi) as f32;
-            }
-        }
-        let a = MatRef::from_column_major_slice(&self.scaled32, n, d);
-        let (l, rhs) = (self.factor32.as_mut(), a.transpose());
-        matmul(
-            l,
-            BlockStructure::TriangularLower,
-            Accum::Replace,
-            a,
-            BlockStructure::Rectangular,
-            rhs,
-            BlockStructure::Rectangular,
-            1.0,
-            self.par,
-        );
+        lower_gram(&mut self.scaled32, self.factor32.as_mut(), x, c, c_max, |v| v as f32, self.par);
         let stack = MemStack::new(&mut self.mem32);
         llt::factor::cholesky_in_place(self.factor32.as_mut(), Default::default(), self.par, stack, Default::default())
             .ok()?;
@@ -97,26 +79,7 @@ impl NewtonSystem {
 
     /// The lower triangle of H = A Aᵀ, A = X diag(√c).
     fn form(&mut self, x: &DMatrix<f64>, c: &DVector<f64>) {
-        let (n, d) = x.shape();
-        let columns = self.scaled.chunks_exact_mut(n).zip(x.as_slice().chunks_exact(n));
-        for ((a, xj), cj) in columns.zip(c.iter()) {
-            let s = cj.max(0.0).sqrt();
-            for (ai, xi) in a.iter_mut().zip(xj) {
-                *ai = s * xi;
-            }
-        }
-        let a = MatRef::from_column_major_slice(&self.scaled, n, d);
-        matmul(
-            self.hessian.as_mut(),
-            BlockStructure::TriangularLower,
-            Accum::Replace,
-            a,
-            BlockStructure::Rectangular,
-            a.transpose(),
-            BlockStructure::Rectangular,
-            1.0,
-            self.par,
-        );
+        lower_gram(&mut self.scaled, self.hessian.as_mut(), x, c, 1.0, |v| v, self.par);
     }
 
     /// Factors H + r I = L Lᵀ, H = X diag(c) Xᵀ, with the smallest ridge r ∈ {0,
@@ -165,6 +128,30 @@ impl NewtonSystem {
         llt::solve::solve_in_place(self.factor.as_ref(), self.rhs.as_mut(), self.par, stack);
         DVector::from_fn(n, |i, _| self.rhs[(i, 0)])
     }
+}
+
+/// The lower triangle of A Aᵀ into `out`, A = X diag(√(c / c_scale)) written into
+/// `scaled` (n × d, column-major) in the precision `cast` gives.
+fn lower_gram<T: ComplexField + Copy>(
+    scaled: &mut [T],
+    out: MatMut<'_, T>,
+    x: &DMatrix<f64>,
+    c: &DVector<f64>,
+    c_scale: f64,
+    cast: fn(f64) -> T,
+    par: Par,
+) {
+    let (n, d) = x.shape();
+    let columns = scaled.chunks_exact_mut(n).zip(x.as_slice().chunks_exact(n));
+    for ((a, xj), cj) in columns.zip(c.iter()) {
+        let s = (cj.max(0.0) / c_scale).sqrt();
+        for (ai, xi) in a.iter_mut().zip(xj) {
+            *ai = cast(s * xi);
+        }
+    }
+    let a = MatRef::from_column_major_slice(scaled, n, d);
+    let (lower, full) = (BlockStructure::TriangularLower, BlockStructure::Rectangular);
+    matmul(out, lower, Accum::Replace, a, full, a.transpose(), full, cast(1.0), par);
 }
 
 /// The diagonal of the Cholesky factor L of X Xᵀ (the pivots), or `None` when the
