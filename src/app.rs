@@ -594,6 +594,8 @@ pub fn check_cmd(a: &CheckArgs) -> Result<Outcome> {
     let dir = &a.dir;
     let loaded = load_dir(dir).map_err(|e| Error::Usage(format!("{}: {e}", dir.display())))?;
     let stem_is = |f: &Path, id: &str| f.file_stem().is_some_and(|s| s == id);
+    let claim_files: Vec<PathBuf> =
+        loaded.iter().map(|c| c.as_ref().map_or_else(|e| e.file.clone(), |c| c.file.clone())).collect();
     let only = a.only.as_deref();
     let (mut claims, mut errors) = (Vec::new(), Vec::new());
     for c in loaded {
@@ -608,7 +610,7 @@ pub fn check_cmd(a: &CheckArgs) -> Result<Outcome> {
         return Err(Error::Usage(format!("no claim with id `{id}` in {}", dir.display())));
     }
     let reports: Vec<_> = claims.par_iter().map(|c| run_claim(c, a.quick)).collect();
-    let exit = if !errors.is_empty() {
+    let exit = if !errors.is_empty() || reports.iter().any(|r| r.verdict == Verdict::Invalid) {
         2
     } else if reports.iter().any(|r| matches!(r.verdict, Verdict::Fails | Verdict::Error)) {
         1
@@ -617,16 +619,20 @@ pub fn check_cmd(a: &CheckArgs) -> Result<Outcome> {
     };
     let value = table::to_json(&reports, &errors);
     let markdown = table::markdown(&reports, &errors);
+    let figures = figures_beside(dir);
     let render = |format: CheckFormat| match format {
         CheckFormat::Markdown => markdown.clone(),
         CheckFormat::Json => format!("{value:#}\n"),
         CheckFormat::Junit => ci::junit(&reports, &errors),
-        CheckFormat::Html => ci::html(&reports, &errors, &figures_beside(dir)),
+        CheckFormat::Html => ci::html(&reports, &errors, &figures),
     };
     let mut text = if a.out.is_empty() { render(a.format) } else { markdown.clone() };
+    let read = check_inputs(dir, &claim_files, &figures);
+    let read: Vec<&Path> = read.iter().map(PathBuf::as_path).collect();
     for out in &a.out {
+        refuse_inside(out, &crate::claims::claims_dir(dir))?;
         let format = CheckFormat::of_file(out).unwrap_or(a.format);
-        crate::output::write_bytes(out, &[], render(format).as_bytes()).map_err(|e| Error::Usage(e.to_string()))?;
+        crate::output::write_bytes(out, &read, render(format).as_bytes()).map_err(|e| Error::Usage(e.to_string()))?;
         let _ = writeln!(text, "wrote {}", out.display());
     }
     if a.accept {
@@ -635,8 +641,37 @@ pub fn check_cmd(a: &CheckArgs) -> Result<Outcome> {
     Ok(Outcome { json: value, text, exit })
 }
 
+/// Every file `check` reads or may write besides its reports: the claim files, the
+/// snapshots and the figures it inlines; no `--out` may replace one of them.
+fn check_inputs(dir: &Path, claim_files: &[PathBuf], figures: &[Figure]) -> Vec<PathBuf> {
+    let snapshots = crate::claims::author::snapshot_dir(dir);
+    let snapshot_files = std::fs::read_dir(&snapshots).into_iter().flatten().filter_map(|e| Some(e.ok()?.path()));
+    claim_files.iter().cloned().chain(snapshot_files).chain(figures.iter().map(|f| f.path.clone())).collect()
+}
+
+/// Refuses an output inside `dir` (the claims folder: a report there would be read as
+/// a claim by the next `check`).
+fn refuse_inside(out: &Path, dir: &Path) -> Result<()> {
+    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    match (std::fs::canonicalize(parent), std::fs::canonicalize(dir)) {
+        (Ok(p), Ok(d)) if p == d => Err(Error::Usage(format!(
+            "--out {}: is inside the claims folder {} that check reads; write reports elsewhere",
+            out.display(),
+            dir.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// An SVG figure beside a theory directory, as the HTML report inlines it.
+pub struct Figure {
+    pub path: PathBuf,
+    pub name: String,
+    pub svg: String,
+}
+
 /// The SVG figures in `figures/` beside a theory directory, by name, for the HTML report.
-fn figures_beside(theory: &Path) -> Vec<(String, String)> {
+fn figures_beside(theory: &Path) -> Vec<Figure> {
     let dir = crate::claims::author::snapshot_dir(theory).with_file_name("figures");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .map(|d| {
@@ -645,8 +680,12 @@ fn figures_beside(theory: &Path) -> Vec<(String, String)> {
         .unwrap_or_default();
     files.sort();
     files
-        .iter()
-        .filter_map(|p| Some((p.file_name()?.to_string_lossy().into_owned(), std::fs::read_to_string(p).ok()?)))
+        .into_iter()
+        .filter_map(|path| {
+            let name = path.file_name()?.to_string_lossy().into_owned();
+            let svg = std::fs::read_to_string(&path).ok()?;
+            Some(Figure { path, name, svg })
+        })
         .collect()
 }
 
@@ -700,6 +739,7 @@ pub fn new_claim_cmd(dir: &Path, id: &str, like: Option<&str>) -> Result<Outcome
     }
     let like_text = match like {
         Some(other) => {
+            check_id(other).map_err(|e| Error::Usage(format!("--like: {e}")))?;
             let file = claims_dir.join(format!("{other}.toml"));
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| Error::Usage(format!("--like {other}: {}: {e}", file.display())))?;
@@ -707,7 +747,7 @@ pub fn new_claim_cmd(dir: &Path, id: &str, like: Option<&str>) -> Result<Outcome
         }
         None => None,
     };
-    let text = template(id, like_text.as_ref().map(|(o, t)| (*o, t.as_str())));
+    let text = template(id, like_text.as_ref().map(|(o, t)| (*o, t.as_str()))).map_err(Error::Usage)?;
     std::fs::create_dir_all(&claims_dir).map_err(|e| Error::Usage(format!("{}: {e}", claims_dir.display())))?;
     crate::output::write_bytes(&path, &[], text.as_bytes()).map_err(|e| Error::Usage(e.to_string()))?;
     let next = format!(

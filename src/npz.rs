@@ -114,27 +114,12 @@ impl NpzReader {
         checked_npy(bytes).map_err(|what| self.error(name, what))
     }
 
-    /// A numeric array converted to f64 (float, int or uint dtypes), row-major.
+    /// A numeric array converted to f64 (float64/32, int64/32, either byte order),
+    /// row-major; any other dtype is refused by name.
     pub fn f64_array(&mut self, name: &str) -> Result<Array<f64>> {
         let npy = self.npy(name)?;
         let (shape, order) = shape_and_order(&npy);
-        let ts = plain_type(&npy).ok_or_else(|| self.error(name, "is not a plain numeric array"))?;
-        let data = match (ts.type_char(), ts.size_field()) {
-            // Little-endian float64, what numpy writes on every common machine: straight
-            // from the bytes (6× faster than npyz's element iterator).
-            (TypeChar::Float, 8) if ts.endianness() == npyz::Endianness::Little => {
-                let cursor = npy.into_inner();
-                let start = cursor.position() as usize;
-                let bytes = &cursor.get_ref()[start..];
-                Ok(bytes.as_chunks::<8>().0.iter().map(|b| f64::from_le_bytes(*b)).collect())
-            }
-            (TypeChar::Float, 8) => npy.into_vec::<f64>(),
-            (TypeChar::Float, 4) => npy.into_vec::<f32>().map(widen),
-            (TypeChar::Int, 8) => npy.into_vec::<i64>().map(|v| v.into_iter().map(|x| x as f64).collect()),
-            (TypeChar::Int, 4) => npy.into_vec::<i32>().map(widen),
-            _ => return Err(self.error(name, format!("has dtype {ts}, expected float64"))),
-        }
-        .map_err(|e| self.error(name, format!("corrupt or truncated data: {}", limits::clip(&e.to_string(), 200))))?;
+        let data = decode_f64(npy).map_err(|what| self.error(name, what))?;
         let arr = to_c_order(Array { shape, data }, order);
         if let Some((i, v)) = arr.data.iter().enumerate().find(|(_, v)| !v.is_finite()) {
             return Err(self.error(name, format!("entry {} is {v} (not finite)", flat_index(&arr.shape, i))));
@@ -207,11 +192,33 @@ fn from_row_major(rows: usize, cols: usize, data: &[f64]) -> DMatrix<f64> {
 /// The longest `.npy` header accepted when streaming (numpy writes under 1 kB).
 const MAX_HEADER: u64 = 1 << 20;
 
-/// Item types a streamed matrix may hold.
+/// The item type of a streamed matrix: float64 or float32, in the byte order its
+/// header names.
 #[derive(Debug, Clone, Copy)]
-enum Item {
-    F64,
-    F32,
+struct Item {
+    size: usize,
+    big_endian: bool,
+}
+
+impl Item {
+    /// The item type of a header, or `None` for a dtype the stream does not decode.
+    fn of(ts: &npyz::TypeStr) -> Option<Self> {
+        let size = match (ts.type_char(), ts.size_field()) {
+            (TypeChar::Float, s @ (4 | 8)) => s as usize,
+            _ => return None,
+        };
+        Some(Self { size, big_endian: ts.endianness() == npyz::Endianness::Big })
+    }
+
+    /// Appends the values of `bytes` (whole items) to `buf` as f64.
+    fn decode(self, bytes: &[u8], buf: &mut Vec<f64>) {
+        match (self.size, self.big_endian) {
+            (8, false) => buf.extend(bytes.as_chunks::<8>().0.iter().map(|b| f64::from_le_bytes(*b))),
+            (8, true) => buf.extend(bytes.as_chunks::<8>().0.iter().map(|b| f64::from_be_bytes(*b))),
+            (_, false) => buf.extend(bytes.as_chunks::<4>().0.iter().map(|b| f64::from(f32::from_le_bytes(*b)))),
+            (_, true) => buf.extend(bytes.as_chunks::<4>().0.iter().map(|b| f64::from(f32::from_be_bytes(*b)))),
+        }
+    }
 }
 
 /// A C-order float matrix of an archive read a block of rows at a time (plain members
@@ -223,6 +230,8 @@ pub struct RowStream<'a> {
     pub cols: usize,
     item: Item,
     read: usize,
+    /// Whether the end of the member (and its CRC-32) has been checked.
+    ended: bool,
     path: PathBuf,
     name: String,
     bytes: Vec<u8>,
@@ -254,17 +263,15 @@ impl NpzReader {
         let [rows, cols] = shape[..] else {
             return Err(err(format!("has shape {}, expected a matrix (K, d)", fmt_shape(&shape))));
         };
-        let item = match plain_type(&npy).map(|t| (t.type_char(), t.size_field())) {
-            Some((TypeChar::Float, 8)) => Item::F64,
-            Some((TypeChar::Float, 4)) => Item::F32,
-            _ => return Err(err("has a dtype other than float64 or float32".into())),
+        let Some(item) = plain_type(&npy).as_ref().and_then(Item::of) else {
+            return Err(err(format!("has dtype {}; accepted: float64, float32 (either byte order)", npy.dtype().descr())));
         };
         if order == Order::Fortran {
             return Err(err(
                 "is in Fortran order, which cannot be read by rows; save it with np.ascontiguousarray".into()
             ));
         }
-        let size = if matches!(item, Item::F64) { 8u128 } else { 4 };
+        let size = item.size as u128;
         let need = (rows as u128).checked_mul(cols as u128).and_then(|c| c.checked_mul(size));
         if need.and_then(|n| n.checked_add(data_start as u128)) != Some(u128::from(declared)) {
             return Err(err(format!(
@@ -279,6 +286,7 @@ impl NpzReader {
             cols,
             item,
             read: 0,
+            ended: false,
             path: self.path.clone(),
             name: name.to_owned(),
             bytes: Vec::new(),
@@ -288,30 +296,38 @@ impl NpzReader {
 
 impl RowStream<'_> {
     /// Reads up to `max_rows` more rows into `buf` (row-major, converted to f64);
-    /// returns how many (0 at the end). Non-finite entries are errors.
+    /// returns how many (0 at the end). Non-finite entries are errors, and so is a
+    /// member whose CRC-32 does not match (checked when its last row is read).
     pub fn next_rows(&mut self, buf: &mut Vec<f64>, max_rows: usize) -> Result<usize> {
         let take = max_rows.min(self.rows - self.read);
-        let size = if matches!(self.item, Item::F64) { 8 } else { 4 };
-        self.bytes.resize(take * self.cols * size, 0);
+        self.bytes.resize(take * self.cols * self.item.size, 0);
         let err = |what: String| InputError { file: self.path.clone(), array: Some(self.name.clone()), what };
         self.reader
             .read_exact(&mut self.bytes)
             .map_err(|e| err(format!("corrupt or truncated data at row {}: {e}", self.read)))?;
         buf.clear();
-        match self.item {
-            Item::F64 => {
-                buf.extend(self.bytes.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().unwrap_or([0; 8]))))
-            }
-            Item::F32 => buf.extend(
-                self.bytes.chunks_exact(4).map(|b| f64::from(f32::from_le_bytes(b.try_into().unwrap_or([0; 4])))),
-            ),
-        }
+        self.item.decode(&self.bytes, buf);
         if let Some(k) = buf.iter().position(|v| !v.is_finite()) {
             let (r, c) = (self.read + k / self.cols, k % self.cols);
             return Err(err(format!("entry [{r}, {c}] is {} (not finite)", buf[k])));
         }
         self.read += take;
+        if self.read == self.rows && !self.ended {
+            self.ended = true;
+            let end = self.check_end();
+            end.map_err(|what| InputError { file: self.path.clone(), array: Some(self.name.clone()), what })?;
+        }
         Ok(take)
+    }
+
+    /// At the member's end: no byte left, and the CRC-32 that zip checks when a read
+    /// reaches the end (as numpy's reader does) matches.
+    fn check_end(&mut self) -> std::result::Result<(), String> {
+        match self.reader.read(&mut [0u8; 1]) {
+            Ok(0) => Ok(()),
+            Ok(_) => Err("corrupt: the member holds more bytes than its header declares".into()),
+            Err(e) => Err(format!("corrupt: {e} (the member's CRC-32 does not match its data)")),
+        }
     }
 }
 
@@ -326,14 +342,12 @@ pub fn read_vector(path: &Path, name: &str, len: Option<usize>) -> Result<DVecto
     limits::check_alloc("reading it", u128::from(size), 1).map_err(err)?;
     let bytes = std::fs::read(path).map_err(|e| err(format!("cannot read: {e}")))?;
     let npy = checked_npy(bytes).map_err(|what| err(format!("not a readable .npy file: {what}")))?;
-    let shape: Vec<usize> = npy.shape().iter().map(|&s| s as usize).collect();
+    let (shape, order) = shape_and_order(&npy);
     if shape.len() != 1 || len.is_some_and(|l| shape != [l]) {
         let want = len.map_or("a vector".to_owned(), |l| format!("({l},)"));
         return Err(err(format!("has shape {}, expected {want}", fmt_shape(&shape))));
     }
-    let data = npy
-        .into_vec::<f64>()
-        .map_err(|e| err(format!("expected float64 data: {}", limits::clip(&e.to_string(), 200))))?;
+    let data = to_c_order(Array { shape, data: decode_f64(npy).map_err(err)? }, order).data;
     if let Some((i, v)) = data.iter().enumerate().find(|(_, v)| !v.is_finite()) {
         return Err(err(format!("entry {i} is {v} (not finite)")));
     }
@@ -382,6 +396,29 @@ fn npy_header_len(bytes: &[u8]) -> Option<usize> {
         2 | 3 => Some(12 + u32::from_le_bytes(bytes.get(8..12)?.try_into().ok()?) as usize),
         _ => None,
     }
+}
+
+/// The data of a numeric `.npy` image as f64 in file order: float64 and float32,
+/// int64 and int32, each in the byte order its header names; any other dtype (float16,
+/// complex, unsigned, bool, strings, records) is refused by name.
+fn decode_f64(npy: NpyFile<Cursor<Vec<u8>>>) -> std::result::Result<Vec<f64>, String> {
+    let ts = plain_type(&npy).ok_or("is not a plain numeric array")?;
+    let data = match (ts.type_char(), ts.size_field()) {
+        // Little-endian float64, what numpy writes on every common machine: straight
+        // from the bytes (6× faster than npyz's element iterator).
+        (TypeChar::Float, 8) if ts.endianness() == npyz::Endianness::Little => {
+            let cursor = npy.into_inner();
+            let start = cursor.position() as usize;
+            let bytes = &cursor.get_ref()[start..];
+            Ok(bytes.as_chunks::<8>().0.iter().map(|b| f64::from_le_bytes(*b)).collect())
+        }
+        (TypeChar::Float, 8) => npy.into_vec::<f64>(),
+        (TypeChar::Float, 4) => npy.into_vec::<f32>().map(widen),
+        (TypeChar::Int, 8) => npy.into_vec::<i64>().map(|v| v.into_iter().map(|x| x as f64).collect()),
+        (TypeChar::Int, 4) => npy.into_vec::<i32>().map(widen),
+        _ => return Err(format!("has dtype {ts}; accepted: float64, float32, int64, int32 (either byte order)")),
+    };
+    data.map_err(|e| format!("corrupt or truncated data: {}", limits::clip(&e.to_string(), 200)))
 }
 
 fn widen<T: Into<f64>>(v: Vec<T>) -> Vec<f64> {

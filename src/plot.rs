@@ -101,8 +101,13 @@ pub fn subscript(k: usize) -> String {
 /// Labelled (bold) and light ticks of a log axis over [lo, hi]: every decade (every
 /// k-th when there are more than 12), with 2× and 5× labelled too when the range spans
 /// fewer than 3 decades, and 2…9 × decades light; within one decade, 1…9 × labelled.
+/// Nothing when [lo, hi] is not a positive finite range (a linear axis, or no data):
+/// the decades counted are those of finite doubles only, so the loop always ends.
 fn log_points(lo: f64, hi: f64) -> (Vec<f64>, Vec<f64>) {
-    let (a, b) = (lo.log10().floor() as i32, hi.log10().ceil() as i32);
+    if !(lo > 0.0 && hi >= lo && hi.is_finite()) {
+        return (Vec::new(), Vec::new());
+    }
+    let (a, b) = (lo.log10().floor().max(-330.0) as i32, hi.log10().ceil().min(310.0) as i32);
     let within = |v: &f64| (lo..=hi).contains(v);
     let multiples = |ms: &'static [i32]| {
         (a..=b).flat_map(move |e| ms.iter().map(move |&m| m as f64 * 10f64.powi(e))).filter(within).collect::<Vec<_>>()
@@ -303,8 +308,8 @@ fn draw(fig: &Figure, svg: &mut String) -> Result<(), String> {
     let root = SVGBackend::with_string(svg, SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     let (plot, side) = root.split_horizontally(SIZE.0 - LEGEND_WIDTH);
-    let (xk, xl) = log_points(x0, x1);
-    let (yk, yl) = log_points(y0, y1);
+    let (xk, xl) = if x_log { log_points(x0, x1) } else { Default::default() };
+    let (yk, yl) = if y_log { log_points(y0, y1) } else { Default::default() };
     match (x_log, y_log) {
         (true, true) => draw_on!(
             &plot,
@@ -453,8 +458,12 @@ pub fn sweep_figures(results: &[CellResult], dir: &Path, formats: &[ImageFormat]
             ("test_loss_vs_stepsize", "Test loss vs stepsize", "test loss (held-out)", curves(&cells, |c| c.test_loss)),
             ("gain_vs_stepsize", "‖Gain‖₁ vs stepsize", "‖Gain‖₁", curves(&cells, |c| c.gain_l1)),
         ];
+        let diverged = results.iter().filter(|r| r.mean == mean && r.diverged).count();
         for (name, title, y_label, c) in figures {
-            let fig = stepsize_figure(format!("{title} ({data})"), y_label, c);
+            let mut fig = stepsize_figure(format!("{title} ({data})"), y_label, c);
+            if fig.series.is_empty() {
+                fig.note = no_data_note(diverged, cells.len());
+            }
             written.extend(render(&fig, &dir.join(format!("{name}_{tag}")), formats)?);
         }
         if let Some(fig) = gain_per_coordinate(&cells, &data) {
@@ -462,6 +471,16 @@ pub fn sweep_figures(results: &[CellResult], dir: &Path, formats: &[ImageFormat]
         }
     }
     Ok(written)
+}
+
+/// Why a sweep figure has no curve: every cell diverged, or no cell has the value
+/// (the recovery error needs the problem's `beta_star`, the test loss its test set).
+fn no_data_note(diverged: usize, finished: usize) -> String {
+    if finished == 0 {
+        format!("no data: all {diverged} cells diverged")
+    } else {
+        format!("no data: none of the {finished} finished cells\nhas this value (no beta_star\nor test set in the problem?)")
+    }
 }
 
 fn gain_per_coordinate(cells: &[&CellResult], data: &str) -> Option<Figure> {

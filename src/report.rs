@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
 use crate::compare::{Comparison, Metrics};
+use crate::escape;
 
 /// Output formats of `compare`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,7 +158,8 @@ fn markdown(c: &Comparison, cells: &[Vec<(f64, f64)>], style: TableStyle) -> Str
     let cols = notations(cells, style);
     let mut s = format!("| method | {} |\n|---|{}\n", COLUMNS.map(|c| c.1).join(" | "), "---:|".repeat(COLUMNS.len()));
     for (r, (label, row)) in c.labels.iter().zip(cells).enumerate() {
-        s += &format!("| {label} | {} |\n", row_cells(c, r, row, &cols, "±").join(" | "));
+        let cells: Vec<String> = row_cells(c, r, row, &cols, "±").iter().map(|t| escape::markdown_cell(t)).collect();
+        s += &format!("| {} | {} |\n", escape::markdown_cell(label), cells.join(" | "));
     }
     s
 }
@@ -176,16 +178,14 @@ fn csv(c: &Comparison, cells: &[Vec<(f64, f64)>]) -> String {
             Some(flag) => (vec![String::new(); 2 * COLUMNS.len()], flag.text()),
             None => (row.iter().flat_map(|(m, h)| [csv_num(*m), csv_num(*h)]).collect(), String::new()),
         };
-        s += &format!("\"{}\",{},\"{status}\"\n", label.replace('"', "\"\""), vals.join(","));
+        s += &format!("{},{},{}\n", escape::csv_field(label), vals.join(","), escape::csv_field(&status));
     }
     s
 }
 
+/// A label in LaTeX: every special character escaped, then the symbols it uses typeset.
 fn latex_label(label: &str) -> String {
-    label
-        .replace('&', r"\&")
-        .replace('%', r"\%")
-        .replace('_', r"\_")
+    escape::latex(label)
         .replace("γ", r"$\gamma$")
         .replace("ℓ1", r"$\ell_1$")
         .replace("ℓ2", r"$\ell_2$")
@@ -201,7 +201,7 @@ fn latex(c: &Comparison, cells: &[Vec<(f64, f64)>], style: TableStyle) -> String
     );
     for (r, (label, row)) in c.labels.iter().zip(cells).enumerate() {
         let vals = match &c.flags[r] {
-            Some(flag) => format!("\\multicolumn{{{}}}{{l}}{{\\emph{{{}}}}}", COLUMNS.len(), flag.text()),
+            Some(flag) => format!("\\multicolumn{{{}}}{{l}}{{\\emph{{{}}}}}", COLUMNS.len(), escape::latex(&flag.text())),
             None => row_cells(c, r, row, &cols, r"$\pm$").join(" & "),
         };
         s += &format!("{} & {vals} \\\\\n", latex_label(label));

@@ -46,30 +46,42 @@ pub fn acceptable(r: &ClaimReport) -> Result<(), String> {
     }
 }
 
-/// Checks a claim id: lowercase letters, digits and `-`, starting with a letter.
+/// Longest claim id (it names a file and a snapshot).
+pub const MAX_ID_LEN: usize = 80;
+
+/// Checks a claim id: 1 to [`MAX_ID_LEN`] lowercase letters, digits and `-`, starting
+/// with a letter (so it names one file inside `claims/` and `snapshots/`, never a path).
 pub fn check_id(id: &str) -> Result<(), String> {
-    let ok = id.starts_with(|c: char| c.is_ascii_lowercase())
-        && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && id.len() <= 80;
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("claim id `{id}`: use lowercase letters, digits and -, starting with a letter"))
+    let chars_ok = id.starts_with(|c: char| c.is_ascii_lowercase())
+        && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !chars_ok {
+        let shown = crate::limits::clip(&format!("{id:?}"), 100);
+        return Err(format!(
+            "claim id {shown}: use lowercase letters, digits and -, starting with a letter (at most {MAX_ID_LEN})"
+        ));
     }
+    if id.len() > MAX_ID_LEN {
+        return Err(format!("claim id is {} characters long; at most {MAX_ID_LEN} are accepted", id.len()));
+    }
+    Ok(())
 }
 
-/// A new claim file's text: a copy of `like` (another claim's file) under the new id,
-/// or the commented template.
-pub fn template(id: &str, like: Option<(&str, &str)>) -> String {
-    match like {
-        Some((other, text)) => {
-            let body = text.replacen(&format!("id = \"{other}\""), &format!("id = \"{id}\""), 1);
-            format!(
-                "# Started from {other}: change the statement, runs and relation, then\n# dlncheck check --claim {id}   and, when it holds,   dlncheck check --claim {id} --accept\n{body}"
-            )
-        }
-        None => TEMPLATE.replace("ID", id),
+/// A new claim file's text: a copy of `like` (another claim's file, whose `id` value
+/// is replaced wherever and however it is written) under the new id, or the commented
+/// template.
+pub fn template(id: &str, like: Option<(&str, &str)>) -> Result<String, String> {
+    let Some((other, text)) = like else { return Ok(TEMPLATE.replace("ID", id)) };
+    #[derive(serde::Deserialize)]
+    struct IdOnly {
+        id: toml::Spanned<String>,
     }
+    let parsed: IdOnly =
+        toml::from_str(text).map_err(|e| format!("--like {other}: its file does not parse: {}", e.message().trim()))?;
+    let span = parsed.id.span();
+    let body = format!("{}\"{id}\"{}", &text[..span.start], &text[span.end..]);
+    Ok(format!(
+        "# Started from {other}: change the statement, runs and relation, then\n# dlncheck check --claim {id}   and, when it holds,   dlncheck check --claim {id} --accept\n{body}"
+    ))
 }
 
 const TEMPLATE: &str = r#"# A claim: a scenario, named runs, and a relation decided over seeds.

@@ -7,6 +7,8 @@ use std::time::Duration;
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::{ClaimError, ClaimReport, ComparisonReport, Verdict};
+use crate::app::Figure;
+use crate::escape::{html as esc, xml_text};
 
 /// One comparison as a line: relation, both sides and how it was decided.
 fn measured(c: &ComparisonReport) -> String {
@@ -38,31 +40,31 @@ pub fn junit(reports: &[ClaimReport], errors: &[ClaimError]) -> String {
             Verdict::Holds | Verdict::KnownDisagreement | Verdict::NotReproduced => TestCaseStatus::success(),
             Verdict::Fails => {
                 let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                s.set_message(format!("claim {} fails", r.id)).set_description(measurements(r));
+                s.set_message(xml_text(&format!("claim {} fails", r.id))).set_description(xml_text(&measurements(r)));
                 s
             }
-            Verdict::Error => {
+            Verdict::Error | Verdict::Invalid => {
                 let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
-                s.set_message(r.error.clone().unwrap_or_default());
+                s.set_message(xml_text(r.error.as_deref().unwrap_or_default()));
                 s
             }
         };
-        let mut case = TestCase::new(r.id.as_str(), status);
+        let mut case = TestCase::new(xml_text(&r.id), status);
         case.set_classname("claims").set_time(Duration::from_secs_f64(r.seconds.max(0.0)));
         case.add_property(Property::new("verdict", r.verdict.label()));
-        case.add_property(Property::new("source", r.source.as_str()));
+        case.add_property(Property::new("source", xml_text(&r.source)));
         case.add_property(Property::new("seeds", r.seeds.to_string()));
         let mut out = format!("{}\n\n{}", r.statement, measurements(r));
         if let Some(why) = &r.known_disagreement {
             let _ = write!(out, "\n\nknown disagreement: {}", why.trim());
         }
-        case.set_system_out(out);
+        case.set_system_out(xml_text(&out));
         suite.add_test_case(case);
     }
     for e in errors {
         let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
-        s.set_message(e.to_string());
-        let name = e.file.file_stem().map_or("?".into(), |s| s.to_string_lossy().into_owned());
+        s.set_message(xml_text(&e.to_string()));
+        let name = e.file.file_stem().map_or("?".into(), |s| xml_text(&s.to_string_lossy()));
         let mut case = TestCase::new(name, s);
         case.set_classname("claims");
         suite.add_test_case(case);
@@ -72,14 +74,11 @@ pub fn junit(reports: &[ClaimReport], errors: &[ClaimError]) -> String {
     report.to_string().unwrap_or_else(|e| format!("<!-- JUnit serialisation failed: {e} -->\n"))
 }
 
-/// Escapes text for HTML.
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
 
 /// One self-contained HTML page: a summary, a table (claim, verdict, measured, time),
 /// each claim's statement and explanation, and the given SVG figures inline.
-pub fn html(reports: &[ClaimReport], errors: &[ClaimError], figures: &[(String, String)]) -> String {
+pub fn html(reports: &[ClaimReport], errors: &[ClaimError], figures: &[Figure]) -> String {
+    use base64::Engine;
     let count = |v: Verdict| reports.iter().filter(|r| r.verdict == v).count();
     let mut s = String::from(concat!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n",
@@ -88,7 +87,7 @@ pub fn html(reports: &[ClaimReport], errors: &[ClaimError], figures: &[(String, 
         "table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.3rem .5rem;",
         "text-align:left;vertical-align:top}\n.holds{color:#176117}.fails,.error{color:#a11;font-weight:bold}",
         ".known{color:#8a5a00}\npre{white-space:pre-wrap;font-size:.85rem}figure{margin:1rem 0}",
-        "figure svg{max-width:100%;height:auto}\n</style>\n</head>\n<body>\n<h1>dlncheck check</h1>\n"
+        "figure img{max-width:100%;height:auto}\n</style>\n</head>\n<body>\n<h1>dlncheck check</h1>\n"
     ));
     let _ = writeln!(
         s,
@@ -97,7 +96,7 @@ pub fn html(reports: &[ClaimReport], errors: &[ClaimError], figures: &[(String, 
         count(Verdict::Holds),
         count(Verdict::Fails),
         count(Verdict::KnownDisagreement) + count(Verdict::NotReproduced),
-        count(Verdict::Error),
+        count(Verdict::Error) + count(Verdict::Invalid),
         errors.len()
     );
     s += "<table id=\"claims\">\n<thead><tr><th>claim</th><th>verdict</th><th>measured</th><th>time</th></tr></thead>\n<tbody>\n";
@@ -105,7 +104,7 @@ pub fn html(reports: &[ClaimReport], errors: &[ClaimError], figures: &[(String, 
         let class = match r.verdict {
             Verdict::Holds => "holds",
             Verdict::Fails => "fails",
-            Verdict::Error => "error",
+            Verdict::Error | Verdict::Invalid => "error",
             Verdict::KnownDisagreement | Verdict::NotReproduced => "known",
         };
         let _ = writeln!(
@@ -135,10 +134,15 @@ pub fn html(reports: &[ClaimReport], errors: &[ClaimError], figures: &[(String, 
     if !figures.is_empty() {
         s += "<h2>Figures</h2>\n";
     }
-    for (name, svg) in figures {
-        // An SVG file's own XML prolog is not allowed inside HTML: keep from <svg on.
-        let body = svg.find("<svg").map_or(svg.as_str(), |i| &svg[i..]);
-        let _ = writeln!(s, "<figure>{body}<figcaption>{}</figcaption></figure>", esc(name));
+    for f in figures {
+        // As an image, not inline markup: whatever the SVG holds (scripts, event
+        // handlers, links), an <img> shows it inert.
+        let data = base64::engine::general_purpose::STANDARD.encode(f.svg.as_bytes());
+        let _ = writeln!(
+            s,
+            "<figure><img src=\"data:image/svg+xml;base64,{data}\" alt=\"{name}\"/><figcaption>{name}</figcaption></figure>",
+            name = esc(&f.name)
+        );
     }
     s + "</body>\n</html>\n"
 }

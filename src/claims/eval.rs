@@ -26,12 +26,15 @@ pub enum Value {
     Mat(DMatrix<f64>),
 }
 
-/// An error at a span of the expression's text.
+/// An error at a span of the expression's text. `shape` marks an expression that is
+/// wrong for the values it met (vectors of different lengths, a solver argument that is
+/// not a d-vector): a defect of the claim file, not of the measurement.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{message}")]
 pub struct EvalError {
     pub span: Span,
     pub message: String,
+    pub shape: bool,
 }
 
 /// What names mean when an expression is checked.
@@ -46,8 +49,11 @@ pub trait Names {
 pub trait Scope {
     fn name(&self, name: &str) -> Result<Value, String>;
     fn field(&self, run: &str, field: &str) -> Result<Value, String>;
-    /// The problem-dependent functions ([`SOLVER_FUNCTIONS`]).
+    /// The problem-dependent functions ([`SOLVER_FUNCTIONS`]), called with vectors of
+    /// length [`Self::dim`] only.
     fn solve(&self, function: &str, args: &[Value]) -> Result<Value, String>;
+    /// The problem's number of coordinates d (`None` where no problem is in scope).
+    fn dim(&self) -> Option<usize>;
 }
 
 /// Fields of a run and their types.
@@ -96,7 +102,11 @@ const REDUCTIONS: [&str; 7] = ["norm", "norm1", "norm_inf", "sum", "mean", "max"
 const PAIRS: [&str; 3] = ["rel_err", "corr", "dot"];
 
 fn err<T>(span: Span, message: impl Into<String>) -> Result<T, EvalError> {
-    Err(EvalError { span, message: message.into() })
+    Err(EvalError { span, message: message.into(), shape: false })
+}
+
+fn shape_err<T>(span: Span, message: impl Into<String>) -> Result<T, EvalError> {
+    Err(EvalError { span, message: message.into(), shape: true })
 }
 
 /// Type-checks an expression.
@@ -135,7 +145,7 @@ pub fn check(e: &Expr, names: &dyn Names) -> Result<Ty, EvalError> {
         },
         Kind::Call(f, args) => {
             let tys = args.iter().map(|a| check(a, names)).collect::<Result<Vec<_>, _>>()?;
-            signature(f, &tys).map_err(|m| EvalError { span: e.span, message: m })
+            signature(f, &tys).map_err(|m| EvalError { span: e.span, message: m, shape: false })
         }
     }
 }
@@ -169,7 +179,7 @@ fn signature(f: &str, args: &[Ty]) -> Result<Ty, String> {
 
 /// Evaluates a checked expression.
 pub fn eval(e: &Expr, scope: &dyn Scope) -> Result<Value, EvalError> {
-    let at = |m: String| EvalError { span: e.span, message: m };
+    let at = |m: String| EvalError { span: e.span, message: m, shape: false };
     match &e.kind {
         Kind::Num(x) => Ok(Value::Num(*x)),
         Kind::Name(n) => scope.name(n).map_err(at),
@@ -183,16 +193,31 @@ pub fn eval(e: &Expr, scope: &dyn Scope) -> Result<Value, EvalError> {
                 v.iter().zip(&m).filter(|(_, b)| **b).map(|(x, _)| *x),
             ))),
             (Value::Vec(v), Value::Mask(m)) => {
-                err(e.span, format!("vector of length {} indexed by a set over {}", v.len(), m.len()))
+                shape_err(e.span, format!("vector of length {} indexed by a set over {}", v.len(), m.len()))
             }
             _ => err(e.span, "bad index"),
         },
         Kind::Neg(inner) => map(eval(inner, scope)?, |x| -x).map_err(at),
-        Kind::Bin(op, a, b) => binary(*op, eval(a, scope)?, eval(b, scope)?).map_err(at),
+        Kind::Bin(op, a, b) => binary(*op, eval(a, scope)?, eval(b, scope)?).map_err(|m| EvalError { shape: true, ..at(m) }),
         Kind::Call(f, args) => {
             let vals = args.iter().map(|a| eval(a, scope)).collect::<Result<Vec<_>, _>>()?;
-            call(f, vals, scope).map_err(at)
+            call(f, vals, scope).map_err(|m| match m {
+                CallError::Shape(m) => EvalError { shape: true, ..at(m) },
+                CallError::Value(m) => at(m),
+            })
         }
+    }
+}
+
+/// Why a call failed: its arguments' shapes, or the computation.
+enum CallError {
+    Shape(String),
+    Value(String),
+}
+
+impl From<String> for CallError {
+    fn from(m: String) -> Self {
+        Self::Value(m)
     }
 }
 
@@ -216,8 +241,11 @@ fn binary(op: BinOp, a: Value, b: Value) -> Result<Value, String> {
     }
 }
 
-fn call(f: &str, args: Vec<Value>, scope: &dyn Scope) -> Result<Value, String> {
-    let unary = |g: fn(f64) -> f64| map(args[0].clone(), g);
+fn call(f: &str, args: Vec<Value>, scope: &dyn Scope) -> Result<Value, CallError> {
+    let unary = |g: fn(f64) -> f64| match args.as_slice() {
+        [v] => map(v.clone(), g).map_err(CallError::Shape),
+        _ => Err(CallError::Shape(format!("{f} takes one argument, got {}", args.len()))),
+    };
     match (f, &args[..]) {
         ("abs", _) => unary(f64::abs),
         ("sqrt", _) => unary(f64::sqrt),
@@ -227,21 +255,58 @@ fn call(f: &str, args: Vec<Value>, scope: &dyn Scope) -> Result<Value, String> {
         ("cosh", _) => unary(f64::cosh),
         ("tanh", _) => unary(f64::tanh),
         ("asinh", _) => unary(f64::asinh),
-        (_, [Value::Vec(v)]) if REDUCTIONS.contains(&f) => reduce(f, v).map(Value::Num),
+        (_, [Value::Vec(v)]) if REDUCTIONS.contains(&f) => Ok(Value::Num(reduce(f, v)?)),
         ("rel_err", [Value::Vec(a), Value::Vec(b)]) => {
             same_len(a, b).map(|_| Value::Num(crate::predict::rel_dist(a, b)))
         }
         ("dot", [Value::Vec(a), Value::Vec(b)]) => same_len(a, b).map(|_| Value::Num(a.dot(b))),
-        ("corr", [Value::Vec(a), Value::Vec(b)]) => same_len(a, b).and_then(|_| pearson(a, b)).map(Value::Num),
-        ("diag", [Value::Mat(m)]) => Ok(Value::Vec(m.diagonal())),
-        ("lambda_max", [Value::Mat(m)]) => lambda_max(m).map(Value::Num),
+        ("corr", [Value::Vec(a), Value::Vec(b)]) => {
+            same_len(a, b)?;
+            Ok(Value::Num(pearson(a, b)?))
+        }
+        ("diag", [Value::Mat(m)]) => square(m).map(|_| Value::Vec(m.diagonal())),
+        ("lambda_max", [Value::Mat(m)]) => {
+            square(m)?;
+            Ok(Value::Num(lambda_max(m)?))
+        }
         ("count", [Value::Mask(m)]) => Ok(Value::Num(m.iter().filter(|b| **b).count() as f64)),
-        _ => scope.solve(f, &args),
+        _ if SOLVER_FUNCTIONS.iter().any(|(name, _, _)| *name == f) => {
+            solver_args(f, &args, scope.dim())?;
+            Ok(scope.solve(f, &args)?)
+        }
+        _ => Err(CallError::Shape(format!("unknown function `{f}` or arguments of the wrong type"))),
     }
 }
 
-fn same_len(a: &DVector<f64>, b: &DVector<f64>) -> Result<(), String> {
-    if a.len() == b.len() { Ok(()) } else { Err(format!("vectors of lengths {} and {}", a.len(), b.len())) }
+/// A solver function's arguments: each vector of the problem's length d.
+fn solver_args(f: &str, args: &[Value], d: Option<usize>) -> Result<(), CallError> {
+    let Some(d) = d else { return Err(CallError::Shape(format!("{f} needs a problem"))) };
+    match args.iter().enumerate().find_map(|(i, a)| match a {
+        Value::Vec(v) if v.len() != d => Some((i, v.len())),
+        _ => None,
+    }) {
+        Some((i, len)) => Err(CallError::Shape(format!(
+            "{f}: argument {} has length {len}; it must be a vector over the problem's d = {d} coordinates",
+            i + 1
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn square(m: &DMatrix<f64>) -> Result<(), CallError> {
+    if m.is_square() && !m.is_empty() {
+        Ok(())
+    } else {
+        Err(CallError::Shape(format!("needs a non-empty square matrix, got {}×{}", m.nrows(), m.ncols())))
+    }
+}
+
+fn same_len(a: &DVector<f64>, b: &DVector<f64>) -> Result<(), CallError> {
+    if a.len() == b.len() {
+        Ok(())
+    } else {
+        Err(CallError::Shape(format!("vectors of lengths {} and {}", a.len(), b.len())))
+    }
 }
 
 fn reduce(f: &str, v: &DVector<f64>) -> Result<f64, String> {

@@ -319,6 +319,7 @@ pub fn parse(file: &Path, src: &str) -> Result<Claim, ClaimError> {
         let offset = e.span().map_or(0, |s| s.start);
         l.error(offset, e.message().trim_end().to_string())
     })?;
+    super::author::check_id(raw.id.get_ref()).map_err(|e| l.error(raw.id.span().start, e))?;
     let raw_check = match (&raw.check, &raw.symbolic) {
         (Some(c), None) => c,
         (None, Some(sym)) => return symbolic_claim(&l, &raw, sym),

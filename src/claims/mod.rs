@@ -36,6 +36,9 @@ pub enum Verdict {
     NotReproduced,
     /// Could not be measured (a run diverged, a value was not finite, a solver failed).
     Error,
+    /// The claim's expressions do not fit the values they met (vectors of different
+    /// lengths, a solver argument that is not a d-vector): a defect of the file (exit 2).
+    Invalid,
 }
 
 impl Verdict {
@@ -46,6 +49,7 @@ impl Verdict {
             Self::KnownDisagreement => "disagrees (known)",
             Self::NotReproduced => "holds; known disagreement NOT reproduced",
             Self::Error => "ERROR",
+            Self::Invalid => "INVALID",
         }
     }
 }
@@ -107,17 +111,18 @@ pub fn run_claim(claim: &Claim, quick: bool) -> ClaimReport {
     let (seeds, comparisons, thresholds, error) = match &claim.symbolic {
         Some(sym) => match symbolic_comparison(sym) {
             Ok(c) => (0, vec![c], Vec::new(), None),
-            Err(e) => (0, Vec::new(), Vec::new(), Some(e)),
+            Err(e) => (0, Vec::new(), Vec::new(), Some(run::SeedError::from(e))),
         },
         None => {
             let seeds = if quick { &claim.quick_seeds } else { &claim.seeds };
-            match seeds.par_iter().map(|&s| run::run_seed(claim, s)).collect::<Result<Vec<_>, String>>() {
+            match seeds.par_iter().map(|&s| run::run_seed(claim, s)).collect::<Result<Vec<_>, _>>() {
                 Ok(values) => (seeds.len(), decide_all(claim, &values), summarise_thresholds(&values), None),
                 Err(e) => (seeds.len(), Vec::new(), Vec::new(), Some(e)),
             }
         }
     };
     let verdict = match (&error, comparisons.iter().all(|c| c.holds), &claim.known_disagreement) {
+        (Some(e), _, _) if e.shape => Verdict::Invalid,
         (Some(_), _, _) => Verdict::Error,
         (None, true, Some(_)) => Verdict::NotReproduced,
         (None, true, None) => Verdict::Holds,
@@ -135,7 +140,7 @@ pub fn run_claim(claim: &Claim, quick: bool) -> ClaimReport {
         comparisons,
         thresholds,
         verdict,
-        error,
+        error: error.map(|e| e.message),
         known_disagreement: claim.known_disagreement.clone(),
         seconds: start.elapsed().as_secs_f64(),
     }
@@ -249,11 +254,16 @@ fn summarise_thresholds(values: &[run::SeedValues]) -> Vec<ThresholdSummary> {
         .collect()
 }
 
+/// The folder of a theory directory's claim files: `DIR/claims`, or `DIR` itself when
+/// it has no `claims` folder.
+pub fn claims_dir(dir: &Path) -> PathBuf {
+    if dir.join("claims").is_dir() { dir.join("claims") } else { dir.to_path_buf() }
+}
+
 /// The claim files of a theory directory: `DIR/claims/*.toml` (or `DIR/*.toml` when
 /// there is no `claims` folder), in file-name order; ids must be unique.
 pub fn load_dir(dir: &Path) -> std::io::Result<Vec<Result<Claim, ClaimError>>> {
-    let claims_dir = if dir.join("claims").is_dir() { dir.join("claims") } else { dir.to_path_buf() };
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&claims_dir)?
+    let mut files: Vec<PathBuf> = std::fs::read_dir(claims_dir(dir))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();

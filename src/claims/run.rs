@@ -70,6 +70,9 @@ pub fn stepsize(e: &Expr, at: StepsizeScope) -> Result<f64, String> {
         fn solve(&self, f: &str, _: &[Value]) -> Result<Value, String> {
             Err(format!("{f} cannot be used in a stepsize"))
         }
+        fn dim(&self) -> Option<usize> {
+            None
+        }
     }
     match eval(e, &S(at)).map_err(|e| e.message)? {
         Value::Num(g) => Ok(g),
@@ -134,8 +137,28 @@ fn execute(
     })
 }
 
+/// Why a seed could not be measured. `shape` marks a defect of the claim's expressions
+/// (vectors of different lengths): the claim is invalid rather than unmeasured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeedError {
+    pub message: String,
+    pub shape: bool,
+}
+
+impl From<String> for SeedError {
+    fn from(message: String) -> Self {
+        Self { message, shape: false }
+    }
+}
+
+impl SeedError {
+    fn eval(context: &str, e: EvalError) -> Self {
+        Self { message: format!("{context}: {}", e.message), shape: e.shape }
+    }
+}
+
 /// Runs the claim's scenario on one seed and evaluates both sides of each comparison.
-pub fn run_seed(claim: &Claim, seed: u64) -> Result<SeedValues, String> {
+pub fn run_seed(claim: &Claim, seed: u64) -> Result<SeedValues, SeedError> {
     let spec = ProblemSpec { seed, ..claim.problem };
     let problem = spec.generate()?;
     let alpha = DVector::from_element(problem.d(), claim.alpha);
@@ -148,17 +171,24 @@ pub fn run_seed(claim: &Claim, seed: u64) -> Result<SeedValues, String> {
     // Definitions in dependency order, so each name lookup below hits the memo and no
     // evaluation recurses through a chain of definitions.
     for name in &claim.define_order {
-        scope.name(name)?;
+        scope.define(name).map_err(|e| SeedError::eval(&format!("in definition `{name}`"), e))?;
     }
     let sides = claim
         .comparisons
         .iter()
         .zip(&claim.texts)
         .map(|(c, text)| {
-            let side = |e: &Expr| number(eval(e, &scope)).map_err(|e| format!("in `{text}`: {e}"));
+            let side = |e: &Expr| {
+                let context = format!("in `{text}`");
+                match eval(e, &scope).map_err(|e| SeedError::eval(&context, e))? {
+                    Value::Num(x) if x.is_finite() => Ok(x),
+                    Value::Num(x) => Err(SeedError::from(format!("{context}: the value is {x}, not a finite number"))),
+                    _ => Err(SeedError::from(format!("{context}: not a number"))),
+                }
+            };
             Ok((side(&c.lhs)?, side(&c.rhs)?))
         })
-        .collect::<Result<Vec<_>, String>>()?;
+        .collect::<Result<Vec<_>, SeedError>>()?;
     let thresholds = runs
         .iter()
         .flat_map(|r| {
@@ -167,14 +197,6 @@ pub fn run_seed(claim: &Claim, seed: u64) -> Result<SeedValues, String> {
         })
         .collect();
     Ok(SeedValues { seed, sides, thresholds })
-}
-
-fn number(v: Result<Value, EvalError>) -> Result<f64, String> {
-    match v.map_err(|e| e.message)? {
-        Value::Num(x) if x.is_finite() => Ok(x),
-        Value::Num(x) => Err(format!("the value is {x}, not a finite number")),
-        _ => Err("not a number".into()),
-    }
 }
 
 /// Names of one seed: the problem, the runs and the claim's definitions (memoised).
@@ -198,6 +220,14 @@ impl<'a> SeedScope<'a> {
 
     fn implicit(&self, ell: &DVector<f64>, rho: &DVector<f64>) -> Result<DVector<f64>, String> {
         Ok(solve_implicit(&self.p.x, &self.p.y, ell, rho, &NewtonSettings::default()).map_err(|e| e.to_string())?.beta)
+    }
+
+    /// Evaluates definition `name` into the memo (its dependencies are there already).
+    fn define(&self, name: &str) -> Result<(), EvalError> {
+        let Some(e) = self.claim.defines.get(name) else { return Ok(()) };
+        let v = eval(e, self)?;
+        self.memo.borrow_mut().insert(name.to_string(), v);
+        Ok(())
     }
 
     fn support(&self, on: bool) -> Result<Value, String> {
@@ -282,6 +312,10 @@ impl Scope for SeedScope<'_> {
             "conservation" => num(r.record.conservation_residual()),
             _ => Err(format!("unknown run field `{field}`")),
         }
+    }
+
+    fn dim(&self) -> Option<usize> {
+        Some(self.p.d())
     }
 
     fn solve(&self, f: &str, args: &[Value]) -> Result<Value, String> {

@@ -6,6 +6,7 @@ use std::fmt::Write;
 use serde_json::{Value, json};
 
 use super::{ClaimError, ClaimReport, ComparisonReport, Verdict};
+use crate::escape::{markdown_cell, markdown_code};
 
 fn num(x: f64) -> String {
     if x == 0.0 || (1e-3..1e4).contains(&x.abs()) {
@@ -39,9 +40,14 @@ pub fn markdown(reports: &[ClaimReport], errors: &[ClaimError]) -> String {
     for r in reports {
         let m: Vec<String> = r.comparisons.iter().map(measured).collect();
         let rel: Vec<&str> = r.comparisons.iter().map(|c| c.relation.as_str()).collect();
-        let m = if m.is_empty() { "–".to_string() } else { m.join("; ") };
-        let rel = if rel.is_empty() { "–".to_string() } else { format!("`{}`", rel.join("` and `")) };
-        let _ = writeln!(t, "| {} | {} | {m} | {rel} | {} | {:.1} s |", r.id, r.source, r.verdict.label(), r.seconds);
+        let m = if m.is_empty() { "–".to_string() } else { markdown_cell(&m.join("; ")) };
+        let rel = if rel.is_empty() {
+            "–".to_string()
+        } else {
+            rel.iter().map(|r| markdown_code(r)).collect::<Vec<_>>().join(" and ")
+        };
+        let (id, source) = (markdown_cell(&r.id), markdown_cell(&r.source));
+        let _ = writeln!(t, "| {id} | {source} | {m} | {rel} | {} | {:.1} s |", r.verdict.label(), r.seconds);
     }
     let count = |v: Verdict| reports.iter().filter(|r| r.verdict == v).count();
     let _ = writeln!(
@@ -56,7 +62,7 @@ pub fn markdown(reports: &[ClaimReport], errors: &[ClaimError]) -> String {
             "known disagreements"
         ),
         count(Verdict::NotReproduced),
-        counted(count(Verdict::Error), "error", "errors"),
+        counted(count(Verdict::Error) + count(Verdict::Invalid), "error", "errors"),
         counted(errors.len(), "file", "files"),
     );
     for r in reports {
