@@ -471,6 +471,13 @@ pub fn threshold_cmd(
         return Err(Error::Usage(format!("--batch {m} is outside 1..={}", p.n())));
     }
     s.check().map_err(|e| Error::Usage(format!("threshold settings (--time, --tol, --rel-width): {e}")))?;
+    if p.y.amax() == 0.0 {
+        return Err(Error::Usage(
+            "y = 0: the loss is already 0 at the start (b₀ = 0), so every stepsize converges in 0 steps and there \
+             is no threshold to measure"
+                .into(),
+        ));
+    }
     let alpha = alpha.resolve(p.d())?;
     let usage = |e: crate::threshold::ThresholdError| Error::Usage(e.to_string());
     let conv = threshold(&p, &alpha, batch, seed, s).map_err(usage)?;
@@ -786,7 +793,7 @@ pub fn solve_cmd(problem_path: &Path, mode: &SolveMode, backend: LpBackend) -> R
     // X Xᵀ and Cholesky): a certified answer stands whatever the rank, and a failure on
     // a rank-deficient X is the input's fault (exit 2), not the solver's.
     let solved = solve_mode(&p, mode, backend);
-    if matches!(solved, Err(Error::Solve(_))) {
+    if matches!(&solved, Err(Error::Solve(e)) if e.exit_code() == 5) {
         p.check_interpolation(problem_path)?;
     }
     let (name, json) = solved?;
@@ -834,7 +841,7 @@ fn solve_mode(p: &Problem, mode: &SolveMode, backend: LpBackend) -> Result<(&'st
         SolveMode::L2 => {
             let b = min_norm(&p.x, &p.y)?;
             let feas = (&p.x * &b - &p.y).amax();
-            ("minimum ℓ2 norm", json!({"beta": b.as_slice(), "objective": b.norm(), "feasibility": feas}))
+            ("minimum ℓ2 norm", json!({"beta": b.as_slice(), "objective": crate::numeric::norm(&b), "feasibility": feas}))
         }
     })
 }
@@ -902,9 +909,15 @@ pub struct CompareArgs {
 /// `FILE[:label]` → a logged run (a trajectory, a run file or an accumulator file with
 /// its final `beta`); the label defaults to the file's stem.
 fn logged_run(arg: &str) -> Result<LoggedRun> {
-    let (file, label) = match arg.rsplit_once(':') {
-        Some((path, label)) if Path::new(path).exists() && !label.is_empty() => (PathBuf::from(path), label.to_owned()),
-        _ => {
+    // The file is the shortest prefix before a `:` that names an existing file, so a
+    // label may hold `:` too; without one, the whole argument is the file.
+    let split = arg
+        .match_indices(':')
+        .map(|(i, _)| (&arg[..i], &arg[i + 1..]))
+        .find(|(path, label)| Path::new(path).is_file() && !label.is_empty());
+    let (file, label) = match split {
+        Some((path, label)) => (PathBuf::from(path), label.to_owned()),
+        None => {
             let path = PathBuf::from(arg);
             let stem = path.file_stem().map_or_else(|| arg.to_owned(), |s| s.to_string_lossy().into_owned());
             (path, stem)

@@ -281,7 +281,7 @@ pub fn metrics(p: &Problem, b: &DVector<f64>, gain: Option<&DVector<f64>>, theor
         m.gain_l1 = g.lp_norm(1);
     }
     let Some(star) = &p.beta_star else { return m };
-    m.err = (b - star).norm();
+    m.err = crate::numeric::norm(&(b - star));
     let tau = SUPPORT_THRESHOLD * star.amax();
     let on: Vec<bool> = star.iter().map(|s| *s != 0.0).collect();
     let found: Vec<bool> = b.iter().map(|v| v.abs() > tau).collect();

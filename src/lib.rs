@@ -20,6 +20,7 @@ pub mod expr;
 pub mod image;
 pub mod limits;
 pub mod npz;
+pub mod numeric;
 pub mod output;
 pub mod plot;
 pub mod predict;

@@ -4,6 +4,7 @@
 use nalgebra::{Cholesky, DMatrix, DVector};
 
 use crate::bias::{EffectiveInit, asinh_scaled};
+use crate::numeric;
 use crate::solve::{ImplicitSolution, NewtonSettings, SolveError, solve_implicit};
 
 /// The theory's predictions for one effective initialisation, and how an observed
@@ -89,7 +90,7 @@ pub fn predict(
                 rel_err: rel_dist(&theory.beta, b),
                 rel_err_gradient_flow: rel_dist(&gradient_flow.beta, b),
                 kkt_residual: kkt_residual(x, &ell, &eff.rho, b)?,
-                primal_residual: r.norm() / y.norm().max(1e-300),
+                primal_residual: numeric::rel_residual(&r, y),
                 residual_error: residual_error(x, &ell, &theory.beta, &r),
             })
         }
@@ -114,15 +115,11 @@ pub fn residual_error(x: &DMatrix<f64>, ell: &DVector<f64>, b_theory: &DVector<f
     }
     let Some(chol) = Cholesky::new(h) else { return f64::INFINITY };
     let delta = scaled_xt * chol.solve(r);
-    let e = delta.norm() / b_theory.norm().max(f64::MIN_POSITIVE);
+    let e = numeric::rel_residual(&delta, b_theory);
     if e.is_finite() { e } else { f64::INFINITY }
 }
 
-/// ‖a - b‖₂ / ‖b‖₂ (absolute when b = 0).
-pub fn rel_dist(a: &DVector<f64>, b: &DVector<f64>) -> f64 {
-    let nb = b.norm();
-    (a - b).norm() / if nb > 0.0 { nb } else { 1.0 }
-}
+pub use crate::numeric::rel_dist;
 
 /// KKT residual of b for Theorem 1's problem: with r = asinh(b/α_∞²) - ρ, the norm of
 /// r - Xᵀ(XXᵀ)⁻¹X r (the part of r outside the row space of X) over max(‖r‖₂, 1).
@@ -143,5 +140,5 @@ pub fn kkt_residual(
     let chol = Cholesky::new(gram).ok_or(SolveError::Numerical("X Xᵀ is not positive definite".into()))?;
     let coef = chol.solve(&(x * &r));
     let outside = &r - x.transpose() * coef;
-    Ok(Some(outside.norm() / r.norm().max(1.0)))
+    Ok(Some(numeric::norm(&outside) / numeric::norm(&r).max(1.0)))
 }

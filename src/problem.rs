@@ -197,16 +197,39 @@ impl Problem {
     }
 
     /// Checks that interpolators X b = y exist and are not unique: d > n and X of full
-    /// row rank (smallest pivot of the Cholesky factor of X Xᵀ not negligible).
+    /// row rank. Row rank does not change when columns or rows are scaled, so X is first
+    /// equilibrated (each column, then each row, to max |entry| = 1: no scale over- or
+    /// underflows, and columns of 1e-20 and 1e20 weigh alike); then as numpy's
+    /// `matrix_rank`: the smallest singular value against max(n, d)·ε·σ_max. A condition
+    /// number of 1e12 is full rank; only rows dependent to rounding are not.
     pub fn check_interpolation(&self, file: &Path) -> npz::Result<()> {
         self.check_overparametrised(file)?;
         let err = |what: String| InputError { file: file.to_owned(), array: Some("X".into()), what };
         let (n, d) = self.x.shape();
-        let scale = self.x.row_iter().map(|r| r.norm_squared()).fold(0.0, f64::max);
-        let pivots = crate::solve::gram_pivots(&self.x);
-        match pivots {
-            Some(p) if p.iter().fold(f64::INFINITY, |m, v| m.min(*v)).powi(2) > 1e-12 * scale => Ok(()),
-            _ => Err(err(format!("{n}×{d} is rank-deficient (rows linearly dependent): X b = y may have no solution"))),
+        let mut unit = self.x.clone();
+        for mut col in unit.column_iter_mut().filter(|c| c.amax() > 0.0) {
+            col /= col.amax();
+        }
+        for i in 0..n {
+            let top = unit.row(i).amax();
+            if !(top > 0.0) {
+                return Err(err(format!("{n}×{d} is rank-deficient: row {i} is zero, so X b = y has no solution unless y_{i} = 0")));
+            }
+            unit.row_mut(i).scale_mut(1.0 / top);
+        }
+        let unit = faer::Mat::from_fn(n, d, |i, j| unit[(i, j)]);
+        let sigma = unit.singular_values().map_err(|e| err(format!("its singular values failed to converge: {e:?}")))?;
+        let (top, bottom) = (sigma.first().copied().unwrap_or(0.0), sigma.last().copied().unwrap_or(0.0));
+        let tol = n.max(d) as f64 * f64::EPSILON * top;
+        if bottom > tol {
+            Ok(())
+        } else {
+            Err(err(format!(
+                "{n}×{d} is rank-deficient: its smallest singular value is {:.3e} of the largest (at most {:.1e} is rank \
+                 deficiency); rows linearly dependent, X b = y may have no solution",
+                bottom / top,
+                tol / top
+            )))
         }
     }
 

@@ -235,7 +235,19 @@ pub fn stability_bound(problem: &Problem, alpha: &DVector<f64>, batch: Option<us
         }
         Some(_) => x.row_iter().map(|r| r.iter().zip(&c).map(|(x, c)| x * x * c).sum::<f64>()).fold(0.0, f64::max),
     };
-    if lambda.is_finite() && lambda > 0.0 { Ok(2.0 / lambda) } else { Err(format!("the curvature at b* is {lambda}")) }
+    let bound = 2.0 / lambda;
+    if bound.is_finite() && bound > 0.0 {
+        Ok(bound)
+    } else {
+        Err(format!(
+            "the curvature at b* is {lambda:e} (weights' scale 2√(b*² + α⁴) from {:e} to {:e}, α from {:e} to {:e}): \
+             the bound 2/λ is not a finite positive number",
+            c.min(),
+            c.max(),
+            alpha.min(),
+            alpha.max()
+        ))
+    }
 }
 
 /// The smallest stepsize a threshold search tries: 1e-4 / max_i ‖x_i‖², four orders

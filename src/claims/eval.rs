@@ -314,7 +314,7 @@ fn reduce(f: &str, v: &DVector<f64>) -> Result<f64, String> {
         return Err(format!("{f} of an empty vector"));
     }
     Ok(match f {
-        "norm" => v.norm(),
+        "norm" => crate::numeric::norm(v),
         "norm1" => v.lp_norm(1),
         "norm_inf" => v.amax(),
         "sum" => v.sum(),
@@ -343,9 +343,10 @@ pub fn pearson(a: &DVector<f64>, b: &DVector<f64>) -> Result<f64, String> {
     let centred = |v: &DVector<f64>, which: &str| {
         let m = v.mean();
         let c = v.map(|x| x - m);
-        let flat = !(c.norm() > 1e-12 * v.norm()) || v.len() < 2;
+        let flat = !(crate::numeric::norm(&c) > 1e-12 * crate::numeric::norm(v)) || v.len() < 2;
         if flat { Err(format!("corr is undefined: its {which} vector is constant")) } else { Ok(c) }
     };
     let (ca, cb) = (centred(a, "first")?, centred(b, "second")?);
-    Ok(ca.dot(&cb) / (ca.norm() * cb.norm()))
+    let (na, nb) = (crate::numeric::norm(&ca), crate::numeric::norm(&cb));
+    Ok((&ca / na).dot(&(&cb / nb)))
 }

@@ -106,7 +106,7 @@ struct RawScenario {
     scale_decades: Spanned<f64>,
     #[serde(default = "d_one")]
     seeds: Spanned<usize>,
-    quick_seeds: Option<Spanned<QuickSeeds>>,
+    quick_seeds: Option<Spanned<toml::Value>>,
     #[serde(default)]
     first_seed: u64,
 }
@@ -155,12 +155,29 @@ struct RawThreshold {
     rel_width: Option<Spanned<f64>>,
 }
 
-/// `quick_seeds`: how many of the seeds (the first ones), or which ones.
-#[derive(Deserialize)]
-#[serde(untagged)]
+/// `quick_seeds`: how many of the seeds (the first ones), or which ones; read from any
+/// TOML value so a wrong one is named ("a count or a list of seeds, got -1").
 enum QuickSeeds {
     Count(usize),
     List(Vec<u64>),
+}
+
+impl QuickSeeds {
+    fn of(v: &toml::Value) -> Result<Self, String> {
+        let seed = |v: &toml::Value| v.as_integer().and_then(|i| u64::try_from(i).ok());
+        match v {
+            toml::Value::Integer(i) => usize::try_from(*i).map(Self::Count).map_err(|_| format!("got {i}")),
+            toml::Value::Array(a) => a
+                .iter()
+                .map(|s| seed(s).ok_or_else(|| format!("got the entry {s}")))
+                .collect::<Result<_, _>>()
+                .map(Self::List),
+            other => Err(format!("got {other}")),
+        }
+        .map_err(|got| {
+            format!("quick_seeds must be a count (≥ 1) or a list of seeds (integers ≥ 0), {}", crate::limits::clip(&got, 60))
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -343,7 +360,12 @@ pub fn parse(file: &Path, src: &str) -> Result<Claim, ClaimError> {
         (0.0..=max_decades).contains(&decades),
         &format!("scale_decades must be in [0, {max_decades}]"),
     )?;
-    let seeds: Vec<u64> = (0..*sc.seeds.get_ref() as u64).map(|k| sc.first_seed + k).collect();
+    let count = *sc.seeds.get_ref() as u64;
+    if sc.first_seed.checked_add(count - 1).is_none() {
+        let what = format!("first_seed {} + {count} seeds passes the largest seed 2^64 − 1", sc.first_seed);
+        return Err(l.error(sc.seeds.span().start, what));
+    }
+    let seeds: Vec<u64> = (0..count).map(|k| sc.first_seed + k).collect();
     let (quick_seeds, quick_at) = quick_seeds(&l, sc, &seeds)?;
     let problem = ProblemSpec {
         n: *sc.n.get_ref(),
@@ -411,8 +433,8 @@ pub fn parse(file: &Path, src: &str) -> Result<Claim, ClaimError> {
 fn quick_seeds(l: &Loader, sc: &RawScenario, seeds: &[u64]) -> Result<(Vec<u64>, usize), ClaimError> {
     let Some(q) = &sc.quick_seeds else { return Ok((seeds.to_vec(), sc.seeds.span().start)) };
     let at = q.span().start;
-    match q.get_ref() {
-        QuickSeeds::Count(k) if (1..=seeds.len()).contains(k) => Ok((seeds[..*k].to_vec(), at)),
+    match QuickSeeds::of(q.get_ref()).map_err(|e| l.error(at, e))? {
+        QuickSeeds::Count(k) if (1..=seeds.len()).contains(&k) => Ok((seeds[..k].to_vec(), at)),
         QuickSeeds::Count(k) => Err(l.error(at, format!("quick_seeds must be in 1..={} (got {k})", seeds.len()))),
         QuickSeeds::List(list) => {
             if let Some(s) = list.iter().find(|s| !seeds.contains(s)) {
@@ -422,7 +444,7 @@ fn quick_seeds(l: &Loader, sc: &RawScenario, seeds: &[u64]) -> Result<(Vec<u64>,
             if list.is_empty() || (1..list.len()).any(|i| list[..i].contains(&list[i])) {
                 return Err(l.error(at, "quick_seeds must list distinct seeds, at least one"));
             }
-            Ok((list.clone(), at))
+            Ok((list, at))
         }
     }
 }

@@ -107,14 +107,23 @@ fn execute(
     };
     let th = def.uses_threshold.then(|| measure("convergence", threshold_cached)).transpose()?;
     let div = def.uses_divergence.then(|| measure("divergence", divergence_cached)).transpose()?;
+    let bound = stability_bound(p, alpha, def.batch);
     let at = StepsizeScope {
         threshold: th.map_or(f64::NAN, |t| t.lo),
         divergence: div.map_or(f64::NAN, |t| t.lo),
-        bound: stability_bound(p, alpha, def.batch).unwrap_or(f64::NAN),
+        bound: bound.as_ref().map_or(f64::NAN, |b| *b),
         n: p.n(),
         d: p.d(),
     };
     let gamma = stepsize(&def.stepsize, at)?;
+    if !(gamma.is_finite() && gamma > 0.0) {
+        let bound = bound.map_or_else(|e| format!("not available: {e}"), |b| format!("{b:e}"));
+        return Err(format!(
+            "run `{}`: its stepsize is {gamma}, not a positive number, at α = {:e} (threshold {:e}, divergence {:e}, \
+             stability bound {bound})",
+            def.name, claim.alpha, at.threshold, at.divergence
+        ));
+    }
     let batching = def.batch.map_or(Batching::Full, |m| Batching::Random { m, seed: spec.seed });
     let mut config = TrainConfig::new(alpha.clone(), Stepsizes::Constant(gamma), batching);
     config.max_iters = def.max_iters;

@@ -123,7 +123,7 @@ impl<'a> Path<'a> {
         let mut path = Self {
             xt,
             y,
-            y_norm: y.norm(),
+            y_norm: crate::numeric::norm(y),
             xty,
             lambda,
             active: Vec::with_capacity(n),

@@ -30,7 +30,7 @@ pub fn weighted_bp_limit_curve(
         .map(|&t| {
             let ell = w * (-2.0 * t);
             let sol = solve_implicit(x, y, &ell, rho, &settings)?;
-            let rel_dist = (&sol.beta - &wbp.beta).norm() / wbp.beta.norm();
+            let rel_dist = crate::numeric::rel_dist(&sol.beta, &wbp.beta);
             Ok(LimitPoint { t, rel_dist, newton_iters: sol.newton_iters })
         })
         .collect()

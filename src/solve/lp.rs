@@ -22,6 +22,7 @@ use nalgebra::{DMatrix, DVector};
 
 use super::SolveError;
 use super::homotopy::{check_weighted_bp, l1_homotopy};
+use super::unit_scales::UnitScales;
 
 /// Basis pursuit methods: `homotopy` (the ℓ1 homotopy, exact, the default), and the LP
 /// backends `minilp` (microlp, embedded), `clarabel` and `highs` (cargo features of the
@@ -86,7 +87,7 @@ pub struct LpSolution {
     /// The method that produced b (minilp when the homotopy fell back).
     pub backend: LpBackend,
     /// Where ν came from: `homotopy` (its last segment), `support` (least squares on
-    /// the support of an LP answer), or `dual_lp`.
+    /// the support of an LP answer), `dual_lp`, or `zero` (y = 0: b = 0 and ν = 0).
     pub dual_from: &'static str,
     /// Why the homotopy handed over to the LP (minilp), if it did.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -98,7 +99,8 @@ pub struct LpSolution {
 /// Certified relative gaps above this send the certificate to the dual LP.
 const GAP_TOL: f64 = 1e-9;
 
-/// Solves weighted basis pursuit with `backend` and certifies the answer.
+/// Solves weighted basis pursuit with `backend` and certifies the answer, on unit
+/// scales ([`UnitScales`]); y = 0 has the answer b = 0, certified by ν = 0.
 pub fn weighted_basis_pursuit(
     x: &DMatrix<f64>,
     y: &DVector<f64>,
@@ -106,6 +108,30 @@ pub fn weighted_basis_pursuit(
     backend: LpBackend,
 ) -> Result<LpSolution, SolveError> {
     check_weighted_bp(x, y, w)?;
+    if y.amax() == 0.0 {
+        return Ok(zero_solution(x.ncols(), backend));
+    }
+    let unit = UnitScales::new(x, y, w)?;
+    unit.to_original(solve_unit(&unit.x, &unit.y, &unit.w, backend)?)
+}
+
+/// b = 0, the answer when y = 0 (any other b costs Σ w|b| > 0), with ν = 0: gap 0.
+fn zero_solution(d: usize, backend: LpBackend) -> LpSolution {
+    LpSolution {
+        beta: DVector::zeros(d),
+        objective: 0.0,
+        dual_objective: 0.0,
+        rel_gap: 0.0,
+        feasibility: 0.0,
+        backend,
+        dual_from: "zero",
+        fallback: None,
+        solve_seconds: 0.0,
+    }
+}
+
+/// [`weighted_basis_pursuit`] on data of unit scale.
+fn solve_unit(x: &DMatrix<f64>, y: &DVector<f64>, w: &DVector<f64>, backend: LpBackend) -> Result<LpSolution, SolveError> {
     let start = Instant::now();
     if backend == LpBackend::Homotopy {
         let reason = match l1_homotopy(x, y, w) {
@@ -118,7 +144,7 @@ pub fn weighted_basis_pursuit(
             }
             Err(e) => e.to_string(),
         };
-        let sol = weighted_basis_pursuit(x, y, w, LpBackend::Minilp)?;
+        let sol = solve_unit(x, y, w, LpBackend::Minilp)?;
         return Ok(LpSolution { fallback: Some(format!("ℓ1 homotopy: {reason}")), ..sol });
     }
     // Basis pursuit is homogeneous in y; microlp's tolerances are absolute and it pivots
@@ -143,6 +169,19 @@ pub fn certify_exactly(
     w: &DVector<f64>,
     sol: &mut LpSolution,
 ) -> Result<(), SolveError> {
+    check_weighted_bp(x, y, w)?;
+    if y.amax() == 0.0 {
+        return check_certificate(x, y, sol);
+    }
+    let unit = UnitScales::new(x, y, w)?;
+    let mut unit_sol = unit.to_unit(sol);
+    let outcome = certify_unit(&unit.x, &unit.y, &unit.w, &mut unit_sol);
+    *sol = unit.to_original(unit_sol)?;
+    outcome
+}
+
+/// [`certify_exactly`] on data of unit scale.
+fn certify_unit(x: &DMatrix<f64>, y: &DVector<f64>, w: &DVector<f64>, sol: &mut LpSolution) -> Result<(), SolveError> {
     if sol.rel_gap > GAP_TOL
         && let Ok(h) = l1_homotopy(x, y, w)
     {
@@ -222,7 +261,9 @@ pub fn dual_basis_pursuit(
 fn lower_bound(x: &DMatrix<f64>, y: &DVector<f64>, w: &DVector<f64>, nu: &DVector<f64>, objective: f64) -> (f64, f64) {
     let worst = x.tr_mul(nu).component_div(w).amax().max(1.0);
     let dual_objective = y.dot(nu) / worst;
-    (dual_objective, (objective - dual_objective) / objective.abs().max(1.0))
+    // Relative to the objective's own scale (0 only when y = 0, where both are 0).
+    let gap = objective - dual_objective;
+    (dual_objective, if gap == 0.0 { 0.0 } else { gap / objective.abs().max(f64::MIN_POSITIVE) })
 }
 
 /// Plain basis pursuit: all weights 1.
@@ -312,9 +353,13 @@ fn support(b: &DVector<f64>) -> Vec<usize> {
     (0..b.len()).filter(|&i| b[i].abs() > cut).collect()
 }
 
-/// Least-squares solve of A z = r by SVD (A may be rectangular).
+/// Least-squares solve of A z = r by SVD (A may be rectangular; `None` when it is
+/// empty or the solve fails).
 fn lstsq(a: &DMatrix<f64>, r: &DVector<f64>) -> Option<DVector<f64>> {
-    a.clone().svd(true, true).solve(r, 1e-12).ok()
+    if a.is_empty() || !a.iter().all(|v| v.is_finite()) {
+        return None;
+    }
+    a.clone().svd(true, true).solve(r, 1e-12).ok().filter(|z| z.iter().all(|v| v.is_finite()))
 }
 
 /// Re-solves X_S b_S = y on the support; keeps it if the residual drops and no sign flips.
@@ -364,6 +409,9 @@ fn certify(
 /// squares on X_Sᵀν = c when M is singular.
 fn support_dual(x: &DMatrix<f64>, w: &DVector<f64>, beta: &DVector<f64>) -> Option<DVector<f64>> {
     let s = support(beta);
+    if s.is_empty() {
+        return None;
+    }
     let c = DVector::from_fn(s.len(), |k, _| w[s[k]] * beta[s[k]].signum());
     let xs = x.select_columns(&s);
     let off: Vec<usize> = (0..beta.len()).filter(|i| !s.contains(i)).collect();
@@ -382,13 +430,23 @@ fn support_dual(x: &DMatrix<f64>, w: &DVector<f64>, beta: &DVector<f64>) -> Opti
     }
 }
 
-/// The minimum-ℓ2 interpolator b = Xᵀ(XXᵀ)⁻¹y (Cholesky).
-/// Its relative residual ‖Xb − y‖₂/‖y‖₂ must reach [`FEASIBILITY_TOL`].
+/// The minimum-ℓ2 interpolator b = Xᵀ(XXᵀ)⁻¹y (Cholesky), computed on X / max|X| and
+/// y / max|y| (b is homogeneous: b = b̂ · max|y| / max|X|), so X Xᵀ neither overflows nor
+/// underflows. Its relative residual ‖Xb − y‖₂/‖y‖₂ must reach [`FEASIBILITY_TOL`].
 pub fn min_norm(x: &DMatrix<f64>, y: &DVector<f64>) -> Result<DVector<f64>, SolveError> {
-    let chol = nalgebra::Cholesky::new(x * x.transpose())
+    let (s_x, s_y) = (x.amax(), y.amax());
+    if s_y == 0.0 || s_x == 0.0 {
+        return if s_y == 0.0 { Ok(DVector::zeros(x.ncols())) } else { Err(SolveError::Numerical("X is zero".into())) };
+    }
+    let (xu, yu) = (x / s_x, y / s_y);
+    let chol = nalgebra::Cholesky::new(&xu * xu.transpose())
         .ok_or(SolveError::Numerical("X Xᵀ is not positive definite (X not of full row rank)".into()))?;
-    let b = x.tr_mul(&chol.solve(y));
-    let residual = (x * &b - y).norm() / y.norm().max(f64::MIN_POSITIVE);
+    let b_unit = xu.tr_mul(&chol.solve(&yu));
+    let residual = crate::numeric::rel_residual(&(&xu * &b_unit - &yu), &yu);
+    let b = b_unit.map(|v| v * s_y / s_x);
+    if !b.iter().zip(b_unit.iter()).all(|(v, u)| v.is_finite() && (*v != 0.0 || *u == 0.0)) {
+        return Err(SolveError::Numerical("the minimum-ℓ2 interpolator leaves f64's range (max|y| / max|X| is extreme)".into()));
+    }
     if residual <= FEASIBILITY_TOL {
         Ok(b)
     } else {

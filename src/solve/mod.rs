@@ -8,14 +8,15 @@ mod limit;
 mod lp;
 mod newton_system;
 mod potential;
+mod unit_scales;
 
 pub use homotopy::{HomotopySolution, l1_homotopy};
-pub use implicit::{ImplicitSolution, NewtonSettings, solve_implicit};
+pub use implicit::{ImplicitSolution, MAX_EXPONENT, MAX_RESIDUAL, NewtonSettings, solve_implicit};
 pub use limit::{LimitPoint, weighted_bp_limit_curve};
 pub use lp::{
     LpBackend, LpSolution, basis_pursuit, certify_exactly, dual_basis_pursuit, min_norm, weighted_basis_pursuit,
 };
-pub use newton_system::{NewtonSystem, gram_pivots};
+pub use newton_system::NewtonSystem;
 pub use potential::{Potential, PotentialSolution, solve_potential};
 
 /// Serialises a vector as a JSON array.
@@ -28,8 +29,8 @@ pub(crate) fn ser_vec<S: serde::Serializer>(v: &nalgebra::DVector<f64>, s: S) ->
 pub enum SolveError {
     #[error("shape mismatch: {0}")]
     Shape(String),
-    #[error("dual Newton did not converge in {iters} iterations (relative residual {residual:.3e})")]
-    NotConverged { iters: usize, residual: f64 },
+    #[error("dual Newton did not converge in {iters} iterations (relative residual {residual:.3e}, needed ≤ {needed:e})")]
+    NotConverged { iters: usize, residual: f64, needed: f64 },
     #[error("numerical failure: {0}")]
     Numerical(String),
     #[error("bad weights: {0}")]

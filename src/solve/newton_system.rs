@@ -154,20 +154,6 @@ fn lower_gram<T: ComplexField + Copy>(
     matmul(out, lower, Accum::Replace, a, full, a.transpose(), full, cast(1.0), par);
 }
 
-/// The diagonal of the Cholesky factor L of X Xᵀ (the pivots), or `None` when the
-/// factorisation meets a non-positive pivot (X Xᵀ not positive definite in floating point).
-pub fn gram_pivots(x: &DMatrix<f64>) -> Option<Vec<f64>> {
-    let (n, d) = x.shape();
-    let mut system = NewtonSystem::new(n, d);
-    let ones = DVector::from_element(d, 1.0);
-    system.form(x, &ones);
-    system.factor.copy_from(&system.hessian);
-    let stack = MemStack::new(&mut system.mem);
-    llt::factor::cholesky_in_place(system.factor.as_mut(), Default::default(), system.par, stack, Default::default())
-        .ok()?;
-    Some((0..n).map(|i| system.factor[(i, i)]).collect())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

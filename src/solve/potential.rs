@@ -7,7 +7,8 @@
 
 use nalgebra::{Cholesky, DMatrix, DVector};
 
-use super::{NewtonSettings, SolveError};
+use super::{MAX_RESIDUAL, NewtonSettings, SolveError};
+use crate::numeric;
 use crate::expr::BinOp;
 use crate::symbolic::{Builder, FormulaError, Func, Sym, derivative};
 
@@ -286,12 +287,12 @@ pub fn solve_potential(
     let mut scratch = Scratch::default();
     let z0 = DVector::from_fn(d, |i, _| pot.slopes(0.0, alpha[i], &mut scratch).0);
     let mut dual = Dual { x, y, pot, alpha, z0, scratch };
-    let scale = y.norm().max(1e-300);
+    let scale = numeric::norm(y).max(f64::MIN_POSITIVE);
     let (mut mu, mut b, mut w) = (DVector::zeros(n), DVector::zeros(d), DVector::zeros(d));
     let mut f = dual.eval(&mu, &mut b, &mut w)?;
     for it in 0..=settings.max_iters {
         let grad = x * &b - y;
-        let residual = grad.norm() / scale;
+        let residual = numeric::norm(&grad) / scale;
         if residual <= settings.tol {
             return Ok(PotentialSolution { beta: b, newton_iters: it, residual });
         }
@@ -310,21 +311,25 @@ pub fn solve_potential(
             let (mut bt, mut wt) = (b.clone(), w.clone());
             let ft = dual.eval(&trial, &mut bt, &mut wt);
             if let Ok(ft) = ft
-                && (ft <= f + 1e-4 * t * slope || (x * &bt - y).norm() < (1.0 - 1e-4 * t) * grad.norm())
+                && (ft <= f + 1e-4 * t * slope || numeric::norm(&(x * &bt - y)) < (1.0 - 1e-4 * t) * numeric::norm(&grad))
             {
                 (mu, b, w, f) = (trial, bt, wt, ft);
                 break;
             }
             t *= 0.5;
             if t < 1e-12 {
-                // A stalled line search is an answer only at the rounding level.
-                return if residual <= 1e3 * settings.tol {
+                // A stalled line search is an answer only within the acceptance bound.
+                return if residual <= MAX_RESIDUAL {
                     Ok(PotentialSolution { beta: b, newton_iters: it, residual })
                 } else {
-                    Err(SolveError::NotConverged { iters: it, residual })
+                    Err(SolveError::NotConverged { iters: it, residual, needed: MAX_RESIDUAL })
                 };
             }
         }
     }
-    Err(SolveError::NotConverged { iters: settings.max_iters, residual: (x * &b - y).norm() / scale })
+    let residual = numeric::norm(&(x * &b - y)) / scale;
+    if residual <= MAX_RESIDUAL {
+        return Ok(PotentialSolution { beta: b, newton_iters: settings.max_iters, residual });
+    }
+    Err(SolveError::NotConverged { iters: settings.max_iters, residual, needed: MAX_RESIDUAL })
 }
