@@ -841,7 +841,10 @@ fn solve_mode(p: &Problem, mode: &SolveMode, backend: LpBackend) -> Result<(&'st
         SolveMode::L2 => {
             let b = min_norm(&p.x, &p.y)?;
             let feas = (&p.x * &b - &p.y).amax();
-            ("minimum ℓ2 norm", json!({"beta": b.as_slice(), "objective": crate::numeric::norm(&b), "feasibility": feas}))
+            (
+                "minimum ℓ2 norm",
+                json!({"beta": b.as_slice(), "objective": crate::numeric::norm(&b), "feasibility": feas}),
+            )
         }
     })
 }

@@ -31,10 +31,9 @@ pub fn q_minus(x: f64) -> f64 {
 ///
 /// q(x) = Σ_{k≥1} x^{2k}/k and q₋ - q₊ = 2x - 2 atanh(x) = -2 Σ_{k≥1} x^{2k+1}/(2k+1)
 /// for |x| < 1; the series are used below [`SERIES_LIMIT`] (eight terms reach rounding
-/// there), logarithms above. `None` when a factor 1 ∓ x is exactly zero (|x| = 1) or
-/// x is not finite (γ·g overflowed).
+/// there), logarithms above. `None` when x is [`degenerate`].
 pub fn increments(x: f64) -> Option<(f64, f64)> {
-    if !x.is_finite() {
+    if degenerate(x) {
         return None;
     }
     if x.abs() < SERIES_LIMIT {
@@ -49,6 +48,12 @@ pub fn increments(x: f64) -> Option<(f64, f64)> {
     let ln_1mx = if x < 1.0 { (-x).ln_1p() } else { (x - 1.0).ln() };
     let ln_1px = if x > -1.0 { x.ln_1p() } else { (-1.0 - x).ln() };
     Some((-(ln_1mx + ln_1px), 2.0 * x - ln_1px + ln_1mx))
+}
+
+/// Whether a step x = γg has no increments: a factor 1 ∓ x is exactly zero (|x| = 1),
+/// or x is not finite or so large that 2x overflows (γ·g overflowed).
+pub fn degenerate(x: f64) -> bool {
+    !(x.abs() <= f64::MAX / 2.0) || x.abs() == 1.0
 }
 
 /// The series branch of [`increments`] below [`SERIES_LIMIT`], branch-free so loops over

@@ -104,7 +104,10 @@ mod tests {
         assert_eq!(xml_text("a\u{fffe}b\u{1}"), "a\\u{fffe}b\\u{1}");
         assert_eq!(markdown_cell("|a|\nb\\"), "\\|a\\| b\\\\");
         assert_eq!(markdown_code("a|b`c"), "``a\\|b`c``");
-        assert_eq!(latex(r"# $ % & ^ _ { } ~ \"), r"\# \$ \% \& \textasciicircum{} \_ \{ \} \textasciitilde{} \textbackslash{}");
+        assert_eq!(
+            latex(r"# $ % & ^ _ { } ~ \"),
+            r"\# \$ \% \& \textasciicircum{} \_ \{ \} \textasciitilde{} \textbackslash{}"
+        );
         assert_eq!(csv_field("a\"b"), "\"a\"\"b\"");
     }
 }

@@ -264,7 +264,10 @@ impl NpzReader {
             return Err(err(format!("has shape {}, expected a matrix (K, d)", fmt_shape(&shape))));
         };
         let Some(item) = plain_type(&npy).as_ref().and_then(Item::of) else {
-            return Err(err(format!("has dtype {}; accepted: float64, float32 (either byte order)", npy.dtype().descr())));
+            return Err(err(format!(
+                "has dtype {}; accepted: float64, float32 (either byte order)",
+                npy.dtype().descr()
+            )));
         };
         if order == Order::Fortran {
             return Err(err(

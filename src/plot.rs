@@ -479,7 +479,9 @@ fn no_data_note(diverged: usize, finished: usize) -> String {
     if finished == 0 {
         format!("no data: all {diverged} cells diverged")
     } else {
-        format!("no data: none of the {finished} finished cells\nhas this value (no beta_star\nor test set in the problem?)")
+        format!(
+            "no data: none of the {finished} finished cells\nhas this value (no beta_star\nor test set in the problem?)"
+        )
     }
 }
 

@@ -213,12 +213,15 @@ impl Problem {
         for i in 0..n {
             let top = unit.row(i).amax();
             if !(top > 0.0) {
-                return Err(err(format!("{n}×{d} is rank-deficient: row {i} is zero, so X b = y has no solution unless y_{i} = 0")));
+                return Err(err(format!(
+                    "{n}×{d} is rank-deficient: row {i} is zero, so X b = y has no solution unless y_{i} = 0"
+                )));
             }
             unit.row_mut(i).scale_mut(1.0 / top);
         }
         let unit = faer::Mat::from_fn(n, d, |i, j| unit[(i, j)]);
-        let sigma = unit.singular_values().map_err(|e| err(format!("its singular values failed to converge: {e:?}")))?;
+        let sigma =
+            unit.singular_values().map_err(|e| err(format!("its singular values failed to converge: {e:?}")))?;
         let (top, bottom) = (sigma.first().copied().unwrap_or(0.0), sigma.last().copied().unwrap_or(0.0));
         let tol = n.max(d) as f64 * f64::EPSILON * top;
         if bottom > tol {

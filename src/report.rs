@@ -201,7 +201,9 @@ fn latex(c: &Comparison, cells: &[Vec<(f64, f64)>], style: TableStyle) -> String
     );
     for (r, (label, row)) in c.labels.iter().zip(cells).enumerate() {
         let vals = match &c.flags[r] {
-            Some(flag) => format!("\\multicolumn{{{}}}{{l}}{{\\emph{{{}}}}}", COLUMNS.len(), escape::latex(&flag.text())),
+            Some(flag) => {
+                format!("\\multicolumn{{{}}}{{l}}{{\\emph{{{}}}}}", COLUMNS.len(), escape::latex(&flag.text()))
+            }
             None => row_cells(c, r, row, &cols, r"$\pm$").join(" & "),
         };
         s += &format!("{} & {vals} \\\\\n", latex_label(label));

@@ -51,8 +51,16 @@ impl GainAccumulator {
     /// [`Self::add`] when the caller already knows `max_abs` = max_i |x_i| (e.g.
     /// |γ r_i|·max_j |X_ij| for a batch-1 step, exact since rounding is monotone), saving
     /// a pass over x.
+    ///
+    /// Transactional: a step with a degenerate coordinate (checked before anything is
+    /// added) leaves the accumulator as it was.
     pub fn add_bounded(&mut self, x: &[f64], max_abs: f64) -> Result<(), DegenerateFactor> {
         debug_assert_eq!(self::max_abs(x), max_abs);
+        if !(max_abs < SERIES_LIMIT)
+            && let Some(coord) = x.iter().position(|&xi| bias::degenerate(xi))
+        {
+            return Err(DegenerateFactor { step: self.steps, coord, x: x[coord] });
+        }
         self.max_x = self.max_x.max(max_abs);
         if let Some(sq) = &mut self.first_order {
             sq.iter_mut().zip(x).for_each(|(s, xi)| *s += xi * xi);
@@ -68,8 +76,9 @@ impl GainAccumulator {
             }
         } else {
             let (gain, rho) = (self.gain.as_mut_slice(), self.rho.as_mut_slice());
-            for (coord, ((g, r), &xi)) in gain.iter_mut().zip(rho.iter_mut()).zip(x).enumerate() {
-                let (dq, dr) = bias::increments(xi).ok_or(DegenerateFactor { step: self.steps, coord, x: xi })?;
+            for ((g, r), &xi) in gain.iter_mut().zip(rho.iter_mut()).zip(x) {
+                // Checked above: every coordinate has its increments.
+                let (dq, dr) = bias::increments(xi).unwrap_or((f64::NAN, f64::NAN));
                 *g += dq;
                 *r += dr;
             }
@@ -133,8 +142,12 @@ impl GainAccumulator {
 }
 
 /// max_i |x_i| (0 for an empty slice).
+/// max_i |x_i|, NaN if some x_i is NaN (so a NaN step is never taken for a small one).
 pub fn max_abs(x: &[f64]) -> f64 {
-    x.iter().fold(0.0f64, |m, v| m.max(v.abs()))
+    x.iter().fold(0.0f64, |m, v| {
+        let a = v.abs();
+        if a > m || a.is_nan() { a } else { m }
+    })
 }
 
 /// A loss history thinned to at most `cap` points: when full, every other point is

@@ -9,11 +9,9 @@ use dlncheck::problem::Problem;
 use dlncheck::solve::{self, LpBackend, NewtonSettings, SolveError};
 use dlncheck::trajectory;
 use nalgebra::{DMatrix, DVector};
-use numpy::{
-    AllowTypeChange, IntoPyArray, PyArray1, PyArrayLike1, PyArrayLike2, PyArrayMethods, PyUntypedArrayMethods,
-};
+use numpy::{IntoPyArray, PyArray1, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::create_exception;
-use pyo3::exceptions::{PyException, PyValueError};
+use pyo3::exceptions::{PyException, PyMemoryError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -28,36 +26,113 @@ fn solve_error(e: SolveError) -> PyErr {
     if e.exit_code() == 2 { PyValueError::new_err(e.to_string()) } else { NumericalError::new_err(e.to_string()) }
 }
 
-/// Whether `obj` is an array of float32 (its dtype, read before conversion).
-fn is_float32(obj: &Bound<'_, PyAny>) -> bool {
-    obj.getattr("dtype").and_then(|d| d.str()).is_ok_and(|s| s.to_string_lossy() == "float32")
+/// An array argument read once into memory of its own: its values as f64 in C order,
+/// its shape, and whether its dtype holds less than float64's precision (float16,
+/// float32). Every Python entry point takes its arrays through [`read_array`], so each
+/// is converted, size-checked, type-checked and copied in one place.
+struct Input {
+    data: Vec<f64>,
+    shape: Vec<usize>,
+    low_precision: bool,
 }
 
-fn finite_vector(name: &str, v: &[f64]) -> PyResult<()> {
-    match v.iter().position(|x| !x.is_finite()) {
-        Some(i) => Err(value_error(format!("{name}[{i}] is {} (not finite)", v[i]))),
+/// Reads argument `name` as an `ndim`-dimensional real array. Refused by name: complex,
+/// boolean, object, string and date dtypes, the wrong number of dimensions, sizes beyond
+/// the memory budget (MemoryError), NaN and ±inf. Anything numpy's `asarray` reads
+/// (lists, any byte order or strides, PyTorch CPU tensors, JAX arrays) is accepted.
+fn read_array(py: Python<'_>, obj: &Bound<'_, PyAny>, name: &str, ndim: usize) -> PyResult<Input> {
+    let np = py.import("numpy")?;
+    let arr = np
+        .call_method1("asarray", (obj,))
+        .map_err(|e| value_error(format!("{name} cannot be read as an array: {}", e.value(py))))?;
+    let dtype = arr.getattr("dtype")?;
+    let kind: String = dtype.getattr("kind")?.extract()?;
+    let itemsize: usize = dtype.getattr("itemsize")?.extract()?;
+    let shape: Vec<usize> = arr.getattr("shape")?.extract()?;
+    let dtype_name = dtype.str()?.to_string_lossy().into_owned();
+    match kind.as_str() {
+        "f" | "i" | "u" => {}
+        "c" => {
+            return Err(type_error(format!(
+                "{name} is complex ({dtype_name}); dlncheck takes real arrays: pass the real part explicitly"
+            )));
+        }
+        _ => return Err(type_error(format!("{name} has dtype {dtype_name}; a real numeric array is expected"))),
+    }
+    if shape.len() != ndim {
+        let want = if ndim == 1 { "a 1-D array (a vector)" } else { "a 2-D array (a matrix)" };
+        return Err(value_error(format!("{name} must be {want}, got shape {shape:?}")));
+    }
+    let count = shape.iter().try_fold(1u128, |acc, &s| acc.checked_mul(s as u128)).unwrap_or(u128::MAX);
+    dlncheck::limits::check_alloc(name, count, 8).map_err(PyMemoryError::new_err)?;
+    let contiguous = np.call_method1("ascontiguousarray", (&arr, "float64"))?;
+    let view: PyReadonlyArrayDyn<'_, f64> = contiguous.extract()?;
+    let data = view.as_slice().map(<[f64]>::to_vec).unwrap_or_else(|_| view.as_array().iter().copied().collect());
+    finite(name, &data, &shape)?;
+    Ok(Input { data, shape, low_precision: kind == "f" && itemsize < 8 })
+}
+
+/// An error naming the first non-finite entry (with its index in `shape`).
+fn finite(name: &str, data: &[f64], shape: &[usize]) -> PyResult<()> {
+    match data.iter().position(|x| !x.is_finite()) {
+        Some(i) if shape.len() == 2 && shape[1] > 0 => {
+            Err(value_error(format!("{name}[{}, {}] is {} (not finite)", i / shape[1], i % shape[1], data[i])))
+        }
+        Some(i) => Err(value_error(format!("{name}[{i}] is {} (not finite)", data[i]))),
         None => Ok(()),
     }
 }
 
-/// A final iterate of length d with finite entries.
-fn checked_beta(b: PyArrayLike1<'_, f64, AllowTypeChange>, d: usize) -> PyResult<DVector<f64>> {
-    let b = DVector::from_vec(b.as_array().to_vec());
-    if b.len() != d {
-        return Err(value_error(format!("beta has {} entries, expected d = {d}", b.len())));
+fn type_error(e: impl std::fmt::Display) -> PyErr {
+    PyTypeError::new_err(e.to_string())
+}
+
+/// A vector argument of length `d` (checked), as a `DVector`.
+fn vector_of_len(py: Python<'_>, obj: &Bound<'_, PyAny>, name: &str, d: usize) -> PyResult<DVector<f64>> {
+    let v = read_array(py, obj, name, 1)?;
+    if v.data.len() != d {
+        return Err(value_error(format!("{name} has {} entries, expected d = {d}", v.data.len())));
     }
-    finite_vector("beta", b.as_slice())?;
-    Ok(b)
+    Ok(DVector::from_vec(v.data))
+}
+
+/// A size argument `d` ≥ 1 whose accumulator fits in memory (else MemoryError).
+fn dimension(d: &Bound<'_, PyAny>) -> PyResult<usize> {
+    let d: i128 = d.extract().map_err(|_| type_error("d must be an integer"))?;
+    if d < 1 {
+        return Err(value_error(format!("d is {d}; it must be ≥ 1")));
+    }
+    // alpha, ln alpha, gain, rho and two scratch vectors of d entries each.
+    dlncheck::limits::check_alloc("an accumulator of d coordinates", (d as u128).saturating_mul(6), 8)
+        .map_err(PyMemoryError::new_err)?;
+    usize::try_from(d).map_err(|_| PyMemoryError::new_err(format!("d = {d} does not fit in memory")))
 }
 
 /// The accumulated gain of a training loop, in O(d) memory: the same series as the
 /// command line's `gain --trajectory` (bit-identical for the same steps).
+///
+/// Every call is transactional: one that raises leaves the accumulator exactly as it
+/// was. Each call reads its arrays once, into memory of its own, before it uses them.
 #[pyclass(module = "dlncheck")]
 struct GainAccumulator {
     acc: trajectory::GainAccumulator,
     ln_alpha: DVector<f64>,
+    /// This step's gradient (a copy) and x = γ g.
+    g: Vec<f64>,
     x: Vec<f64>,
     float32_source: bool,
+}
+
+/// x = γ g after checking γ and g; an error names what is wrong.
+fn step_x(stepsize: f64, grad: &[f64], x: &mut [f64]) -> Result<(), String> {
+    if !(stepsize.is_finite() && stepsize > 0.0) {
+        return Err(format!("stepsize is {stepsize}; it must be finite and > 0"));
+    }
+    if let Some(i) = grad.iter().position(|g| !g.is_finite()) {
+        return Err(format!("grad[{i}] is {} (not finite)", grad[i]));
+    }
+    x.iter_mut().zip(grad).for_each(|(x, g)| *x = stepsize * g);
+    Ok(())
 }
 
 impl GainAccumulator {
@@ -65,22 +140,13 @@ impl GainAccumulator {
         self.acc.effective_init(self.ln_alpha.clone())
     }
 
-    /// Adds x = γ g (the library's step) after checking γ and g.
-    fn step(&mut self, stepsize: f64, grad: &[f64]) -> PyResult<()> {
-        if !(stepsize.is_finite() && stepsize > 0.0) {
-            return Err(value_error(format!("stepsize is {stepsize}; it must be finite and > 0")));
-        }
-        if grad.len() != self.x.len() {
-            return Err(value_error(format!("grad has {} entries, expected d = {}", grad.len(), self.x.len())));
-        }
-        // Passes the compiler vectorises: non-finite entries counted on the exponent bits
-        // (an integer sum), then x = γ g, then the library's step.
-        const EXP: u64 = 0x7ff0_0000_0000_0000;
-        let bad: u32 = grad.iter().map(|g| u32::from(g.to_bits() & EXP == EXP)).sum();
-        if bad > 0 {
-            finite_vector("grad", grad)?;
-        }
-        self.x.iter_mut().zip(grad).for_each(|(x, g)| *x = stepsize * g);
+    fn d(&self) -> usize {
+        self.x.len()
+    }
+
+    /// Adds the step in `self.g` (the library's step is transactional).
+    fn step(&mut self, stepsize: f64) -> PyResult<()> {
+        step_x(stepsize, &self.g, &mut self.x).map_err(value_error)?;
         self.acc.add(&self.x).map_err(value_error)
     }
 }
@@ -90,21 +156,20 @@ impl GainAccumulator {
     /// GainAccumulator(alpha, d=None): alpha a float (then d is required) or a 1-D array.
     #[new]
     #[pyo3(signature = (alpha, d=None))]
-    fn new(alpha: &Bound<'_, PyAny>, d: Option<usize>) -> PyResult<Self> {
-        let alpha: Vec<f64> = match alpha.extract::<f64>() {
-            Ok(a) => vec![a; d.ok_or_else(|| value_error("a scalar alpha needs d"))?],
-            Err(_) => {
-                let arr: PyArrayLike1<'_, f64, AllowTypeChange> = alpha.extract()?;
-                let v = arr.as_array().to_vec();
+    fn new(py: Python<'_>, alpha: &Bound<'_, PyAny>, d: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+        let d = d.map(dimension).transpose()?;
+        let alpha: Vec<f64> = match (alpha.extract::<f64>(), d) {
+            (Ok(a), Some(d)) => vec![a; d],
+            (Ok(_), None) => return Err(value_error("a scalar alpha needs d")),
+            (Err(_), _) => {
+                let v = read_array(py, alpha, "alpha", 1)?.data;
                 if d.is_some_and(|d| d != v.len()) {
                     return Err(value_error(format!("alpha has {} entries but d = {}", v.len(), d.unwrap_or(0))));
                 }
+                dimension(&v.len().into_pyobject(py)?.into_any())?;
                 v
             }
         };
-        if alpha.is_empty() {
-            return Err(value_error("d must be ≥ 1"));
-        }
         if let Some(i) = alpha.iter().position(|a| !(a.is_finite() && *a > 0.0)) {
             return Err(value_error(format!("alpha[{i}] is {}; α must be finite and > 0", alpha[i])));
         }
@@ -112,51 +177,57 @@ impl GainAccumulator {
         Ok(Self {
             acc: trajectory::GainAccumulator::new(d),
             ln_alpha: DVector::from_iterator(d, alpha.iter().map(|a| a.ln())),
+            g: vec![0.0; d],
             x: vec![0.0; d],
             float32_source: false,
         })
     }
 
     /// One step: `grad` is the gradient of the loss with respect to b (1-D, length d).
-    fn add(&mut self, stepsize: f64, grad: &Bound<'_, PyAny>) -> PyResult<()> {
-        // Fast path: a float64 numpy vector, read in place.
-        if let Ok(arr) = grad.cast::<PyArray1<f64>>() {
-            // SAFETY: the GIL is held and nothing below calls back into Python, so no
-            // Python code can write the array while it is read.
+    fn add(&mut self, py: Python<'_>, stepsize: f64, grad: &Bound<'_, PyAny>) -> PyResult<()> {
+        // Fast path: a float64 numpy vector, copied once (one read of each entry) into
+        // the accumulator's own buffer; everything after reads the copy.
+        if let Ok(arr) = grad.cast::<PyArray1<f64>>()
+            && arr.len() == self.d()
+        {
+            // SAFETY: the GIL is held; another thread may still write the buffer (numpy
+            // releases the GIL in its kernels), so it is read exactly once, by this copy.
             if let Ok(s) = unsafe { arr.as_slice() } {
-                return self.step(stepsize, s);
+                self.g.copy_from_slice(s);
+                return self.step(stepsize);
             }
         }
-        self.float32_source |= is_float32(grad);
-        let g: PyArrayLike1<'_, f64, AllowTypeChange> =
-            grad.extract().map_err(|_| value_error("grad must be a 1-D array of length d"))?;
-        match g.as_slice() {
-            Ok(s) => self.step(stepsize, s),
-            Err(_) => self.step(stepsize, &g.as_array().to_vec()),
+        let g = read_array(py, grad, "grad", 1)?;
+        if g.data.len() != self.d() {
+            return Err(value_error(format!("grad has {} entries, expected d = {}", g.data.len(), self.d())));
         }
+        self.g.copy_from_slice(&g.data);
+        self.step(stepsize)?;
+        self.float32_source |= g.low_precision;
+        Ok(())
     }
 
-    /// K steps at once: `stepsizes` (K), `grads` (K × d).
-    fn add_many(&mut self, stepsizes: &Bound<'_, PyAny>, grads: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.float32_source |= is_float32(grads);
-        let s: PyArrayLike1<'_, f64, AllowTypeChange> = stepsizes.extract()?;
-        let g: PyArrayLike2<'_, f64, AllowTypeChange> =
-            grads.extract().map_err(|_| value_error("grads must be a 2-D array (K × d)"))?;
-        let (k, d) = (g.shape()[0], g.shape()[1]);
-        if s.len() != k || d != self.x.len() {
+    /// K steps at once: `stepsizes` (K), `grads` (K × d). All or nothing: a bad row
+    /// raises (naming the row and column) with no step added.
+    fn add_many(&mut self, py: Python<'_>, stepsizes: &Bound<'_, PyAny>, grads: &Bound<'_, PyAny>) -> PyResult<()> {
+        let s = read_array(py, stepsizes, "stepsizes", 1)?;
+        let g = read_array(py, grads, "grads", 2)?;
+        let (k, d) = (g.shape[0], g.shape[1]);
+        if s.data.len() != k || d != self.d() {
             return Err(value_error(format!(
                 "stepsizes has {} entries and grads is {k}×{d}; expected K stepsizes and K × {} grads",
-                s.len(),
-                self.x.len()
+                s.data.len(),
+                self.d()
             )));
         }
-        let (s, g) = (s.as_array(), g.as_array());
-        for (gamma, row) in s.iter().zip(g.rows()) {
-            match row.as_slice() {
-                Some(r) => self.step(*gamma, r)?,
-                None => self.step(*gamma, &row.to_vec())?,
-            }
+        let mut acc = self.acc.clone();
+        for (row, (gamma, grad)) in s.data.iter().zip(g.data.chunks_exact(d.max(1))).enumerate() {
+            step_x(*gamma, grad, &mut self.x)
+                .and_then(|()| acc.add(&self.x).map_err(|e| e.to_string()))
+                .map_err(|e| value_error(format!("row {row} of {k}: {e}")))?;
         }
+        self.acc = acc;
+        self.float32_source |= g.low_precision;
         Ok(())
     }
 
@@ -199,38 +270,34 @@ impl GainAccumulator {
     /// Writes a file `dlncheck gain`, `predict --run`, `solve --run` and `compare
     /// --trajectory` read: alpha, gain, q_plus, q_minus, iters, and beta if given.
     #[pyo3(signature = (path, beta=None))]
-    fn save(&self, path: std::path::PathBuf, beta: Option<PyArrayLike1<'_, f64, AllowTypeChange>>) -> PyResult<()> {
-        let beta = beta.map(|b| checked_beta(b, self.x.len())).transpose()?;
+    fn save(&self, py: Python<'_>, path: std::path::PathBuf, beta: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let beta = beta.map(|b| vector_of_len(py, b, "beta", self.d())).transpose()?;
         dlncheck::runfile::save_accumulated(&path, &self.eff(), self.acc.steps(), beta.as_ref()).map_err(value_error)
     }
 
     fn __repr__(&self) -> String {
-        format!("GainAccumulator(d={}, steps={})", self.x.len(), self.acc.steps())
+        format!("GainAccumulator(d={}, steps={})", self.d(), self.acc.steps())
     }
 }
 
 /// X (n × d) and y (n) checked as the command line checks a problem file.
-fn problem(x: PyArrayLike2<'_, f64, AllowTypeChange>, y: PyArrayLike1<'_, f64, AllowTypeChange>) -> PyResult<Problem> {
-    let (n, d) = (x.shape()[0], x.shape()[1]);
-    let xs = x.as_array();
-    let x = DMatrix::from_fn(n, d, |i, j| xs[[i, j]]);
-    let y = DVector::from_vec(y.as_array().to_vec());
-    if y.len() != n {
-        return Err(value_error(format!("y has {} entries, X is {n}×{d}: one label per row of X", y.len())));
-    }
-    finite_vector("X", x.as_slice())?;
-    finite_vector("y", y.as_slice())?;
+fn problem(py: Python<'_>, x: &Bound<'_, PyAny>, y: &Bound<'_, PyAny>) -> PyResult<Problem> {
+    let xa = read_array(py, x, "X", 2)?;
+    let (n, d) = (xa.shape[0], xa.shape[1]);
+    let x = DMatrix::from_row_slice(n, d, &xa.data);
+    let y = vector_of_len(py, y, "y", n)
+        .map_err(|_| value_error(format!("y must be a vector with one label per row of X ({n}×{d})")))?;
     let p = Problem { x, y, beta_star: None, x_test: None, y_test: None };
     p.check_overparametrised(std::path::Path::new("X")).map_err(value_error)?;
     Ok(p)
 }
 
 /// A solver's failure, blamed on X (ValueError) when X is rank-deficient: as on the
-/// command line, the rank is checked only when a solver fails.
+/// command line, the rank is checked only when a method missed its tolerance.
 fn solver_failed(p: &Problem) -> impl FnOnce(SolveError) -> PyErr + '_ {
-    move |e| match p.check_interpolation(std::path::Path::new("X")) {
-        Err(bad) => value_error(bad),
-        Ok(()) => solve_error(e),
+    move |e| match (e.exit_code(), p.check_interpolation(std::path::Path::new("X"))) {
+        (5, Err(bad)) => value_error(bad),
+        _ => solve_error(e),
     }
 }
 
@@ -243,20 +310,20 @@ fn to_array<'py>(py: Python<'py>, v: &DVector<f64>) -> Bound<'py, numpy::PyArray
 #[pyo3(signature = (x, y, acc, beta=None, tol=1e-8))]
 fn predict<'py>(
     py: Python<'py>,
-    x: PyArrayLike2<'_, f64, AllowTypeChange>,
-    y: PyArrayLike1<'_, f64, AllowTypeChange>,
+    x: &Bound<'_, PyAny>,
+    y: &Bound<'_, PyAny>,
     acc: &GainAccumulator,
-    beta: Option<PyArrayLike1<'_, f64, AllowTypeChange>>,
+    beta: Option<&Bound<'_, PyAny>>,
     tol: f64,
 ) -> PyResult<Bound<'py, PyDict>> {
     if !(tol.is_finite() && tol > 0.0) {
         return Err(value_error(format!("tol is {tol}; it must be finite and > 0")));
     }
-    let p = problem(x, y)?;
-    if acc.x.len() != p.d() {
-        return Err(value_error(format!("the accumulator has d = {}, X has d = {}", acc.x.len(), p.d())));
+    let p = problem(py, x, y)?;
+    if acc.d() != p.d() {
+        return Err(value_error(format!("the accumulator has d = {}, X has d = {}", acc.d(), p.d())));
     }
-    let beta = beta.map(|b| checked_beta(b, p.d())).transpose()?;
+    let beta = beta.map(|b| vector_of_len(py, b, "beta", p.d())).transpose()?;
     let eff = acc.eff();
     let pred = py
         .detach(|| prediction::predict(&p.x, &p.y, &eff, beta.as_ref(), &NewtonSettings::default()))
@@ -284,11 +351,11 @@ fn predict<'py>(
 #[pyfunction]
 fn solve_implicit<'py>(
     py: Python<'py>,
-    x: PyArrayLike2<'_, f64, AllowTypeChange>,
-    y: PyArrayLike1<'_, f64, AllowTypeChange>,
+    x: &Bound<'_, PyAny>,
+    y: &Bound<'_, PyAny>,
     acc: &GainAccumulator,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let p = problem(x, y)?;
+    let p = problem(py, x, y)?;
     let eff = acc.eff();
     let sol = py
         .detach(|| solve::solve_implicit(&p.x, &p.y, &eff.ln_alpha_inf2(), &eff.rho, &NewtonSettings::default()))
@@ -307,12 +374,13 @@ fn solve_implicit<'py>(
 #[pyo3(signature = (x, y, weights=None))]
 fn basis_pursuit<'py>(
     py: Python<'py>,
-    x: PyArrayLike2<'_, f64, AllowTypeChange>,
-    y: PyArrayLike1<'_, f64, AllowTypeChange>,
-    weights: Option<PyArrayLike1<'_, f64, AllowTypeChange>>,
+    x: &Bound<'_, PyAny>,
+    y: &Bound<'_, PyAny>,
+    weights: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let p = problem(x, y)?;
-    let w = weights.map_or_else(|| DVector::from_element(p.d(), 1.0), |w| DVector::from_vec(w.as_array().to_vec()));
+    let p = problem(py, x, y)?;
+    let w =
+        weights.map_or_else(|| Ok(DVector::from_element(p.d(), 1.0)), |w| vector_of_len(py, w, "weights", p.d()))?;
     let sol = py
         .detach(|| {
             let mut sol = solve::weighted_basis_pursuit(&p.x, &p.y, &w, LpBackend::Homotopy)?;
@@ -335,10 +403,10 @@ fn basis_pursuit<'py>(
 #[pyfunction]
 fn min_l2<'py>(
     py: Python<'py>,
-    x: PyArrayLike2<'_, f64, AllowTypeChange>,
-    y: PyArrayLike1<'_, f64, AllowTypeChange>,
+    x: &Bound<'_, PyAny>,
+    y: &Bound<'_, PyAny>,
 ) -> PyResult<Bound<'py, numpy::PyArray1<f64>>> {
-    let p = problem(x, y)?;
+    let p = problem(py, x, y)?;
     let b = solve::min_norm(&p.x, &p.y).map_err(solver_failed(&p))?;
     Ok(to_array(py, &b))
 }

@@ -74,7 +74,6 @@ pub fn junit(reports: &[ClaimReport], errors: &[ClaimError]) -> String {
     report.to_string().unwrap_or_else(|e| format!("<!-- JUnit serialisation failed: {e} -->\n"))
 }
 
-
 /// One self-contained HTML page: a summary, a table (claim, verdict, measured, time),
 /// each claim's statement and explanation, and the given SVG figures inline.
 pub fn html(reports: &[ClaimReport], errors: &[ClaimError], figures: &[Figure]) -> String {

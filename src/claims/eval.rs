@@ -198,7 +198,9 @@ pub fn eval(e: &Expr, scope: &dyn Scope) -> Result<Value, EvalError> {
             _ => err(e.span, "bad index"),
         },
         Kind::Neg(inner) => map(eval(inner, scope)?, |x| -x).map_err(at),
-        Kind::Bin(op, a, b) => binary(*op, eval(a, scope)?, eval(b, scope)?).map_err(|m| EvalError { shape: true, ..at(m) }),
+        Kind::Bin(op, a, b) => {
+            binary(*op, eval(a, scope)?, eval(b, scope)?).map_err(|m| EvalError { shape: true, ..at(m) })
+        }
         Kind::Call(f, args) => {
             let vals = args.iter().map(|a| eval(a, scope)).collect::<Result<Vec<_>, _>>()?;
             call(f, vals, scope).map_err(|m| match m {

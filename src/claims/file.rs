@@ -175,7 +175,10 @@ impl QuickSeeds {
             other => Err(format!("got {other}")),
         }
         .map_err(|got| {
-            format!("quick_seeds must be a count (≥ 1) or a list of seeds (integers ≥ 0), {}", crate::limits::clip(&got, 60))
+            format!(
+                "quick_seeds must be a count (≥ 1) or a list of seeds (integers ≥ 0), {}",
+                crate::limits::clip(&got, 60)
+            )
         })
     }
 }

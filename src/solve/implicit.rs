@@ -111,6 +111,22 @@ pub fn solve_implicit(
         let s = (-k).exp2();
         let mut sol = solve_implicit(&(x * s), &(y * s), ell, rho, settings)?;
         sol.mu *= s;
+        // y·2⁻ᵏ may have left f64's range where X·2⁻ᵏ did not: judge the answer by the
+        // data as given.
+        let residual = numeric::rel_residual(&(x * &sol.beta - y), y);
+        if !(residual <= MAX_RESIDUAL) {
+            return Err(SolveError::Missed {
+                method: "dual Newton (implicit problem)",
+                reached: format!(
+                    "relative residual ‖Xb − y‖/‖y‖ = {residual:.3e} in the data's units (max|X| = {:e}, max|y| = {:e}: \
+                     b is beyond f64's range)",
+                    x.amax(),
+                    y.amax()
+                ),
+                needed: format!("≤ {MAX_RESIDUAL:e}"),
+            });
+        }
+        sol.residual = sol.residual.max(residual);
         return Ok(sol);
     }
     let mut ws = Workspace::new(x, y);

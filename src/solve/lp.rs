@@ -112,7 +112,23 @@ pub fn weighted_basis_pursuit(
         return Ok(zero_solution(x.ncols(), backend));
     }
     let unit = UnitScales::new(x, y, w)?;
-    unit.to_original(solve_unit(&unit.x, &unit.y, &unit.w, backend)?)
+    let sol = unit.to_original(solve_unit(&unit.x, &unit.y, &unit.w, backend)?)?;
+    original_feasibility(x, y, &sol)?;
+    Ok(sol)
+}
+
+/// The answer as returned, in the original units, interpolates to [`FEASIBILITY_TOL`]
+/// relative to max|y| (an answer of subnormal entries may not).
+fn original_feasibility(x: &DMatrix<f64>, y: &DVector<f64>, sol: &LpSolution) -> Result<(), SolveError> {
+    let rel = (x * &sol.beta - y).amax() / y.amax();
+    if rel <= FEASIBILITY_TOL {
+        return Ok(());
+    }
+    Err(SolveError::Missed {
+        method: "weighted basis pursuit (the answer in the data's units)",
+        reached: format!("relative feasibility ‖Xb − y‖∞/‖y‖∞ = {rel:.3e} (entries of b near f64's range?)"),
+        needed: format!("≤ {FEASIBILITY_TOL:e}"),
+    })
 }
 
 /// b = 0, the answer when y = 0 (any other b costs Σ w|b| > 0), with ν = 0: gap 0.
@@ -131,7 +147,12 @@ fn zero_solution(d: usize, backend: LpBackend) -> LpSolution {
 }
 
 /// [`weighted_basis_pursuit`] on data of unit scale.
-fn solve_unit(x: &DMatrix<f64>, y: &DVector<f64>, w: &DVector<f64>, backend: LpBackend) -> Result<LpSolution, SolveError> {
+fn solve_unit(
+    x: &DMatrix<f64>,
+    y: &DVector<f64>,
+    w: &DVector<f64>,
+    backend: LpBackend,
+) -> Result<LpSolution, SolveError> {
     let start = Instant::now();
     if backend == LpBackend::Homotopy {
         let reason = match l1_homotopy(x, y, w) {
@@ -445,8 +466,12 @@ pub fn min_norm(x: &DMatrix<f64>, y: &DVector<f64>) -> Result<DVector<f64>, Solv
     let residual = crate::numeric::rel_residual(&(&xu * &b_unit - &yu), &yu);
     let b = b_unit.map(|v| v * s_y / s_x);
     if !b.iter().zip(b_unit.iter()).all(|(v, u)| v.is_finite() && (*v != 0.0 || *u == 0.0)) {
-        return Err(SolveError::Numerical("the minimum-ℓ2 interpolator leaves f64's range (max|y| / max|X| is extreme)".into()));
+        return Err(SolveError::Numerical(
+            "the minimum-ℓ2 interpolator leaves f64's range (max|y| / max|X| is extreme)".into(),
+        ));
     }
+    // The answer as returned, in the original units (subnormal entries keep few digits).
+    let residual = residual.max(crate::numeric::rel_residual(&(x * &b - y), y));
     if residual <= FEASIBILITY_TOL {
         Ok(b)
     } else {

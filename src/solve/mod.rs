@@ -29,7 +29,9 @@ pub(crate) fn ser_vec<S: serde::Serializer>(v: &nalgebra::DVector<f64>, s: S) ->
 pub enum SolveError {
     #[error("shape mismatch: {0}")]
     Shape(String),
-    #[error("dual Newton did not converge in {iters} iterations (relative residual {residual:.3e}, needed ≤ {needed:e})")]
+    #[error(
+        "dual Newton did not converge in {iters} iterations (relative residual {residual:.3e}, needed ≤ {needed:e})"
+    )]
     NotConverged { iters: usize, residual: f64, needed: f64 },
     #[error("numerical failure: {0}")]
     Numerical(String),

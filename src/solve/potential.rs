@@ -8,8 +8,8 @@
 use nalgebra::{Cholesky, DMatrix, DVector};
 
 use super::{MAX_RESIDUAL, NewtonSettings, SolveError};
-use crate::numeric;
 use crate::expr::BinOp;
+use crate::numeric;
 use crate::symbolic::{Builder, FormulaError, Func, Sym, derivative};
 
 /// Formulas compiled to one stack program over the variables (b, a), each leaving its
@@ -311,7 +311,8 @@ pub fn solve_potential(
             let (mut bt, mut wt) = (b.clone(), w.clone());
             let ft = dual.eval(&trial, &mut bt, &mut wt);
             if let Ok(ft) = ft
-                && (ft <= f + 1e-4 * t * slope || numeric::norm(&(x * &bt - y)) < (1.0 - 1e-4 * t) * numeric::norm(&grad))
+                && (ft <= f + 1e-4 * t * slope
+                    || numeric::norm(&(x * &bt - y)) < (1.0 - 1e-4 * t) * numeric::norm(&grad))
             {
                 (mu, b, w, f) = (trial, bt, wt, ft);
                 break;

@@ -25,7 +25,8 @@ impl UnitScales {
     /// The unit-scale copy of (X, y, w), y ≠ 0; an error when the weights relative to
     /// the column scales leave f64's range.
     pub fn new(x: &DMatrix<f64>, y: &DVector<f64>, w: &DVector<f64>) -> Result<Self, SolveError> {
-        let columns = DVector::from_iterator(x.ncols(), x.column_iter().map(|c| if c.amax() > 0.0 { c.amax() } else { 1.0 }));
+        let columns =
+            DVector::from_iterator(x.ncols(), x.column_iter().map(|c| if c.amax() > 0.0 { c.amax() } else { 1.0 }));
         let s_y = y.amax();
         let ratio = w.component_div(&columns);
         let s_w = ratio.max();

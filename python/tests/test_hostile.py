@@ -1,0 +1,216 @@
+"""Hostile input through every Python entry point (issue 20): any dtype, byte order,
+shape, stride and scale either works or raises ValueError / TypeError / MemoryError /
+dlncheck.NumericalError naming the argument, never a Rust panic; a call that raises
+leaves the accumulator exactly as it was; each array is read once.
+
+The property tests run a bounded number of cases (DLNCHECK_HYPOTHESIS_EXAMPLES, default
+40 each) so pytest keeps its speed; raise it for a longer local run."""
+
+import os
+import threading
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import dlncheck
+
+EXAMPLES = int(os.environ.get("DLNCHECK_HYPOTHESIS_EXAMPLES", "40"))
+PROPERTY = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+ERRORS = (ValueError, TypeError, MemoryError, dlncheck.NumericalError)
+
+
+def state(acc):
+    return (acc.steps, acc.gain.tobytes(), acc.rho.tobytes(), acc.float32_source)
+
+
+def problem(n=8, d=20, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    b = np.zeros(d)
+    b[:2] = [1.5, -2.0]
+    return X, X @ b
+
+
+def test_add_that_raises_changes_nothing():
+    acc = dlncheck.GainAccumulator(0.1, d=3)
+    acc.add(0.3, np.array([0.5, -0.2, 0.1]))
+    before = state(acc)
+    # A factor 1 − γg = 0 on the last coordinate, after two that are fine.
+    with pytest.raises(ValueError, match="exactly 0"):
+        acc.add(1.0, np.array([0.5, 0.2, 1.0]))
+    assert state(acc) == before
+    with pytest.raises(ValueError, match="not finite"):
+        acc.add(1.0, np.array([0.5, 0.2, np.inf]))
+    assert state(acc) == before
+
+
+def test_add_many_is_all_or_nothing_and_names_the_row():
+    acc = dlncheck.GainAccumulator(0.1, d=3)
+    before = state(acc)
+    grads = np.full((5, 3), 0.1, dtype=np.float32)
+    grads[3, 1] = 10.0  # γ g = 1 exactly at row 3, column 1
+    with pytest.raises(ValueError, match=r"row 3 of 5: .*coordinate 1"):
+        acc.add_many(np.full(5, 0.1), grads)
+    assert state(acc) == before, "rows 0..2 must not have been applied, nor float32 noted"
+    grads[3, 1] = 0.2
+    acc.add_many(np.full(5, 0.1), grads)
+    assert acc.steps == 5 and acc.float32_source
+    with pytest.raises(ValueError, match="row 1 of 2: stepsize"):
+        acc.add_many([0.1, -1.0], np.zeros((2, 3)))
+
+
+def test_sizes_beyond_memory_are_memory_errors_not_aborts():
+    with pytest.raises(MemoryError):
+        dlncheck.GainAccumulator(0.1, d=10**10)
+    with pytest.raises(MemoryError):
+        dlncheck.GainAccumulator(0.1, d=10**30)
+    with pytest.raises(ValueError, match="≥ 1"):
+        dlncheck.GainAccumulator(0.1, d=-1)
+    with pytest.raises(TypeError, match="d must be an integer"):
+        dlncheck.GainAccumulator(0.1, d="3")
+    huge = np.broadcast_to(np.float64(1.0), (10**6, 10**6))  # 8 TB, no memory of its own
+    with pytest.raises(MemoryError):
+        dlncheck.min_l2(huge, np.ones(10**6))
+
+
+def test_dtypes_are_honoured_or_refused_by_name():
+    g = np.array([0.25, -0.5, 0.125])
+    ref = dlncheck.GainAccumulator(0.1, d=3)
+    ref.add(0.1, g)
+    for dtype in [">f8", "<f8", ">i8", "<i4"]:
+        acc = dlncheck.GainAccumulator(0.1, d=3)
+        acc.add(0.1, (g * (8 if "i" in dtype else 1)).astype(dtype))
+        scale = 64 if "i" in dtype else 1
+        np.testing.assert_allclose(acc.gain, ref.gain * scale, rtol=0.2 if scale > 1 else 0)
+        assert not acc.float32_source
+    for dtype in [">f4", "<f4", "f2"]:
+        acc = dlncheck.GainAccumulator(0.1, d=3)
+        acc.add(0.1, g.astype(dtype))
+        np.testing.assert_array_equal(acc.gain, ref.gain)  # these values are exact in float16
+        assert acc.float32_source, dtype
+    acc = dlncheck.GainAccumulator(0.1, d=3)
+    with pytest.raises(TypeError, match="grad is complex"):
+        acc.add(0.1, g + 1j)
+    with pytest.raises(TypeError, match="grad has dtype bool"):
+        acc.add(0.1, np.array([True, False, True]))
+    with pytest.raises(ValueError, match="grad must be a 1-D array"):
+        acc.add(0.1, np.float64(1.0))
+    with pytest.raises(ValueError, match="grad cannot be read"):
+        acc.add(0.1, [[1.0], [1.0, 2.0]])
+    assert acc.steps == 0 and not acc.float32_source
+
+
+def test_basis_pursuit_at_extreme_scales():
+    X, y = problem()
+    ref = dlncheck.basis_pursuit(X, y)
+    for sx, sy in [(1e200, 1.0), (1.0, 1e-200), (1e-150, 1e150), (1e155, 1.0)]:
+        bp = dlncheck.basis_pursuit(X * sx, y * sy)
+        assert bp["rel_gap"] <= 1e-9
+        np.testing.assert_allclose(bp["beta"] * sx / sy, ref["beta"], rtol=1e-9, atol=1e-12)
+    zero = dlncheck.basis_pursuit(X, np.zeros_like(y))
+    assert zero["objective"] == 0 and not zero["beta"].any()
+
+
+def test_a_buffer_written_by_another_thread_never_reaches_the_gain_as_nan():
+    d = 200_000
+    acc = dlncheck.GainAccumulator(0.1, d=d)
+    g = np.full(d, 0.01)
+    src = np.full(d, 0.01)
+    stop = threading.Event()
+
+    def writer():
+        while not stop.is_set():
+            np.multiply(src, np.nan, out=g)  # numpy releases the GIL in its kernels
+            np.copyto(g, src)
+
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        for _ in range(200):
+            try:
+                acc.add(0.1, g)
+            except ValueError as e:
+                assert "not finite" in str(e)
+            assert np.isfinite(acc.gain).all()
+    finally:
+        stop.set()
+        t.join()
+
+
+arrays = hnp.arrays(
+    dtype=st.sampled_from(["<f8", ">f8", "<f4", ">f4", "f2", "<i8", ">i4", "u1", "?", "c16"]),
+    shape=hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=6),
+    elements=None,
+)
+
+
+@PROPERTY
+@given(grad=arrays, stepsize=st.floats(allow_nan=True, allow_infinity=True))
+def test_any_array_through_add(grad, stepsize):
+    acc = dlncheck.GainAccumulator(0.1, d=4)
+    acc.add(0.05, np.full(4, 0.1))
+    before = state(acc)
+    try:
+        acc.add(stepsize, grad)
+    except ERRORS:
+        assert state(acc) == before
+    else:
+        assert acc.steps == 2 and np.isfinite(acc.gain).all()
+
+
+@PROPERTY
+@given(grads=arrays, stepsizes=arrays)
+def test_any_arrays_through_add_many(grads, stepsizes):
+    acc = dlncheck.GainAccumulator(0.1, d=4)
+    before = state(acc)
+    try:
+        acc.add_many(stepsizes, grads)
+    except ERRORS:
+        assert state(acc) == before
+    else:
+        assert np.isfinite(acc.gain).all()
+
+
+@PROPERTY
+@given(
+    scale_x=st.sampled_from([1e-300, 1e-150, 1e-20, 1.0, 1e20, 1e150, 1e300]),
+    scale_y=st.sampled_from([0.0, 1e-300, 1e-150, 1.0, 1e150, 1e300]),
+    order=st.sampled_from(["C", "F"]),
+    byteorder=st.sampled_from(["<", ">"]),
+)
+def test_any_scale_through_the_solvers(scale_x, scale_y, order, byteorder):
+    X, y = problem()
+    X = np.asarray(X * scale_x, order=order).astype(byteorder + "f8")
+    y = (y * scale_y).astype(byteorder + "f8")
+    acc = dlncheck.GainAccumulator(0.1, d=20)
+    for call in [
+        lambda: dlncheck.basis_pursuit(X, y),
+        lambda: dlncheck.min_l2(X, y),
+        lambda: dlncheck.solve_implicit(X, y, acc),
+        lambda: dlncheck.predict(X, y, acc, beta=np.zeros(20)),
+    ]:
+        try:
+            out = call()
+        except ERRORS as e:
+            assert str(e)
+            continue
+        beta = out if isinstance(out, np.ndarray) else out.get("beta", out.get("beta_theory"))
+        assert np.isfinite(beta).all()
+        if scale_x * 1e-10 < np.abs(X).max() and np.abs(y).max() > 0:
+            # An answer interpolates, relative to y's own scale.
+            r = (X.astype("f8") / scale_x) @ (beta * scale_x / scale_y) - y.astype("f8") / scale_y
+            assert np.abs(r).max() <= 1e-6 * max(1.0, np.abs(y / scale_y).max())
+
+
+@PROPERTY
+@given(x=arrays, y=arrays, w=st.one_of(st.none(), arrays))
+def test_any_arrays_through_basis_pursuit(x, y, w):
+    try:
+        out = dlncheck.basis_pursuit(x, y, w)
+    except ERRORS as e:
+        assert str(e)
+    else:
+        assert np.isfinite(out["beta"]).all() and out["rel_gap"] <= 1e-9
