@@ -65,7 +65,7 @@ pub fn markdown_code(s: &str) -> String {
 }
 
 /// Text for LaTeX (text mode, e.g. a tabular cell): the ten special characters
-/// `\ # $ % & ^ _ { } ~` escaped, line breaks as spaces, control characters dropped.
+/// `\ # $ % & ^ _ { } ~` escaped, line breaks and control characters as spaces.
 pub fn latex(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in one_line(s).chars() {
@@ -77,7 +77,6 @@ pub fn latex(s: &str) -> String {
                 out.push('\\');
                 out.push(c);
             }
-            c if c.is_control() => {}
             c => out.push(c),
         }
     }

@@ -44,3 +44,23 @@ fn readmes_render_cleanly() {
     check("README.md");
     check("theory/README.md");
 }
+
+/// The README's table of exit-5 tolerances shows the constants the code uses (issue 20:
+/// one source for each tolerance).
+#[test]
+fn the_exit_5_table_quotes_the_code() {
+    use dlncheck::solve::{FEASIBILITY_TOL, GAP_TOL, MAX_EXPONENT, MAX_RESIDUAL};
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let table = &text[text.find("### Exit 5: the tolerances").unwrap()..];
+    let table = &table[..table.find("\n### ").unwrap()];
+    for (name, value) in [
+        ("MAX_RESIDUAL", MAX_RESIDUAL),
+        ("MAX_EXPONENT", MAX_EXPONENT),
+        ("FEASIBILITY_TOL", FEASIBILITY_TOL),
+        ("GAP_TOL", GAP_TOL),
+    ] {
+        let shown = if value >= 1.0 { format!("{value}") } else { format!("{value:e}") };
+        let quoted = format!("`{name}` = {shown}");
+        assert!(table.contains(&quoted), "README's exit-5 table lacks {quoted}");
+    }
+}

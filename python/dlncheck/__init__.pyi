@@ -16,13 +16,19 @@ class GainAccumulator:
     """Gain = Σ_k q(γ_k g_k) and ρ = Σ_k (q₋ − q₊)(γ_k g_k), accumulated online in O(d).
 
     ``alpha`` is a float (then ``d`` is required) or a 1-D array of length d.
+
+    Every call is transactional (one that raises leaves the accumulator as it was) and
+    reads each array once, into memory of its own. Complex, boolean and object arrays
+    raise TypeError; sizes beyond memory MemoryError; bad shapes and values ValueError.
     """
 
     def __init__(self, alpha: Union[float, ArrayLike], d: Optional[int] = None) -> None: ...
     def add(self, stepsize: float, grad: ArrayLike) -> None:
-        """One step; ``grad`` is the gradient of the loss with respect to b = u ⊙ v."""
+        """One step; ``grad`` is the gradient of the loss with respect to b = u ⊙ v.
+
+        Raises ValueError (nothing added) if a factor 1 ∓ γg is exactly 0 or not finite."""
     def add_many(self, stepsizes: ArrayLike, grads: ArrayLike) -> None:
-        """K steps: ``stepsizes`` (K,), ``grads`` (K, d)."""
+        """K steps: ``stepsizes`` (K,), ``grads`` (K, d); all or nothing, a bad row is named."""
     @property
     def steps(self) -> int: ...
     @property

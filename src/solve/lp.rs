@@ -96,8 +96,9 @@ pub struct LpSolution {
     pub solve_seconds: f64,
 }
 
-/// Certified relative gaps above this send the certificate to the dual LP.
-const GAP_TOL: f64 = 1e-9;
+/// The largest relative duality gap a certified answer may have (above it the
+/// certificate tries the homotopy's dual, then the dual LP, then exit 5).
+pub const GAP_TOL: f64 = 1e-9;
 
 /// Solves weighted basis pursuit with `backend` and certifies the answer, on unit
 /// scales ([`UnitScales`]); y = 0 has the answer b = 0, certified by ν = 0.

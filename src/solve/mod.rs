@@ -14,7 +14,8 @@ pub use homotopy::{HomotopySolution, l1_homotopy};
 pub use implicit::{ImplicitSolution, MAX_EXPONENT, MAX_RESIDUAL, NewtonSettings, solve_implicit};
 pub use limit::{LimitPoint, weighted_bp_limit_curve};
 pub use lp::{
-    LpBackend, LpSolution, basis_pursuit, certify_exactly, dual_basis_pursuit, min_norm, weighted_basis_pursuit,
+    FEASIBILITY_TOL, GAP_TOL, LpBackend, LpSolution, basis_pursuit, certify_exactly, dual_basis_pursuit, min_norm,
+    weighted_basis_pursuit,
 };
 pub use newton_system::NewtonSystem;
 pub use potential::{Potential, PotentialSolution, solve_potential};
