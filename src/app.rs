@@ -650,7 +650,7 @@ pub fn check_cmd(a: &CheckArgs) -> Result<Outcome> {
 
 /// Every file `check` reads or may write besides its reports: the claim files, the
 /// snapshots and the figures it inlines; no `--out` may replace one of them.
-fn check_inputs(dir: &Path, claim_files: &[PathBuf], figures: &[Figure]) -> Vec<PathBuf> {
+fn check_inputs(dir: &Path, claim_files: &[PathBuf], figures: &[crate::claims::ci::Figure]) -> Vec<PathBuf> {
     let snapshots = crate::claims::author::snapshot_dir(dir);
     let snapshot_files = std::fs::read_dir(&snapshots).into_iter().flatten().filter_map(|e| Some(e.ok()?.path()));
     claim_files.iter().cloned().chain(snapshot_files).chain(figures.iter().map(|f| f.path.clone())).collect()
@@ -670,15 +670,8 @@ fn refuse_inside(out: &Path, dir: &Path) -> Result<()> {
     }
 }
 
-/// An SVG figure beside a theory directory, as the HTML report inlines it.
-pub struct Figure {
-    pub path: PathBuf,
-    pub name: String,
-    pub svg: String,
-}
-
 /// The SVG figures in `figures/` beside a theory directory, by name, for the HTML report.
-fn figures_beside(theory: &Path) -> Vec<Figure> {
+fn figures_beside(theory: &Path) -> Vec<crate::claims::ci::Figure> {
     let dir = crate::claims::author::snapshot_dir(theory).with_file_name("figures");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .map(|d| {
@@ -691,7 +684,7 @@ fn figures_beside(theory: &Path) -> Vec<Figure> {
         .filter_map(|path| {
             let name = path.file_name()?.to_string_lossy().into_owned();
             let svg = std::fs::read_to_string(&path).ok()?;
-            Some(Figure { path, name, svg })
+            Some(crate::claims::ci::Figure { path, name, svg })
         })
         .collect()
 }

@@ -94,18 +94,10 @@ pub fn series<const K: usize>(x: f64) -> (f64, f64) {
 /// Hyperbolic entropy at scale α:
 /// ψ_α(b) = ½ Σ_i [ b_i asinh(b_i/α_i²) - sqrt(b_i² + α_i⁴) + α_i² ].
 ///
-/// Evaluated as ½ Σ b_i (asinh(b_i/α_i²) − b_i/(√(b_i² + α_i⁴) + α_i²)), the same
-/// value with no cancellation (α² − √(b² + α⁴) = −b²/(√(b² + α⁴) + α²)), so it keeps its
-/// digits when |b| ≪ α² (≈ b²/(2α²) there) at any scale.
+/// ψ_α(b) = D_{ψ_α}(b, 0), evaluated by [`bregman_term`] without cancellation, so it
+/// keeps its digits when |b| ≪ α² (≈ b²/(4α²) there) at any scale.
 pub fn hyperbolic_entropy(alpha: &DVector<f64>, b: &DVector<f64>) -> f64 {
-    alpha
-        .iter()
-        .zip(b.iter())
-        .map(|(a, b)| {
-            let a2 = a * a;
-            0.5 * b * ((b / a2).asinh() - b / (b.hypot(a2) + a2))
-        })
-        .sum()
+    alpha.iter().zip(b.iter()).map(|(a, b)| bregman_term(a * a, *b, 0.0)).sum()
 }
 
 /// ∇ψ_α(b) = ½ asinh(b/α²), coordinate-wise.
@@ -113,17 +105,19 @@ pub fn hyperbolic_entropy_grad(alpha: &DVector<f64>, b: &DVector<f64>) -> DVecto
     b.zip_map(alpha, |b, a| 0.5 * (b / (a * a)).asinh())
 }
 
-/// Bregman divergence D_ψ(b, b') = ψ(b) - ψ(b') - <∇ψ(b'), b - b'>, per coordinate
-/// ½[b (asinh(b/α²) − asinh(b'/α²)) − (b − b')(b + b')/(√(b² + α⁴) + √(b'² + α⁴))]: the
-/// difference of square roots without cancellation (for b' = 0 it is ψ_α(b) as above).
+/// Bregman divergence D_ψ(b, b') = ψ(b) - ψ(b') - <∇ψ(b'), b - b'>, summed over
+/// coordinates by [`bregman_term`].
 pub fn bregman_divergence(alpha: &DVector<f64>, b: &DVector<f64>, b_ref: &DVector<f64>) -> f64 {
-    (0..b.len())
-        .map(|i| {
-            let (a2, b, r) = (alpha[i] * alpha[i], b[i], b_ref[i]);
-            let roots = (b - r) * (b + r) / (b.hypot(a2) + r.hypot(a2));
-            0.5 * (b * ((b / a2).asinh() - (r / a2).asinh()) - roots)
-        })
-        .sum()
+    (0..b.len()).map(|i| bregman_term(alpha[i] * alpha[i], b[i], b_ref[i])).sum()
+}
+
+/// One coordinate of D_{ψ_α}(b, r) with a2 = α²:
+/// ½[b (asinh(b/α²) − asinh(r/α²)) − (b − r)·(b + r)/(√(b² + α⁴) + √(r² + α⁴))], the
+/// difference of square roots written without cancellation (and (b + r)/(…) formed
+/// first, so no product of two tiny numbers underflows).
+fn bregman_term(a2: f64, b: f64, r: f64) -> f64 {
+    let roots = (b - r) * ((b + r) / (b.hypot(a2) + r.hypot(a2)));
+    0.5 * (b * ((b / a2).asinh() - (r / a2).asinh()) - roots)
 }
 
 /// asinh(b·e^{-ℓ}) computed without forming e^{-ℓ} (ℓ = ln α_∞² may be -1000).

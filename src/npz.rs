@@ -118,13 +118,7 @@ impl NpzReader {
     /// row-major; any other dtype is refused by name.
     pub fn f64_array(&mut self, name: &str) -> Result<Array<f64>> {
         let npy = self.npy(name)?;
-        let (shape, order) = shape_and_order(&npy);
-        let data = decode_f64(npy).map_err(|what| self.error(name, what))?;
-        let arr = to_c_order(Array { shape, data }, order);
-        if let Some((i, v)) = arr.data.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-            return Err(self.error(name, format!("entry {} is {v} (not finite)", flat_index(&arr.shape, i))));
-        }
-        Ok(arr)
+        finite_array(npy).map_err(|what| self.error(name, what))
     }
 
     /// An integer array (int32 or int64), row-major.
@@ -304,23 +298,25 @@ impl RowStream<'_> {
     pub fn next_rows(&mut self, buf: &mut Vec<f64>, max_rows: usize) -> Result<usize> {
         let take = max_rows.min(self.rows - self.read);
         self.bytes.resize(take * self.cols * self.item.size, 0);
-        let err = |what: String| InputError { file: self.path.clone(), array: Some(self.name.clone()), what };
-        self.reader
-            .read_exact(&mut self.bytes)
-            .map_err(|e| err(format!("corrupt or truncated data at row {}: {e}", self.read)))?;
+        if let Err(e) = self.reader.read_exact(&mut self.bytes) {
+            return Err(self.error(format!("corrupt or truncated data at row {}: {e}", self.read)));
+        }
         buf.clear();
         self.item.decode(&self.bytes, buf);
         if let Some(k) = buf.iter().position(|v| !v.is_finite()) {
             let (r, c) = (self.read + k / self.cols, k % self.cols);
-            return Err(err(format!("entry [{r}, {c}] is {} (not finite)", buf[k])));
+            return Err(self.error(format!("entry [{r}, {c}] is {} (not finite)", buf[k])));
         }
         self.read += take;
         if self.read == self.rows && !self.ended {
             self.ended = true;
-            let end = self.check_end();
-            end.map_err(|what| InputError { file: self.path.clone(), array: Some(self.name.clone()), what })?;
+            self.check_end().map_err(|what| self.error(what))?;
         }
         Ok(take)
+    }
+
+    fn error(&self, what: String) -> InputError {
+        InputError { file: self.path.clone(), array: Some(self.name.clone()), what }
     }
 
     /// At the member's end: no byte left, and the CRC-32 that zip checks when a read
@@ -345,16 +341,12 @@ pub fn read_vector(path: &Path, name: &str, len: Option<usize>) -> Result<DVecto
     limits::check_alloc("reading it", u128::from(size), 1).map_err(err)?;
     let bytes = std::fs::read(path).map_err(|e| err(format!("cannot read: {e}")))?;
     let npy = checked_npy(bytes).map_err(|what| err(format!("not a readable .npy file: {what}")))?;
-    let (shape, order) = shape_and_order(&npy);
+    let shape = shape_and_order(&npy).0;
     if shape.len() != 1 || len.is_some_and(|l| shape != [l]) {
         let want = len.map_or("a vector".to_owned(), |l| format!("({l},)"));
         return Err(err(format!("has shape {}, expected {want}", fmt_shape(&shape))));
     }
-    let data = to_c_order(Array { shape, data: decode_f64(npy).map_err(err)? }, order).data;
-    if let Some((i, v)) = data.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-        return Err(err(format!("entry {i} is {v} (not finite)")));
-    }
-    Ok(DVector::from_vec(data))
+    Ok(DVector::from_vec(finite_array(npy).map_err(err)?.data))
 }
 
 const NPY_MAGIC: &[u8; 6] = b"\x93NUMPY";
@@ -398,6 +390,17 @@ fn npy_header_len(bytes: &[u8]) -> Option<usize> {
         1 => Some(10 + usize::from(u16::from_le_bytes([bytes[8], bytes[9]]))),
         2 | 3 => Some(12 + u32::from_le_bytes(bytes.get(8..12)?.try_into().ok()?) as usize),
         _ => None,
+    }
+}
+
+/// A numeric `.npy` image as a row-major f64 array ([`decode_f64`]), every entry finite
+/// (else an error naming the first that is not).
+fn finite_array(npy: NpyFile<Cursor<Vec<u8>>>) -> std::result::Result<Array<f64>, String> {
+    let (shape, order) = shape_and_order(&npy);
+    let arr = to_c_order(Array { shape, data: decode_f64(npy)? }, order);
+    match arr.data.iter().position(|v| !v.is_finite()) {
+        Some(i) => Err(format!("entry {} is {} (not finite)", flat_index(&arr.shape, i), arr.data[i])),
+        None => Ok(arr),
     }
 }
 

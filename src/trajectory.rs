@@ -141,8 +141,8 @@ impl GainAccumulator {
     }
 }
 
-/// max_i |x_i| (0 for an empty slice).
-/// max_i |x_i|, NaN if some x_i is NaN (so a NaN step is never taken for a small one).
+/// max_i |x_i| (0 for an empty slice), NaN if some x_i is NaN (so a NaN step is never
+/// taken for a small one).
 pub fn max_abs(x: &[f64]) -> f64 {
     x.iter().fold(0.0f64, |m, v| {
         let a = v.abs();

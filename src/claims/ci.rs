@@ -7,8 +7,14 @@ use std::time::Duration;
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::{ClaimError, ClaimReport, ComparisonReport, Verdict};
-use crate::app::Figure;
 use crate::escape::{html as esc, xml_text};
+
+/// An SVG figure the HTML report shows (as an inert image), with the file it came from.
+pub struct Figure {
+    pub path: std::path::PathBuf,
+    pub name: String,
+    pub svg: String,
+}
 
 /// One comparison as a line: relation, both sides and how it was decided.
 fn measured(c: &ComparisonReport) -> String {
