@@ -32,6 +32,19 @@ pub fn rel_residual(r: &DVector<f64>, y: &DVector<f64>) -> f64 {
     norm(r) / if ny > 0.0 { ny } else { 1.0 }
 }
 
+/// The power of two 2^⌊log₂ m⌋ ≤ m for a positive finite m (else 1): dividing by it
+/// brings m into [1, 2) exactly, so a problem scaled by it is the same problem to the
+/// last bit (no rounding is added by the scaling or by mapping the answer back).
+pub fn pow2_scale(m: f64) -> f64 {
+    if m > 0.0 && m.is_finite() { m.log2().floor().exp2() } else { 1.0 }
+}
+
+/// Whether `b`, an answer mapped back from its unit-scale copy `unit`, is in f64's
+/// range: every entry finite, and none flushed to 0 where the unit-scale entry is not.
+pub fn kept_in_range(unit: &DVector<f64>, b: &DVector<f64>) -> bool {
+    b.iter().zip(unit.iter()).all(|(v, u)| v.is_finite() && (*v != 0.0 || *u == 0.0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

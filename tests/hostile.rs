@@ -449,6 +449,21 @@ fn answers_hold_at_every_scale_or_are_refused() {
     let sol = solve_implicit(&x, &y, &ell, &rho, &NewtonSettings::default()).unwrap();
     let kkt = dlncheck::predict::kkt_residual(&x, &ell, &rho, &sol.beta).unwrap();
     assert!(kkt.is_none_or(|k| k < 1e-8), "{kkt:?}");
+    // A trajectory whose steps sit at γg = ±(1 − 2⁻⁴⁵): each adds ≈ 30.5 to the gain and
+    // ∓30 to ρ, so ℓ ≈ −1500 with |ρ| up to ≈ 1500 (in range, max ℓ + |ρ| ≈ −30).
+    let mut acc = dlncheck::trajectory::GainAccumulator::new(25);
+    let edge = 1.0 - (-45f64).exp2();
+    for k in 0..50 {
+        let step: Vec<f64> = (0..25).map(|i| if (i + k) % 3 == 0 { -edge } else { edge }).collect();
+        acc.add(&step).unwrap();
+    }
+    let eff = acc.effective_init(DVector::from_element(25, 0.1f64.ln()));
+    let (ell, rho) = (eff.ln_alpha_inf2(), eff.rho.clone());
+    let top = ell.iter().zip(rho.iter()).map(|(l, r)| l + r.abs()).fold(f64::NEG_INFINITY, f64::max);
+    assert!(top < -20.0 && ell.max() < -1400.0, "the case: ln α_∞² + |ρ| = {top}");
+    let sol = solve_implicit(&x, &y, &ell, &rho, &NewtonSettings::default()).unwrap();
+    let kkt = dlncheck::predict::kkt_residual(&x, &ell, &rho, &sol.beta).unwrap();
+    assert!(sol.residual <= 1e-10 && kkt.is_none_or(|k| k < 1e-8), "{kkt:?}");
 }
 
 // ---- class 9: messages that name the cause ---------------------------------------------------

@@ -113,23 +113,7 @@ pub fn weighted_basis_pursuit(
         return Ok(zero_solution(x.ncols(), backend));
     }
     let unit = UnitScales::new(x, y, w)?;
-    let sol = unit.to_original(solve_unit(&unit.x, &unit.y, &unit.w, backend)?)?;
-    original_feasibility(x, y, &sol)?;
-    Ok(sol)
-}
-
-/// The answer as returned, in the original units, interpolates to [`FEASIBILITY_TOL`]
-/// relative to max|y| (an answer of subnormal entries may not).
-fn original_feasibility(x: &DMatrix<f64>, y: &DVector<f64>, sol: &LpSolution) -> Result<(), SolveError> {
-    let rel = (x * &sol.beta - y).amax() / y.amax();
-    if rel <= FEASIBILITY_TOL {
-        return Ok(());
-    }
-    Err(SolveError::Missed {
-        method: "weighted basis pursuit (the answer in the data's units)",
-        reached: format!("relative feasibility ‖Xb − y‖∞/‖y‖∞ = {rel:.3e} (entries of b near f64's range?)"),
-        needed: format!("≤ {FEASIBILITY_TOL:e}"),
-    })
+    unit.to_original(x, y, solve_unit(&unit.x, &unit.y, &unit.w, backend)?)
 }
 
 /// b = 0, the answer when y = 0 (any other b costs Σ w|b| > 0), with ν = 0: gap 0.
@@ -198,8 +182,11 @@ pub fn certify_exactly(
     let unit = UnitScales::new(x, y, w)?;
     let mut unit_sol = unit.to_unit(sol);
     let outcome = certify_unit(&unit.x, &unit.y, &unit.w, &mut unit_sol);
-    *sol = unit.to_original(unit_sol)?;
-    outcome
+    *sol = unit.to_original(x, y, unit_sol)?;
+    outcome?;
+    // The answer as returned, judged in the data's units (the scaling is exact, so this
+    // differs only where an entry of b left f64's normal range).
+    check_certificate(x, y, sol)
 }
 
 /// [`certify_exactly`] on data of unit scale.
@@ -209,11 +196,62 @@ fn certify_unit(x: &DMatrix<f64>, y: &DVector<f64>, w: &DVector<f64>, sol: &mut 
     {
         adopt_if_tighter(x, y, w, &h.nu, sol, "homotopy");
     }
-    if sol.rel_gap > GAP_TOL {
+    if sol.rel_gap > GAP_TOL || !feasible(x, y, sol) {
         let nu = dual_basis_pursuit(x, y, w, sol.backend)?;
         adopt_if_tighter(x, y, w, &nu, sol, "dual_lp");
+        if sol.rel_gap > GAP_TOL || !feasible(x, y, sol) {
+            adopt_primal_from_dual(x, y, w, &nu, sol);
+        }
     }
     check_certificate(x, y, sol)
+}
+
+/// Whether `sol` interpolates to [`FEASIBILITY_TOL`] relative to max|y|.
+fn feasible(x: &DMatrix<f64>, y: &DVector<f64>, sol: &LpSolution) -> bool {
+    (x * &sol.beta - y).amax() <= FEASIBILITY_TOL * y.amax()
+}
+
+/// The last certified route, when the primal answer cannot be certified (an LP that
+/// stopped short, e.g. on nearly parallel columns): a primal recovered from the dual
+/// LP's ν. Complementary slackness puts b's support inside the tight set
+/// S = {j : |X_jᵀν| ≥ (1 − 1e-9) w_j}, with b_j of the sign of X_jᵀν: b_S solves
+/// X_S b_S = y by least squares, and coordinates whose sign comes out wrong leave S
+/// until none does. Certified by the better of ν and the support dual of b; it
+/// replaces `sol` only if it is feasible and certified better.
+fn adopt_primal_from_dual(
+    x: &DMatrix<f64>,
+    y: &DVector<f64>,
+    w: &DVector<f64>,
+    nu: &DVector<f64>,
+    sol: &mut LpSolution,
+) {
+    let corr = x.tr_mul(nu);
+    let mut s: Vec<usize> = (0..w.len()).filter(|&j| corr[j].abs() >= (1.0 - 1e-9) * w[j]).collect();
+    let beta = loop {
+        let Some(bs) = lstsq(&x.select_columns(&s), y) else { return };
+        let kept: Vec<usize> =
+            s.iter().zip(bs.iter()).filter(|(j, b)| b.signum() == corr[**j].signum()).map(|(j, _)| *j).collect();
+        if kept.len() == s.len() {
+            let mut beta = DVector::zeros(w.len());
+            s.iter().zip(bs.iter()).for_each(|(&j, &b)| beta[j] = b);
+            break beta;
+        }
+        s = kept;
+    };
+    let mut candidate = certify(x, y, w, beta, nu, sol.backend, sol.solve_seconds);
+    candidate.dual_from = "dual_lp";
+    if let Some(support_nu) = support_dual(x, w, &candidate.beta) {
+        adopt_if_tighter(x, y, w, &support_nu, &mut candidate, "support");
+    }
+    let better = !feasible(x, y, sol) || candidate.rel_gap < sol.rel_gap;
+    if feasible(x, y, &candidate) && better {
+        let why = format!(
+            "primal recovered from the dual LP's tight constraints (the LP's own answer: gap {:.1e})",
+            sol.rel_gap
+        );
+        let fallback = Some(sol.fallback.take().map_or(why.clone(), |f| format!("{f}; {why}")));
+        *sol = LpSolution { fallback, ..candidate };
+    }
 }
 
 /// Relative primal feasibility ‖Xb − y‖_∞ / max(‖y‖_∞, tiny) an answer must reach.
@@ -456,17 +494,17 @@ fn support_dual(x: &DMatrix<f64>, w: &DVector<f64>, beta: &DVector<f64>) -> Opti
 /// y / max|y| (b is homogeneous: b = b̂ · max|y| / max|X|), so X Xᵀ neither overflows nor
 /// underflows. Its relative residual ‖Xb − y‖₂/‖y‖₂ must reach [`FEASIBILITY_TOL`].
 pub fn min_norm(x: &DMatrix<f64>, y: &DVector<f64>) -> Result<DVector<f64>, SolveError> {
-    let (s_x, s_y) = (x.amax(), y.amax());
-    if s_y == 0.0 || s_x == 0.0 {
-        return if s_y == 0.0 { Ok(DVector::zeros(x.ncols())) } else { Err(SolveError::Numerical("X is zero".into())) };
+    if y.amax() == 0.0 {
+        return Ok(DVector::zeros(x.ncols()));
     }
+    let (s_x, s_y) = (crate::numeric::pow2_scale(x.amax()), crate::numeric::pow2_scale(y.amax()));
     let (xu, yu) = (x / s_x, y / s_y);
     let chol = nalgebra::Cholesky::new(&xu * xu.transpose())
         .ok_or(SolveError::Numerical("X Xᵀ is not positive definite (X not of full row rank)".into()))?;
     let b_unit = xu.tr_mul(&chol.solve(&yu));
     let residual = crate::numeric::rel_residual(&(&xu * &b_unit - &yu), &yu);
     let b = b_unit.map(|v| v * s_y / s_x);
-    if !b.iter().zip(b_unit.iter()).all(|(v, u)| v.is_finite() && (*v != 0.0 || *u == 0.0)) {
+    if !crate::numeric::kept_in_range(&b_unit, &b) {
         return Err(SolveError::Numerical(
             "the minimum-ℓ2 interpolator leaves f64's range (max|y| / max|X| is extreme)".into(),
         ));
