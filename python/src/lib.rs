@@ -9,7 +9,7 @@ use dlncheck::problem::Problem;
 use dlncheck::solve::{self, LpBackend, NewtonSettings, SolveError};
 use dlncheck::trajectory;
 use nalgebra::{DMatrix, DVector};
-use numpy::{IntoPyArray, PyArray1, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyMemoryError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -75,7 +75,7 @@ fn read_array(py: Python<'_>, obj: &Bound<'_, PyAny>, name: &str, ndim: usize) -
 /// An error naming the first non-finite entry (with its index in `shape`). The common
 /// case is one pass the compiler vectorises: non-finite entries counted on their
 /// exponent bits (an integer sum); only then is the first one looked for.
-fn finite(name: &str, data: &[f64], shape: &[usize]) -> PyResult<()> {
+fn finite(name: impl std::fmt::Display, data: &[f64], shape: &[usize]) -> PyResult<()> {
     const EXP: u64 = 0x7ff0_0000_0000_0000;
     if data.iter().map(|g| u32::from(g.to_bits() & EXP == EXP)).sum::<u32>() == 0 {
         return Ok(());
@@ -152,6 +152,30 @@ impl GainAccumulator {
         self.x.len()
     }
 
+    /// The K steps of `add_many`, all or nothing: each row of `grads` (K × d, row-major)
+    /// is copied into `self.g`, checked, and added to a copy of the accumulator that
+    /// replaces it only when every row was added.
+    fn add_rows(&mut self, stepsizes: &[f64], grads: &[f64], [k, d]: [usize; 2], low_precision: bool) -> PyResult<()> {
+        if stepsizes.len() != k || d != self.d() {
+            return Err(value_error(format!(
+                "stepsizes has {} entries and grads is {k}×{d}; expected K stepsizes and K × {} grads",
+                stepsizes.len(),
+                self.d()
+            )));
+        }
+        let mut acc = self.acc.clone();
+        for (row, (gamma, grad)) in stepsizes.iter().zip(grads.chunks_exact(d.max(1))).enumerate() {
+            self.g.copy_from_slice(grad);
+            finite(format_args!("grads row {row} of {k}: grad"), &self.g, &[d])?;
+            step_x(*gamma, &self.g, &mut self.x)
+                .and_then(|()| acc.add(&self.x).map_err(|e| e.to_string()))
+                .map_err(|e| value_error(format!("row {row} of {k}: {e}")))?;
+        }
+        self.acc = acc;
+        self.float32_source |= low_precision;
+        Ok(())
+    }
+
     /// Adds the step in `self.g` (the library's step is transactional).
     fn step(&mut self, stepsize: f64) -> PyResult<()> {
         step_x(stepsize, &self.g, &mut self.x).map_err(value_error)?;
@@ -219,25 +243,18 @@ impl GainAccumulator {
     /// K steps at once: `stepsizes` (K), `grads` (K × d). All or nothing: a bad row
     /// raises (naming the row and column) with no step added.
     fn add_many(&mut self, py: Python<'_>, stepsizes: &Bound<'_, PyAny>, grads: &Bound<'_, PyAny>) -> PyResult<()> {
-        let s = read_array(py, stepsizes, "stepsizes", 1)?;
+        let s = read_array(py, stepsizes, "stepsizes", 1)?.data;
+        // Fast path: a C-contiguous float64 matrix, each row copied once (into the
+        // accumulator's own buffer, in cache) and checked there; no K × d copy.
+        if let Ok(arr) = grads.cast::<PyArray2<f64>>() {
+            // SAFETY: as in `add`: the GIL is held, and each row is read exactly once.
+            if let Ok(all) = unsafe { arr.as_slice() } {
+                let [k, d] = [arr.shape()[0], arr.shape()[1]];
+                return self.add_rows(&s, all, [k, d], false);
+            }
+        }
         let g = read_array(py, grads, "grads", 2)?;
-        let (k, d) = (g.shape[0], g.shape[1]);
-        if s.data.len() != k || d != self.d() {
-            return Err(value_error(format!(
-                "stepsizes has {} entries and grads is {k}×{d}; expected K stepsizes and K × {} grads",
-                s.data.len(),
-                self.d()
-            )));
-        }
-        let mut acc = self.acc.clone();
-        for (row, (gamma, grad)) in s.data.iter().zip(g.data.chunks_exact(d.max(1))).enumerate() {
-            step_x(*gamma, grad, &mut self.x)
-                .and_then(|()| acc.add(&self.x).map_err(|e| e.to_string()))
-                .map_err(|e| value_error(format!("row {row} of {k}: {e}")))?;
-        }
-        self.acc = acc;
-        self.float32_source |= g.low_precision;
-        Ok(())
+        self.add_rows(&s, &g.data, [g.shape[0], g.shape[1]], g.low_precision)
     }
 
     #[getter]
