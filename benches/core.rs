@@ -2,6 +2,7 @@
 //! a pass over X at memory bandwidth, and the dual Newton solve behind `predict`.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use dlncheck::bias::Scales;
 use dlncheck::bias::EffectiveInit;
 use dlncheck::predict::predict;
 use dlncheck::problem::{Problem, ProblemSpec};
@@ -63,24 +64,20 @@ fn newton(c: &mut Criterion) {
     let ell = DVector::from_fn(p.d(), |i, _| 2.0 * 0.1f64.ln() - 4.0 * ((i * 37 % 101) as f64 / 100.0));
     let rho = DVector::from_fn(p.d(), |i, _| 0.2 * ((i * 13 % 7) as f64 / 7.0 - 0.5));
     let s = NewtonSettings { tol: 1e-12, ..NewtonSettings::default() };
-    let sol = solve_implicit(&p.x, &p.y, &ell, &rho, &s).unwrap();
+    let sol = solve_implicit(&p.x, &p.y, &Scales::two_sided(ell.clone(), rho.clone()), &s).unwrap();
     assert!(sol.residual <= 1e-12);
     println!("n=100 d=1000: {} Newton iterations, residual {:.1e}", sol.newton_iters, sol.residual);
-    g.bench_function("dual Newton n=100 d=1000", |b| b.iter(|| solve_implicit(&p.x, &p.y, &ell, &rho, &s).unwrap()));
+    g.bench_function("dual Newton n=100 d=1000", |b| b.iter(|| solve_implicit(&p.x, &p.y, &Scales::two_sided(ell.clone(), rho.clone()), &s).unwrap()));
     // What `predict` computes: the theory's limit and gradient flow's (warm-started).
-    let eff = EffectiveInit {
-        ln_alpha: DVector::from_element(p.d(), 0.1f64.ln()),
-        gain: ell.map(|l| 2.0 * 0.1f64.ln() - l),
-        rho: rho.clone(),
-    };
+    let eff = EffectiveInit::from_alpha(DVector::from_element(p.d(), 0.1f64.ln()), ell.map(|l| 2.0 * 0.1f64.ln() - l), rho.clone());
     g.bench_function("predict (theory + gradient flow) n=100 d=1000", |b| {
         b.iter(|| predict(&p.x, &p.y, &eff, None, &s).unwrap())
     });
     let deep = ell.map(|l| 40.0 * l); // ln α_∞² down to -350: continuation
-    let sol = solve_implicit(&p.x, &p.y, &deep, &rho, &s).unwrap();
+    let sol = solve_implicit(&p.x, &p.y, &Scales::two_sided(deep.clone(), rho.clone()), &s).unwrap();
     println!("deep scale: {} Newton iterations in {} stages", sol.newton_iters, sol.stages);
     g.bench_function("dual Newton n=100 d=1000, ln α_∞² to -350", |b| {
-        b.iter(|| solve_implicit(&p.x, &p.y, &deep, &rho, &s).unwrap())
+        b.iter(|| solve_implicit(&p.x, &p.y, &Scales::two_sided(deep.clone(), rho.clone()), &s).unwrap())
     });
     g.finish();
 }
@@ -106,7 +103,7 @@ fn hessian(c: &mut Criterion) {
         let rho = DVector::zeros(d);
         let s = NewtonSettings::default();
         g.bench_function(format!("argmin ψ_α (α = 0.1), n={n} d={d}"), |b| {
-            b.iter(|| solve_implicit(&p.x, &p.y, &ell, &rho, &s).unwrap())
+            b.iter(|| solve_implicit(&p.x, &p.y, &Scales::two_sided(ell.clone(), rho.clone()), &s).unwrap())
         });
     }
     g.finish();
@@ -123,7 +120,7 @@ fn potential(c: &mut Criterion) {
     let pot = Potential::parse("(b * asinh(b / a^2) - sqrt(b^2 + a^4) + a^2) / 2").unwrap();
     let (ell, rho) = (alpha.map(|a| 2.0 * a.ln()), DVector::zeros(p.d()));
     let generic = solve_potential(&p.x, &p.y, &pot, &alpha, &s).unwrap();
-    let builtin = solve_implicit(&p.x, &p.y, &ell, &rho, &s).unwrap();
+    let builtin = solve_implicit(&p.x, &p.y, &Scales::two_sided(ell.clone(), rho.clone()), &s).unwrap();
     println!(
         "generic: {} Newton iterations, built-in: {}; relative gap {:.1e}",
         generic.newton_iters,
@@ -134,7 +131,7 @@ fn potential(c: &mut Criterion) {
         b.iter(|| solve_potential(&p.x, &p.y, &pot, &alpha, &s).unwrap())
     });
     g.bench_function("built-in dual Newton, same problem", |b| {
-        b.iter(|| solve_implicit(&p.x, &p.y, &ell, &rho, &s).unwrap())
+        b.iter(|| solve_implicit(&p.x, &p.y, &Scales::two_sided(ell.clone(), rho.clone()), &s).unwrap())
     });
     g.finish();
 }

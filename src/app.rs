@@ -9,13 +9,14 @@ use nalgebra::DVector;
 use serde_json::{Value, json};
 
 use crate::bias::EffectiveInit;
+use crate::model::{Model, Param};
 use crate::compare::{CompareSpec, LoggedRun, ProblemSource, compare};
 use crate::image::ImageFormat;
 use crate::npz::{self, InputError, NpzReader};
 use crate::predict::{CONVERGED_MARGIN, Prediction, Verdict, predict};
 use crate::problem::{Problem, ProblemSpec};
 use crate::report::{Format, TableStyle, render};
-use crate::runfile::save_run;
+use crate::runfile::{Loaded, save_run};
 use crate::solve::{
     LpBackend, NewtonSettings, Potential, SolveError, certify_exactly, min_norm, solve_implicit, solve_potential,
     weighted_basis_pursuit,
@@ -120,11 +121,48 @@ impl AlphaArg {
     }
 }
 
+/// The family flags: `--param` (default uv) and `--init INIT.npz` (`u0`, `v0`; for md
+/// `alpha` and optional `b0`), which replaces `--alpha` where given.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Family {
+    pub param: Param,
+    pub init: Option<PathBuf>,
+}
+
+impl Family {
+    /// The model of a run on d coordinates: the start from --init, else the
+    /// parametrisation's default start at scale --alpha.
+    pub fn model(&self, alpha: Option<&AlphaArg>, d: usize) -> Result<Model> {
+        match (&self.init, alpha) {
+            (Some(path), _) => {
+                let mut f = NpzReader::open(path)?;
+                if !["u0", "v0", "alpha", "b0"].iter().any(|a| f.contains(a)) {
+                    let what = "holds no start: expected u0 and v0 (or alpha, and b0 for --param md)";
+                    return Err(InputError { file: path.clone(), array: None, what: what.into() }.into());
+                }
+                Ok(crate::runfile::read_model(&mut f, d, Some(self.param))?)
+            }
+            (None, Some(a)) => {
+                let model = Model::new(self.param, a.resolve(d)?);
+                model.check(d).map_err(Error::Usage)?;
+                Ok(model)
+            }
+            (None, None) => Err(Error::Usage("give --alpha or --init".into())),
+        }
+    }
+
+    /// Files the command reads (a report may not replace them).
+    fn inputs(&self) -> Vec<&Path> {
+        self.init.iter().map(PathBuf::as_path).collect()
+    }
+}
+
 /// Settings of `dlncheck train`.
 #[derive(Debug, Clone)]
 pub struct TrainArgs {
     pub problem: PathBuf,
-    pub alpha: AlphaArg,
+    pub alpha: Option<AlphaArg>,
+    pub family: Family,
     /// A stepsize spec (`0.1` or `0.5@1000,0.05`), or `None` with a schedule file.
     pub stepsize: Option<String>,
     pub schedule: Option<PathBuf>,
@@ -140,9 +178,12 @@ pub struct TrainArgs {
 pub fn train_cmd(a: &TrainArgs) -> Result<Outcome> {
     let mut inputs = vec![a.problem.as_path()];
     inputs.extend(a.schedule.as_deref());
-    if let AlphaArg::File(f) = &a.alpha {
+    if let Some(AlphaArg::File(f)) = &a.alpha
+        && a.family.init.is_none()
+    {
         inputs.push(f);
     }
+    inputs.extend(a.family.inputs());
     if let Some(out) = &a.out {
         output::check_target(out, &inputs).map_err(|e| Error::Usage(e.to_string()))?;
     }
@@ -159,7 +200,7 @@ pub fn train_cmd(a: &TrainArgs) -> Result<Outcome> {
         (None, Some(path)) if a.batch.is_none() => load_schedule(path, n)?,
         _ => return Err(Error::Usage("give either --stepsize (with optional --batch) or --schedule".into())),
     };
-    let mut config = TrainConfig::new(a.alpha.resolve(d)?, stepsizes, batching);
+    let mut config = TrainConfig::with_model(a.family.model(a.alpha.as_ref(), d)?, stepsizes, batching);
     config.max_iters = a.iters;
     config.tol = a.tol;
     config.record_batches = a.record_batches;
@@ -245,39 +286,33 @@ fn check_dim(src: &GainSource, got: usize, d: usize) -> Result<()> {
     Err(InputError { file: src.first_file().to_owned(), array: Some(array.into()), what }.into())
 }
 
-/// The effective initialisation, the conservation residual (run files) and the final
-/// iterate if the source has one.
-struct Loaded {
-    eff: EffectiveInit,
-    conservation: Option<f64>,
-    beta: Option<DVector<f64>>,
-}
-
-fn load_source(src: &GainSource) -> Result<Loaded> {
+/// The model, effective initialisation, conservation residual (run files) and final
+/// iterate of a source; `param` is the command line's --param (it must agree with a
+/// `param` the files store).
+fn load_source(src: &GainSource, param: Option<Param>) -> Result<Loaded> {
     match src {
-        GainSource::Run(path) => {
-            let (eff, conservation, beta) = crate::runfile::load_effective(path)?;
-            Ok(Loaded { eff, conservation, beta })
-        }
+        GainSource::Run(path) => Ok(crate::runfile::load_effective(path, param)?),
         GainSource::Trajectory(paths) => {
-            let parts = paths.iter().map(|p| ExternalTrajectory::load(p)).collect::<npz::Result<Vec<_>>>()?;
+            let parts = paths.iter().map(|p| ExternalTrajectory::load(p, param)).collect::<npz::Result<Vec<_>>>()?;
             let eff = continued(&parts)?;
             let beta = parts.last().and_then(|t| t.beta.clone());
-            Ok(Loaded { eff, conservation: None, beta })
+            let model = parts.first().map(|t| t.model.clone()).ok_or_else(|| Error::Usage("no trajectory file given".into()))?;
+            Ok(Loaded { model, eff, conservation: None, beta })
         }
     }
 }
 
 /// `dlncheck gain`: Gain, α_∞, ln α_∞², ρ, α_±, b̃_0.
-pub fn gain_cmd(src: &GainSource) -> Result<Outcome> {
-    let l = load_source(src)?;
+pub fn gain_cmd(src: &GainSource, param: Option<Param>) -> Result<Outcome> {
+    let l = load_source(src, param)?;
     let e = &l.eff;
     let v = |x: DVector<f64>| json!(x.as_slice());
     let json = json!({
         "gain": v(e.gain.clone()),
         "alpha_inf": v(e.alpha_inf()),
         "ln_alpha_inf2": v(e.ln_alpha_inf2()),
-        "rho": v(e.rho.clone()),
+        "rho": v(e.rho_total()),
+        "param": l.model.param,
         "q_plus": v(e.q_plus()),
         "q_minus": v(e.q_minus()),
         "alpha_plus": v(e.alpha_plus()),
@@ -291,13 +326,14 @@ pub fn gain_cmd(src: &GainSource) -> Result<Outcome> {
         writeln!(text, "d = {}, |Gain|_1 = {:.6e}, max Gain = {:.6e}", e.gain.len(), e.gain.lp_norm(1), e.gain.max());
     let _ = writeln!(
         text,
-        "ln α_∞² in [{:.6}, {:.6}], |ρ|_∞ = {:.3e}",
+        "ln α_∞² in [{:.6}, {:.6}], |ρ|_∞ = {:.3e} ({})",
         e.ln_alpha_inf2().min(),
         e.ln_alpha_inf2().max(),
-        e.rho.amax()
+        e.rho_total().amax(),
+        l.model.param.name()
     );
     if let Some(c) = l.conservation {
-        let _ = writeln!(text, "conservation |u²-v²| = 2α² exp(-Gain): residual {c:.3e} (relative to u²+v²)");
+        let _ = writeln!(text, "conservation |w₊w₋| = |w₊,₀w₋,₀| exp(-Gain): residual {c:.3e} (relative to w₊²+w₋²)");
     }
     text.push_str("(--json for every vector)\n");
     Ok(Outcome::ok(json, text))
@@ -307,13 +343,13 @@ pub fn gain_cmd(src: &GainSource) -> Result<Outcome> {
 ///
 /// With a final iterate `beta` the prediction is a verdict at relative tolerance `tol`:
 /// `agrees` (exit 0), `disagrees` (exit 1) or `not_converged` (exit 4).
-pub fn predict_cmd(problem_path: &Path, src: &GainSource, tol: f64) -> Result<Outcome> {
+pub fn predict_cmd(problem_path: &Path, src: &GainSource, param: Option<Param>, tol: f64) -> Result<Outcome> {
     if !(tol.is_finite() && tol > 0.0) {
         return Err(Error::Usage(format!("--tol {tol:e} must be finite and > 0")));
     }
     let problem = Problem::load(problem_path)?;
     problem.check_interpolation(problem_path)?;
-    let l = load_source(src)?;
+    let l = load_source(src, param)?;
     check_dim(src, l.eff.gain.len(), problem.d())?;
     let pred = predict(&problem.x, &problem.y, &l.eff, l.beta.as_ref(), &NewtonSettings::default())?;
     let verdict = pred.checks.map(|c| c.verdict(tol));
@@ -460,7 +496,8 @@ pub fn merge_cmd(inputs: &[PathBuf], out: &Path, allow_partial: bool) -> Result<
 /// stepsize, by bisection, and the window of persistent oscillation between them.
 pub fn threshold_cmd(
     problem: &Path,
-    alpha: &AlphaArg,
+    alpha: Option<&AlphaArg>,
+    family: &Family,
     batch: Option<usize>,
     seed: u64,
     s: &ThresholdSettings,
@@ -471,17 +508,17 @@ pub fn threshold_cmd(
         return Err(Error::Usage(format!("--batch {m} is outside 1..={}", p.n())));
     }
     s.check().map_err(|e| Error::Usage(format!("threshold settings (--time, --tol, --rel-width): {e}")))?;
-    if p.y.amax() == 0.0 {
+    let model = family.model(alpha, p.d())?;
+    if (&p.x * model.b0() - &p.y).amax() == 0.0 {
         return Err(Error::Usage(
-            "y = 0: the loss is already 0 at the start (b₀ = 0), so every stepsize converges in 0 steps and there \
+            "X b₀ = y: the loss is already 0 at the start, so every stepsize converges in 0 steps and there \
              is no threshold to measure"
                 .into(),
         ));
     }
-    let alpha = alpha.resolve(p.d())?;
     let usage = |e: crate::threshold::ThresholdError| Error::Usage(e.to_string());
-    let conv = threshold(&p, &alpha, batch, seed, s).map_err(usage)?;
-    let div = divergence(&p, &alpha, batch, seed, s, &conv).map_err(usage)?;
+    let conv = threshold(&p, &model, batch, seed, s).map_err(usage)?;
+    let div = divergence(&p, &model, batch, seed, s, &conv).map_err(usage)?;
     // How a failing trial ended: one wording for both brackets, and no panic if a
     // bracket ever ended otherwise than its search intends.
     let ended = |stop: Stop| match stop {
@@ -491,7 +528,7 @@ pub fn threshold_cmd(
     let (how, blew) = (ended(conv.hi_stop), ended(div.hi_stop));
     let budget = |g: f64| budget_steps(&p, batch, g, s);
     // The classical bound needs the planted b*; without it there is none to report.
-    let bound = stability_bound(&p, &alpha, batch).ok();
+    let bound = stability_bound(&p, &model, batch).ok();
     let bound_text = bound.map_or(String::new(), |b| {
         format!(
             "classical stability bound at b* (theory/README.md § Stability bound): {b:.6e}; θ / bound = {:.3}\n",
@@ -763,7 +800,7 @@ pub fn new_claim_cmd(dir: &Path, id: &str, like: Option<&str>) -> Result<Outcome
 #[derive(Debug, Clone)]
 pub enum SolveMode {
     /// argmin_{Xb=y} ψ_α(b): gradient flow's limit.
-    Entropy(AlphaArg),
+    Entropy(Option<AlphaArg>, Family),
     /// argmin_{Xb=y} D_{ψ_{α_∞}}(b, b̃₀) with α_∞ and b̃₀ from a run or trajectory.
     EntropyFromRun(GainSource),
     /// Basis pursuit argmin |b|₁.
@@ -806,15 +843,14 @@ pub fn solve_cmd(problem_path: &Path, mode: &SolveMode, backend: LpBackend) -> R
 fn solve_mode(p: &Problem, mode: &SolveMode, backend: LpBackend) -> Result<(&'static str, Value)> {
     let d = p.d();
     let run_eff = |src: &GainSource| -> Result<EffectiveInit> {
-        let l = load_source(src)?;
+        let l = load_source(src, None)?;
         check_dim(src, l.eff.gain.len(), d)?;
         Ok(l.eff)
     };
     Ok(match mode {
-        SolveMode::Entropy(a) => {
-            let alpha = a.resolve(d)?;
-            let gf = EffectiveInit::gradient_flow(alpha.map(f64::ln));
-            ("hyperbolic entropy ψ_α", entropy_json(p, &gf)?)
+        SolveMode::Entropy(a, family) => {
+            let gf = family.model(a.as_ref(), d)?.gradient_flow();
+            ("hyperbolic entropy ψ_α (gradient flow's limit)", entropy_json(p, &gf)?)
         }
         SolveMode::EntropyFromRun(src) => ("Bregman divergence D_{ψ_{α_∞}}(·, b̃₀)", entropy_json(p, &run_eff(src)?)?),
         SolveMode::L1 => ("basis pursuit", lp_json(p, &DVector::from_element(d, 1.0), backend)?),
@@ -866,11 +902,8 @@ fn potential_json(p: &Problem, formula: &str, alpha: Option<&AlphaArg>) -> Resul
 /// Solves argmin_{Xb=y} D_{ψ_{α_∞}}(b, b̃₀); the objective is reported where α_∞ is
 /// representable (it is the plain ψ_α when b̃₀ = 0), else `null`.
 fn entropy_json(p: &Problem, eff: &EffectiveInit) -> Result<Value> {
-    let sol = solve_implicit(&p.x, &p.y, &eff.ln_alpha_inf2(), &eff.rho, &NewtonSettings::default())?;
-    let alpha_inf = eff.alpha_inf();
-    let objective = (alpha_inf.min() > 0.0)
-        .then(|| crate::bias::bregman_divergence(&alpha_inf, &sol.beta, &eff.beta_tilde0()))
-        .filter(|o| o.is_finite());
+    let sol = solve_implicit(&p.x, &p.y, &eff.scales(), &NewtonSettings::default())?;
+    let objective = Some(eff.divergence(&sol.beta)).filter(|o| o.is_finite());
     Ok(json!({
         "beta": sol.beta.as_slice(),
         "objective": objective,
@@ -900,6 +933,8 @@ pub struct CompareArgs {
     pub allow_diverged: bool,
     /// `FILE[:label]` of runs logged elsewhere.
     pub trajectories: Vec<String>,
+    /// --param and --init of the built-in runs.
+    pub family: Family,
 }
 
 /// `FILE[:label]` → a logged run (a trajectory, a run file or an accumulator file with
@@ -921,7 +956,7 @@ fn logged_run(arg: &str) -> Result<LoggedRun> {
     };
     let is_trajectory = NpzReader::open(&file)?.contains("grads");
     let src = if is_trajectory { GainSource::Trajectory(vec![file.clone()]) } else { GainSource::Run(file.clone()) };
-    let l = load_source(&src)?;
+    let l = load_source(&src, None)?;
     let beta = l.beta.ok_or_else(|| InputError {
         file: file.clone(),
         array: Some("beta".into()),
@@ -959,6 +994,14 @@ pub fn compare_cmd(mut a: CompareArgs) -> Result<Outcome> {
         }
         None => ProblemSource::Generated(a.generator),
     };
+    a.spec.param = a.family.param;
+    if a.family.init.is_some() {
+        let d = match &source {
+            ProblemSource::Fixed(p) => p.d(),
+            ProblemSource::Generated(g) => g.d,
+        };
+        a.spec.init = Some(a.family.model(None, d)?.init);
+    }
     let (lo, hi) = crate::report::DIGITS_RANGE;
     if !(lo..=hi).contains(&a.style.digits) {
         return Err(Error::Usage(format!("--digits {} must be in {lo}..={hi}", a.style.digits)));

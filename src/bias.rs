@@ -130,60 +130,211 @@ pub fn asinh_scaled(b: f64, ell: f64) -> f64 {
     s.copysign(b)
 }
 
-/// The effective initialisation of a run (Theorem 1): everything follows from ln α,
-/// the gain Σ_k q(γ_k g_k) and ρ = Σ_k (q₋ - q₊)(γ_k g_k) = ln(α₊/α₋).
+/// Which of w₊, w₋ a coordinate has (theory/README.md § Other starts and
+/// parametrisations): both (b two-signed, hyperbolic entropy), only w₊ (b > 0, relative
+/// entropy), only w₋ (b < 0), or neither (b ≡ 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    Both,
+    Plus,
+    Minus,
+    Zero,
+}
+
+impl Side {
+    pub fn of(plus: bool, minus: bool) -> Self {
+        match (plus, minus) {
+            (true, true) => Side::Both,
+            (true, false) => Side::Plus,
+            (false, true) => Side::Minus,
+            (false, false) => Side::Zero,
+        }
+    }
+}
+
+/// The implicit problem's data per coordinate, as the dual solver reads it:
+/// b(z) = ½(e^{ℓ+z} − e^{ℓ−z}) with z = ρ + (Xᵀμ) on two-sided coordinates, ½e^{ℓ+z}
+/// on `Plus`, −½e^{ℓ−z} on `Minus` (there ρ = 0 and ℓ = ln α₊² or ln α₋²), 0 on `Zero`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scales {
+    pub ell: DVector<f64>,
+    pub rho: DVector<f64>,
+    pub side: Vec<Side>,
+}
+
+impl Scales {
+    /// Every coordinate two-sided.
+    pub fn two_sided(ell: DVector<f64>, rho: DVector<f64>) -> Self {
+        let side = vec![Side::Both; ell.len()];
+        Self { ell, rho, side }
+    }
+
+    pub fn len(&self) -> usize {
+        self.ell.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ell.is_empty()
+    }
+
+    /// b_i at dual coordinate z (z includes ρ_i).
+    pub fn beta(&self, i: usize, z: f64) -> f64 {
+        let ell = self.ell[i];
+        match self.side[i] {
+            Side::Both => {
+                let a = z.abs();
+                (0.5 * (ell + a).exp() * -(-2.0 * a).exp_m1()).copysign(z)
+            }
+            Side::Plus => 0.5 * (ell + z).exp(),
+            Side::Minus => -0.5 * (ell - z).exp(),
+            Side::Zero => 0.0,
+        }
+    }
+
+    /// The dual coordinate z_i of b_i (the inverse of [`Self::beta`]), in the log domain;
+    /// `None` where b_i carries no z: b_i of the wrong sign on a one-sided coordinate,
+    /// an underflowed b_i, or a `Zero` coordinate.
+    pub fn z_of(&self, i: usize, b: f64) -> Option<f64> {
+        let ell = self.ell[i];
+        match self.side[i] {
+            _ if b.abs() < f64::MIN_POSITIVE => None,
+            Side::Both => Some(asinh_scaled(b, ell)),
+            Side::Plus if b > 0.0 => Some((2.0 * b).ln() - ell),
+            Side::Minus if b < 0.0 => Some(ell - (-2.0 * b).ln()),
+            _ => None,
+        }
+    }
+
+    /// db_i/dz at the point b_i: √(b² + α_∞⁴) two-sided, |b| one-sided, 0 on `Zero`.
+    pub fn curvature(&self, i: usize, b: f64) -> f64 {
+        match self.side[i] {
+            Side::Both => b.hypot(self.ell[i].exp()),
+            Side::Plus | Side::Minus => b.abs(),
+            Side::Zero => 0.0,
+        }
+    }
+}
+
+/// The effective initialisation of a run (Theorem 1 and its generalisation): everything
+/// follows from the start's ln|w±,₀|, the gain Σ_k q(x_k) and Σ_k (q₋ - q₊)(x_k):
+/// ln α±² = 2 ln|w±,₀| − Gain ± Σ(q₋ − q₊), α_∞² = α₊α₋, ρ = ln(α₊/α₋).
 #[derive(Debug, Clone, PartialEq)]
 pub struct EffectiveInit {
-    pub ln_alpha: DVector<f64>,
+    /// ln|w₊,₀| and ln|w₋,₀|, −∞ where that weight starts at 0.
+    pub ln_w0: (DVector<f64>, DVector<f64>),
     pub gain: DVector<f64>,
+    /// Σ_k (q₋ − q₊)(x_k): the steps' part of ρ.
     pub rho: DVector<f64>,
 }
 
 impl EffectiveInit {
-    /// Gradient flow's: no gain, no shift (γ → 0).
-    pub fn gradient_flow(ln_alpha: DVector<f64>) -> Self {
-        let d = ln_alpha.len();
-        Self { ln_alpha, gain: DVector::zeros(d), rho: DVector::zeros(d) }
+    /// The paper's start (w±,₀ = α) after steps with these sums.
+    pub fn from_alpha(ln_alpha: DVector<f64>, gain: DVector<f64>, rho: DVector<f64>) -> Self {
+        Self { ln_w0: (ln_alpha.clone(), ln_alpha), gain, rho }
     }
 
-    /// ℓ = ln α_∞² = 2 ln α - Gain.
+    /// Gradient flow's from the paper's start: no gain, no shift (γ → 0).
+    pub fn gradient_flow(ln_alpha: DVector<f64>) -> Self {
+        let d = ln_alpha.len();
+        Self::from_alpha(ln_alpha, DVector::zeros(d), DVector::zeros(d))
+    }
+
+    /// Gradient flow's from the same start: the gain and shift of the steps dropped.
+    pub fn without_steps(&self) -> Self {
+        let d = self.gain.len();
+        Self { ln_w0: self.ln_w0.clone(), gain: DVector::zeros(d), rho: DVector::zeros(d) }
+    }
+
+    /// ln α₊² and ln α₋² (−∞ on a side that does not exist).
+    pub fn ln_alpha_pm2(&self) -> (DVector<f64>, DVector<f64>) {
+        let plus = DVector::from_fn(self.gain.len(), |i, _| 2.0 * self.ln_w0.0[i] - self.gain[i] + self.rho[i]);
+        let minus = DVector::from_fn(self.gain.len(), |i, _| 2.0 * self.ln_w0.1[i] - self.gain[i] - self.rho[i]);
+        (plus, minus)
+    }
+
+    /// ln α = ½(ln|w₊,₀| + ln|w₋,₀|): the start's scale (−∞ on one-sided coordinates).
+    pub fn ln_alpha(&self) -> DVector<f64> {
+        0.5 * (&self.ln_w0.0 + &self.ln_w0.1)
+    }
+
+    /// ℓ = ln α_∞² = ln|w₊,₀ w₋,₀| − Gain.
     pub fn ln_alpha_inf2(&self) -> DVector<f64> {
-        2.0 * &self.ln_alpha - &self.gain
+        &self.ln_w0.0 + &self.ln_w0.1 - &self.gain
+    }
+
+    /// ρ = ln(α₊/α₋) = ln|w₊,₀/w₋,₀| + Σ(q₋ − q₊) (±∞ on one-sided coordinates).
+    pub fn rho_total(&self) -> DVector<f64> {
+        &self.ln_w0.0 - &self.ln_w0.1 + &self.rho
+    }
+
+    /// The solver's data (see [`Scales`]).
+    pub fn scales(&self) -> Scales {
+        let (plus, minus) = self.ln_alpha_pm2();
+        let side: Vec<Side> = (0..plus.len()).map(|i| Side::of(plus[i].is_finite(), minus[i].is_finite())).collect();
+        let ell = DVector::from_fn(plus.len(), |i, _| match side[i] {
+            Side::Both => 0.5 * (plus[i] + minus[i]),
+            Side::Plus => plus[i],
+            Side::Minus => minus[i],
+            Side::Zero => 0.0,
+        });
+        let rho = DVector::from_fn(plus.len(), |i, _| if side[i] == Side::Both { 0.5 * (plus[i] - minus[i]) } else { 0.0 });
+        Scales { ell, rho, side }
+    }
+
+    /// The implicit problem's objective at b: D_{ψ_{α_∞}}(b, b̃₀) summed over two-sided
+    /// coordinates, plus the relative entropy |b| ln(|b|/|b̃₀|) − |b| + |b̃₀| over one-sided
+    /// ones (∞ where b leaves a coordinate's sign or is not 0 on a fixed one).
+    pub fn divergence(&self, b: &DVector<f64>) -> f64 {
+        let (scales, tilde) = (self.scales(), self.beta_tilde0());
+        (0..b.len())
+            .map(|i| match scales.side[i] {
+                Side::Both => bregman_term(scales.ell[i].exp(), b[i], tilde[i]),
+                Side::Zero if b[i] == 0.0 => 0.0,
+                Side::Plus | Side::Minus if b[i] * tilde[i] > 0.0 || b[i] == 0.0 => {
+                    let (b, t) = (b[i].abs(), tilde[i].abs());
+                    if b == 0.0 { t } else { b * (b / t).ln() - b + t }
+                }
+                _ => f64::INFINITY,
+            })
+            .sum()
     }
 
     /// α_∞ = α ⊙ exp(-Gain/2) (may underflow to 0; use [`Self::ln_alpha_inf2`]).
     pub fn alpha_inf(&self) -> DVector<f64> {
-        self.ln_alpha.zip_map(&self.gain, |la, g| (la - 0.5 * g).exp())
+        self.ln_alpha_inf2().map(|l| (0.5 * l).exp())
     }
 
-    /// q₊ summed over the run: (Gain - ρ)/2.
+    /// q₊ summed over the run: (Gain - Σ(q₋ − q₊))/2.
     pub fn q_plus(&self) -> DVector<f64> {
         0.5 * (&self.gain - &self.rho)
     }
 
-    /// q₋ summed over the run: (Gain + ρ)/2.
+    /// q₋ summed over the run: (Gain + Σ(q₋ − q₊))/2.
     pub fn q_minus(&self) -> DVector<f64> {
         0.5 * (&self.gain + &self.rho)
     }
 
-    /// α₊ = α ⊙ exp(-Σ q₊).
+    /// α₊ = |w₊,₀| exp(-Σ q₊).
     pub fn alpha_plus(&self) -> DVector<f64> {
-        self.ln_alpha.zip_map(&self.q_plus(), |la, q| (la - q).exp())
+        self.ln_alpha_pm2().0.map(|l| (0.5 * l).exp())
     }
 
-    /// α₋ = α ⊙ exp(-Σ q₋).
+    /// α₋ = |w₋,₀| exp(-Σ q₋).
     pub fn alpha_minus(&self) -> DVector<f64> {
-        self.ln_alpha.zip_map(&self.q_minus(), |la, q| (la - q).exp())
+        self.ln_alpha_pm2().1.map(|l| (0.5 * l).exp())
     }
 
-    /// b̃₀ = ½(α₊² - α₋²) = α_∞² sinh(ρ), in the log domain.
+    /// b̃₀ = ½(α₊² - α₋²) (= α_∞² sinh(ρ) two-sided), in the log domain.
     pub fn beta_tilde0(&self) -> DVector<f64> {
-        self.ln_alpha_inf2().zip_map(&self.rho, |ell, rho| {
-            let r = rho.abs();
-            // sinh(r) = e^r (1 - e^{-2r}) / 2, so the product never overflows early.
-            let ln_sinh =
-                if r < 1.0 { r.sinh().ln() } else { r + (-(-2.0 * r).exp()).ln_1p() - std::f64::consts::LN_2 };
-            if r == 0.0 { 0.0 } else { (ell + ln_sinh).exp().copysign(rho) }
+        let (plus, minus) = self.ln_alpha_pm2();
+        plus.zip_map(&minus, |p, m| {
+            if p == m {
+                return 0.0;
+            }
+            let (hi, lo, sign) = if p > m { (p, m, 1.0) } else { (m, p, -1.0) };
+            // ½(e^hi − e^lo) = ½e^hi(1 − e^{lo−hi}), never overflowing early.
+            sign * (hi - std::f64::consts::LN_2 + (-(lo - hi).exp_m1()).ln()).exp()
         })
     }
 }

@@ -6,6 +6,7 @@ use nalgebra::DVector;
 use crate::bias::EffectiveInit;
 use crate::predict::rel_dist;
 use crate::problem::{Problem, ProblemSpec};
+use crate::model::{Init, Model, Param};
 use crate::runfile::RunRecord;
 use crate::solve::{
     LpBackend, NewtonSettings, SolveError, basis_pursuit, min_norm, solve_implicit, weighted_basis_pursuit,
@@ -46,6 +47,10 @@ impl RunSpec {
 #[derive(Debug, Clone)]
 pub struct CompareSpec {
     pub alpha: f64,
+    /// The parametrisation of the built-in runs, and their start when not the default
+    /// one at scale `alpha` (a given start must have the problems' d).
+    pub param: Param,
+    pub init: Option<Init>,
     pub runs: Vec<RunSpec>,
     pub seeds: usize,
     pub max_iters: usize,
@@ -53,6 +58,18 @@ pub struct CompareSpec {
     pub backend: LpBackend,
     /// Runs logged elsewhere, compared on the given problem beside the built-in runs.
     pub trajectories: Vec<LoggedRun>,
+}
+
+impl CompareSpec {
+    /// The built-in runs' model on d coordinates (checked).
+    pub fn model(&self, d: usize) -> Result<Model, String> {
+        let model = match &self.init {
+            Some(init) => Model { param: self.param, init: init.clone() },
+            None => Model::new(self.param, DVector::from_element(d, self.alpha)),
+        };
+        model.check(d)?;
+        Ok(model)
+    }
 }
 
 /// A run made elsewhere: its label, where it came from, its effective initialisation
@@ -150,12 +167,11 @@ type SeedRows = (Vec<String>, Vec<Metrics>, Vec<Option<RowFlag>>);
 fn compare_one(p: &Problem, spec: &CompareSpec, seed: u64, notes: &mut Vec<String>) -> Result<SeedRows, SolveError> {
     let d = p.d();
     let settings = NewtonSettings::default();
-    let ln_alpha = DVector::from_element(d, spec.alpha.ln());
+    let model = spec.model(d).map_err(SolveError::Shape)?;
     let (mut labels, mut rows, mut flags) = (Vec::new(), Vec::new(), Vec::new());
     for run_spec in &spec.runs {
         let batching = run_spec.batch.map_or(Batching::Full, |m| Batching::Random { m, seed });
-        let mut config =
-            TrainConfig::new(DVector::from_element(d, spec.alpha), Stepsizes::Constant(run_spec.stepsize), batching);
+        let mut config = TrainConfig::with_model(model.clone(), Stepsizes::Constant(run_spec.stepsize), batching);
         config.max_iters = spec.max_iters;
         config.tol = spec.tol;
         let run = train(p, &config).map_err(|e| SolveError::Shape(e.to_string()))?;
@@ -185,7 +201,7 @@ fn compare_one(p: &Problem, spec: &CompareSpec, seed: u64, notes: &mut Vec<Strin
         let run_rows = run_rows(p, &r.label, &r.beta, &r.eff, spec, seed, notes)?;
         push_rows(&mut labels, &mut rows, &mut flags, run_rows, flag);
     }
-    let gf = solve_implicit(&p.x, &p.y, &(2.0 * &ln_alpha), &DVector::zeros(d), &settings)?.beta;
+    let gf = solve_implicit(&p.x, &p.y, &model.gradient_flow().scales(), &settings)?.beta;
     let references = [
         ("gradient flow", gf),
         ("BP (ℓ1)", basis_pursuit(&p.x, &p.y, spec.backend)?.beta),
@@ -233,7 +249,7 @@ fn run_rows(
 ) -> Result<Vec<(String, Metrics)>, SolveError> {
     let ell = eff.ln_alpha_inf2();
     let gain = Some(&eff.gain);
-    let theory = match solve_implicit(&p.x, &p.y, &ell, &eff.rho, &NewtonSettings::default()) {
+    let theory = match solve_implicit(&p.x, &p.y, &eff.scales(), &NewtonSettings::default()) {
         Ok(sol) => Some(sol.beta),
         Err(e) => {
             notes.push(format!("seed {seed}: {label}: no theory prediction ({e})"));

@@ -19,6 +19,7 @@ pub mod escape;
 pub mod expr;
 pub mod image;
 pub mod limits;
+pub mod model;
 pub mod npz;
 pub mod numeric;
 pub mod output;

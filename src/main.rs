@@ -9,11 +9,35 @@ use clap::{Parser, Subcommand};
 use dlncheck::app::{self, AlphaArg, CompareArgs, GainSource, Outcome, SolveMode, TrainArgs};
 use dlncheck::compare::{CompareSpec, RunSpec};
 use dlncheck::image::ImageFormat;
+use dlncheck::model::Param;
 use dlncheck::problem::ProblemSpec;
 use dlncheck::report::{Format, TableStyle};
 use dlncheck::solve::LpBackend;
 use dlncheck::sweep::{Grid, GridProblem, Shard, StepGrid};
 use dlncheck::threshold::ThresholdSettings;
+
+/// The family flags of the commands that run or solve (theory/README.md § Other starts
+/// and parametrisations).
+#[derive(clap::Args, Debug, Clone)]
+struct FamilyFlags {
+    /// The parametrisation: uv (b = u ⊙ v), u2v2 (b = u² − v²) or md (mirror descent with ψ_α).
+    #[arg(long, default_value = "uv")]
+    param: String,
+    /// A start instead of --alpha's default: a .npz with `u0` and `v0` (length d), or for
+    /// --param md `alpha` and optional `b0`.
+    #[arg(long)]
+    init: Option<PathBuf>,
+}
+
+impl FamilyFlags {
+    fn family(self) -> app::Result<app::Family> {
+        Ok(app::Family { param: Param::parse(&self.param).map_err(app::Error::Usage)?, init: self.init })
+    }
+}
+
+fn param_flag(param: Option<String>) -> app::Result<Option<Param>> {
+    param.map(|p| Param::parse(&p).map_err(app::Error::Usage)).transpose()
+}
 
 #[derive(Parser)]
 #[command(
@@ -65,14 +89,16 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Run GD or SGD on b = u ⊙ v and record the gain.
+    /// Run GD or SGD on b = u ⊙ v (or another member of the family: --param) and record the gain.
     Train {
         /// The problem to train on (.npz with X, y).
         #[arg(long)]
         problem: PathBuf,
         /// α: a number, or a .npz file holding `alpha` (scalar or per coordinate).
-        #[arg(long, allow_negative_numbers = true)]
-        alpha: String,
+        #[arg(long, allow_negative_numbers = true, required_unless_present = "init")]
+        alpha: Option<String>,
+        #[command(flatten)]
+        family: FamilyFlags,
         /// Constant `0.1`, or phases `0.5@1000,0.05` (γ for that many steps, then the last).
         #[arg(long, conflicts_with = "schedule", allow_negative_numbers = true)]
         stepsize: Option<String>,
@@ -106,6 +132,9 @@ enum Command {
         /// repeat it for one run logged in pieces (in order).
         #[arg(long, conflicts_with = "run")]
         trajectory: Vec<PathBuf>,
+        /// The parametrisation the run used: uv, u2v2 or md (default: the file's `param`, else uv).
+        #[arg(long)]
+        param: Option<String>,
     },
     /// The theory's limit (Theorem 1) for a run or trajectory, against the observed one.
     Predict {
@@ -122,6 +151,9 @@ enum Command {
         /// Relative tolerance of the verdict on ‖b_theory − b∞‖/‖b∞‖.
         #[arg(long, default_value = "1e-8")]
         tol: f64,
+        /// The parametrisation the run used: uv, u2v2 or md (default: the file's `param`, else uv).
+        #[arg(long)]
+        param: Option<String>,
     },
     /// Solve an interpolation problem: hyperbolic entropy, (weighted) basis pursuit, min ℓ2.
     Solve {
@@ -158,6 +190,9 @@ enum Command {
         /// Basis pursuit method: homotopy (default, exact), or an LP: minilp, clarabel, highs (cargo features).
         #[arg(long, default_value = "homotopy")]
         backend: String,
+        /// With --alpha or --init: the limit of gradient flow (γ → 0) of this member of the family.
+        #[command(flatten)]
+        family: FamilyFlags,
     },
     /// A grid of runs (stepsize × algorithm × α × mean × seed), in parallel, appended as
     /// JSON lines as cells finish.
@@ -211,6 +246,9 @@ enum Command {
         /// Worker threads (default: all cores).
         #[arg(long)]
         threads: Option<usize>,
+        /// The parametrisation of every run: uv, u2v2 or md.
+        #[arg(long, default_value = "uv")]
+        param: String,
     },
     /// SVG figures from a sweep file: error and |Gain|₁ vs stepsize, gain per coordinate.
     Plot {
@@ -256,8 +294,10 @@ enum Command {
         #[arg(long)]
         problem: PathBuf,
         /// α: a number or a .npz with `alpha`.
-        #[arg(long, allow_negative_numbers = true)]
-        alpha: String,
+        #[arg(long, allow_negative_numbers = true, required_unless_present = "init")]
+        alpha: Option<String>,
+        #[command(flatten)]
+        family: FamilyFlags,
         /// SGD batch size (omit for GD).
         #[arg(long)]
         batch: Option<usize>,
@@ -279,9 +319,11 @@ enum Command {
         /// A problem file; without it, problems are generated (seed k for seed k).
         #[arg(long)]
         problem: Option<PathBuf>,
-        /// α of every built-in run (u₀ = √2 α, v₀ = 0).
+        /// α of every built-in run (uv: u₀ = √2 α, v₀ = 0; see --param).
         #[arg(long, default_value_t = 0.1)]
         alpha: f64,
+        #[command(flatten)]
+        family: FamilyFlags,
         /// `gd:γ` or `sgd:γ:m`, repeatable.
         #[arg(long = "run")]
         runs: Vec<String>,
@@ -418,11 +460,12 @@ fn run(command: Command) -> app::Result<Outcome> {
             let spec = ProblemSpec { n, d, sparsity, mean, noise, n_test, scale_decades, seed };
             app::generate(&spec, &out, beta_star.as_deref())
         }
-        Command::Train { problem, alpha, stepsize, batch, iters, seed, schedule, tol, record_batches, out } => {
-            let alpha = AlphaArg::parse(&alpha);
+        Command::Train { problem, alpha, family, stepsize, batch, iters, seed, schedule, tol, record_batches, out } => {
+            let alpha = alpha.as_deref().map(AlphaArg::parse);
             app::train_cmd(&TrainArgs {
                 problem,
                 alpha,
+                family: family.family()?,
                 stepsize,
                 schedule,
                 batch,
@@ -433,11 +476,27 @@ fn run(command: Command) -> app::Result<Outcome> {
                 out,
             })
         }
-        Command::Gain { run, trajectory } => app::gain_cmd(&gain_source(run, trajectory)?),
-        Command::Predict { problem, run, trajectory, tol } => {
-            app::predict_cmd(&problem, &gain_source(run, trajectory)?, tol)
+        Command::Gain { run, trajectory, param } => app::gain_cmd(&gain_source(run, trajectory)?, param_flag(param)?),
+        Command::Predict { problem, run, trajectory, tol, param } => {
+            app::predict_cmd(&problem, &gain_source(run, trajectory)?, param_flag(param)?, tol)
         }
-        Command::Solve { problem, alpha, run, l1, weights, weights_from_run, l2, potential, trajectory, backend } => {
+        Command::Solve {
+            problem,
+            alpha,
+            run,
+            l1,
+            weights,
+            weights_from_run,
+            l2,
+            potential,
+            trajectory,
+            backend,
+            family,
+        } => {
+            let family = family.family()?;
+            if family.init.is_some() && (alpha.is_some() || run.is_some() || weights.is_some() || l1 || l2) {
+                return Err(app::Error::Usage("--init replaces --alpha: give one of them, alone".into()));
+            }
             let from_trajectory = !trajectory.is_empty();
             let weights_from_trajectory = weights_from_run.as_deref().is_some_and(|p| p.as_os_str() == "-");
             let mode = match (alpha, run, weights, weights_from_run) {
@@ -459,7 +518,8 @@ fn run(command: Command) -> app::Result<Outcome> {
                 _ if potential.is_some() => {
                     return Err(app::Error::Usage("--potential combines only with --alpha".into()));
                 }
-                (Some(a), ..) => SolveMode::Entropy(AlphaArg::parse(&a)),
+                (Some(a), ..) => SolveMode::Entropy(Some(AlphaArg::parse(&a)), family),
+                (None, None, None, None) if family.init.is_some() && !l1 && !l2 => SolveMode::Entropy(None, family),
                 (_, Some(r), ..) => SolveMode::EntropyFromRun(GainSource::Run(r)),
                 (_, _, Some(w), _) => SolveMode::Weights(w),
                 (_, _, _, Some(r)) => SolveMode::WeightsFromRun(GainSource::Run(r)),
@@ -477,6 +537,7 @@ fn run(command: Command) -> app::Result<Outcome> {
         Command::Compare {
             problem,
             alpha,
+            family,
             runs,
             trajectories,
             seeds,
@@ -493,11 +554,31 @@ fn run(command: Command) -> app::Result<Outcome> {
         } => {
             let runs = runs.iter().map(|r| RunSpec::parse(r)).collect::<Result<_, _>>().map_err(app::Error::Usage)?;
             let backend = LpBackend::parse(&backend).map_err(app::Error::Usage)?;
-            let spec = CompareSpec { alpha, runs, seeds, max_iters: iters, tol, backend, trajectories: Vec::new() };
+            let family = family.family()?;
+            let spec = CompareSpec {
+                alpha,
+                param: family.param,
+                init: None,
+                runs,
+                seeds,
+                max_iters: iters,
+                tol,
+                backend,
+                trajectories: Vec::new(),
+            };
             let generator = ProblemSpec { n, d, sparsity, mean, ..ProblemSpec::default() };
             let format = Format::parse(format.as_deref().unwrap_or("md")).map_err(app::Error::Usage)?;
             let style = TableStyle { digits };
-            app::compare_cmd(CompareArgs { problem, generator, spec, format, style, allow_diverged, trajectories })
+            app::compare_cmd(CompareArgs {
+                problem,
+                generator,
+                spec,
+                format,
+                style,
+                allow_diverged,
+                trajectories,
+                family,
+            })
         }
         Command::Sweep {
             out,
@@ -516,6 +597,7 @@ fn run(command: Command) -> app::Result<Outcome> {
             resume,
             shard,
             threads,
+            param,
         } => {
             let usage = app::Error::Usage;
             let list = |s: &str| -> app::Result<Vec<f64>> {
@@ -558,6 +640,7 @@ fn run(command: Command) -> app::Result<Outcome> {
                 max_iters: iters,
                 tol,
                 problem,
+                param: Param::parse(&param).map_err(usage)?,
             };
             let shard = shard.as_deref().map(Shard::parse).transpose().map_err(usage)?;
             app::sweep_cmd(&grid, &out, resume, shard, threads)
@@ -569,9 +652,10 @@ fn run(command: Command) -> app::Result<Outcome> {
         Command::Figures { out, seeds, fraction, format } => {
             app::figures_cmd(&out, seeds, fraction, &ImageFormat::parse_list(&format).map_err(app::Error::Usage)?)
         }
-        Command::Threshold { problem, alpha, batch, seed, time, tol, rel_width } => {
+        Command::Threshold { problem, alpha, family, batch, seed, time, tol, rel_width } => {
             let settings = ThresholdSettings { time, tol, rel_width, ..ThresholdSettings::default() };
-            app::threshold_cmd(&problem, &AlphaArg::parse(&alpha), batch, seed, &settings)
+            let alpha = alpha.as_deref().map(AlphaArg::parse);
+            app::threshold_cmd(&problem, alpha.as_ref(), &family.family()?, batch, seed, &settings)
         }
         Command::Check { dir, claim, quick, format, out, accept } => {
             let format = app::CheckFormat::parse(format.as_deref().unwrap_or("md")).map_err(app::Error::Usage)?;

@@ -121,6 +121,24 @@ impl NpzReader {
         finite_array(npy).map_err(|what| self.error(name, what))
     }
 
+    /// A text scalar (numpy's str, dtype `<U…` or `>U…`), at most [`MAX_TEXT`] characters.
+    pub fn text(&mut self, name: &str) -> Result<String> {
+        let npy = self.npy(name)?;
+        let ts = plain_type(&npy).filter(|ts| ts.type_char() == TypeChar::UnicodeStr);
+        let Some(ts) = ts else { return Err(self.error(name, "is not a text scalar (numpy str)")) };
+        let size = npy.shape().iter().product::<u64>();
+        if size != 1 || ts.size_field() > MAX_TEXT {
+            return Err(self.error(name, format!("is not one short text: expected a str of ≤ {MAX_TEXT} characters")));
+        }
+        let big = ts.endianness() == npyz::Endianness::Big;
+        let cursor = npy.into_inner();
+        let bytes = &cursor.get_ref()[cursor.position() as usize..];
+        let code = |c: &[u8; 4]| if big { u32::from_be_bytes(*c) } else { u32::from_le_bytes(*c) };
+        let text: Option<String> =
+            bytes.as_chunks::<4>().0.iter().map(code).take_while(|&c| c != 0).map(char::from_u32).collect();
+        text.ok_or_else(|| self.error(name, "holds a code point that is not a character"))
+    }
+
     /// An integer array (int32 or int64), row-major.
     pub fn i64_array(&mut self, name: &str) -> Result<Array<i64>> {
         let npy = self.npy(name)?;
@@ -351,6 +369,9 @@ pub fn read_vector(path: &Path, name: &str, len: Option<usize>) -> Result<DVecto
 
 const NPY_MAGIC: &[u8; 6] = b"\x93NUMPY";
 
+/// The longest text scalar [`NpzReader::text`] reads.
+pub const MAX_TEXT: u64 = 64;
+
 /// Parses a `.npy` image and checks, before anything is allocated from it, that the
 /// element count of its declared shape (checked arithmetic) times the item size equals
 /// the bytes that follow the header.
@@ -360,6 +381,7 @@ fn checked_npy(bytes: Vec<u8>) -> std::result::Result<NpyFile<Cursor<Vec<u8>>>, 
     let npy = NpyFile::new(Cursor::new(bytes))
         .map_err(|e| format!("bad .npy header: {}", limits::clip(&e.to_string(), 200)))?;
     let item = match npy.dtype() {
+        npyz::DType::Plain(ts) if ts.type_char() == TypeChar::UnicodeStr => 4 * ts.size_field() as u128,
         npyz::DType::Plain(ts) => ts.size_field() as u128,
         other => return Err(format!("is not a plain numeric array (dtype {})", limits::clip(&other.descr(), 60))),
     };
@@ -489,6 +511,24 @@ impl NpzWriter {
     /// Adds a float64 array of the given shape (row-major data).
     pub fn f64(&mut self, name: &str, shape: &[usize], data: &[f64]) -> &mut Self {
         self.add(name, shape, data)
+    }
+
+    /// Adds a text scalar (numpy str, dtype `<U…`): `np.load(f)[name]` gives it back.
+    pub fn text(&mut self, name: &str, text: &str) -> &mut Self {
+        let chars: Vec<char> = text.chars().collect();
+        let dict = format!("{{'descr': '<U{}', 'fortran_order': False, 'shape': (), }}", chars.len().max(1));
+        // Header padded with spaces so the data starts on a 64-byte boundary (npy 1.0).
+        let unpadded = 10 + dict.len() + 1;
+        let header = format!("{dict}{}\n", " ".repeat(unpadded.next_multiple_of(64) - unpadded));
+        let mut bytes = NPY_MAGIC.to_vec();
+        bytes.extend_from_slice(&[1, 0]);
+        bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+        bytes.extend_from_slice(header.as_bytes());
+        for c in chars.iter().copied().chain((chars.is_empty()).then_some('\0')) {
+            bytes.extend_from_slice(&(c as u32).to_le_bytes());
+        }
+        self.entries.push((name.to_owned(), bytes));
+        self
     }
 
     /// Adds an int64 array of the given shape (row-major data).

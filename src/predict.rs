@@ -3,7 +3,7 @@
 
 use nalgebra::{Cholesky, DMatrix, DVector};
 
-use crate::bias::{EffectiveInit, asinh_scaled};
+use crate::bias::{EffectiveInit, Scales};
 use crate::numeric;
 use crate::solve::{ImplicitSolution, NewtonSettings, SolveError, solve_implicit};
 
@@ -75,12 +75,11 @@ pub fn predict(
     beta_limit: Option<&DVector<f64>>,
     settings: &NewtonSettings,
 ) -> Result<Prediction, SolveError> {
-    let ell = eff.ln_alpha_inf2();
-    let gf = EffectiveInit::gradient_flow(eff.ln_alpha.clone());
+    let scales = eff.scales();
     // The two solves are independent: one per core.
     let (theory, gradient_flow) = rayon::join(
-        || solve_implicit(x, y, &ell, &eff.rho, settings),
-        || solve_implicit(x, y, &gf.ln_alpha_inf2(), &gf.rho, settings),
+        || solve_implicit(x, y, &scales, settings),
+        || solve_implicit(x, y, &eff.without_steps().scales(), settings),
     );
     let (theory, gradient_flow) = (theory?, gradient_flow?);
     let checks = match beta_limit {
@@ -89,9 +88,9 @@ pub fn predict(
             Some(LimitChecks {
                 rel_err: rel_dist(&theory.beta, b),
                 rel_err_gradient_flow: rel_dist(&gradient_flow.beta, b),
-                kkt_residual: kkt_residual(x, &ell, &eff.rho, b)?,
+                kkt_residual: kkt_residual(x, &scales, b)?,
                 primal_residual: numeric::rel_residual(&r, y),
-                residual_error: residual_error(x, &ell, &theory.beta, &r),
+                residual_error: residual_error(x, &scales, &theory.beta, &r),
             })
         }
         None => None,
@@ -101,12 +100,13 @@ pub fn predict(
 
 /// First-order displacement of the limit explained by a primal residual r = X b∞ − y:
 /// near the solution b(μ) = α_∞² sinh(ρ + Xᵀμ), so a change δμ moves b by C Xᵀ δμ and
-/// X b by H δμ (H = X C Xᵀ, C = diag(α_∞² cosh z) = diag(√(b² + α_∞⁴))). The iterate
+/// X b by H δμ (H = X C Xᵀ, C = diag(db/dz) = diag(√(b² + α_∞⁴)), |b| on
+/// sign-constrained coordinates). The iterate
 /// with residual r is the dual point δμ = H⁻¹ r away from the solution, hence
 /// ‖b∞ − b_theory‖ ≈ ‖C Xᵀ H⁻¹ r‖. Relative to ‖b_theory‖; infinite when H cannot be
 /// factored (then nothing bounds the error).
-pub fn residual_error(x: &DMatrix<f64>, ell: &DVector<f64>, b_theory: &DVector<f64>, r: &DVector<f64>) -> f64 {
-    let c = DVector::from_fn(b_theory.len(), |i, _| b_theory[i].hypot(ell[i].exp()));
+pub fn residual_error(x: &DMatrix<f64>, scales: &Scales, b_theory: &DVector<f64>, r: &DVector<f64>) -> f64 {
+    let c = DVector::from_fn(b_theory.len(), |i, _| scales.curvature(i, b_theory[i]));
     let scaled_xt = DMatrix::from_fn(x.ncols(), x.nrows(), |i, k| c[i] * x[(k, i)]);
     let mut h = x * &scaled_xt;
     let ridge = 1e-14 * h.diagonal().max();
@@ -121,24 +121,35 @@ pub fn residual_error(x: &DMatrix<f64>, ell: &DVector<f64>, b_theory: &DVector<f
 
 pub use crate::numeric::rel_dist;
 
-/// KKT residual of b for Theorem 1's problem: with r = asinh(b/α_∞²) - ρ, the norm of
-/// r - Xᵀ(XXᵀ)⁻¹X r (the part of r outside the row space of X) over max(‖r‖₂, 1).
+/// KKT residual of b for Theorem 1's problem: with r = z(b) - ρ (z = asinh(b/α_∞²);
+/// ln(2b) − ℓ or ℓ − ln(−2b) on sign-constrained coordinates, see [`Scales::z_of`]), the
+/// norm of r - Xᵀ(XXᵀ)⁻¹X r (the part of r outside the row space of X) over
+/// max(‖r‖₂, 1), over the coordinates that can move (`Zero` ones are fixed at 0 and
+/// must be 0).
 ///
 /// `None` when some b_i underflowed (|b_i| below the smallest normal f64 while
-/// α_∞,i² sinh(z) need not be 0): such an entry no longer carries r_i.
-pub fn kkt_residual(
-    x: &DMatrix<f64>,
-    ell: &DVector<f64>,
-    rho: &DVector<f64>,
-    b: &DVector<f64>,
-) -> Result<Option<f64>, SolveError> {
-    if b.iter().any(|bi| bi.abs() < f64::MIN_POSITIVE) {
+/// α_∞,i² sinh(z) need not be 0): such an entry no longer carries r_i. Infinite when
+/// b_i has the wrong sign on a sign-constrained coordinate (or is not 0 on a fixed one).
+pub fn kkt_residual(x: &DMatrix<f64>, scales: &Scales, b: &DVector<f64>) -> Result<Option<f64>, SolveError> {
+    use crate::bias::Side;
+    let live: Vec<usize> = (0..b.len()).filter(|&i| scales.side[i] != Side::Zero).collect();
+    if live.len() < b.len() && live.len() + b.iter().filter(|v| **v == 0.0).count() < b.len() {
+        return Ok(Some(f64::INFINITY));
+    }
+    if live.iter().any(|&i| b[i].abs() < f64::MIN_POSITIVE) {
         return Ok(None);
     }
-    let r = DVector::from_fn(b.len(), |i, _| asinh_scaled(b[i], ell[i]) - rho[i]);
-    let gram = x * x.transpose();
+    let mut r = DVector::zeros(live.len());
+    for (k, &i) in live.iter().enumerate() {
+        match scales.z_of(i, b[i]) {
+            Some(z) => r[k] = z - scales.rho[i],
+            None => return Ok(Some(f64::INFINITY)),
+        }
+    }
+    let x = x.select_columns(&live);
+    let gram = &x * x.transpose();
     let chol = Cholesky::new(gram).ok_or(SolveError::Numerical("X Xᵀ is not positive definite".into()))?;
-    let coef = chol.solve(&(x * &r));
+    let coef = chol.solve(&(&x * &r));
     let outside = &r - x.transpose() * coef;
     Ok(Some(numeric::norm(&outside) / numeric::norm(&r).max(1.0)))
 }

@@ -1,22 +1,26 @@
-//! The run file written by `dlncheck train` and read by `gain` and `predict`:
-//! `alpha`, `u`, `v`, `beta`, `gain`, `q_plus`, `q_minus` (d), `loss_history` and
-//! `loss_steps` (thinned), `iters`, `stepsizes` (K) and, when recorded, `batches` (K × m).
+//! The run file written by `dlncheck train` and read by `gain` and `predict`: `param`
+//! (uv, u2v2 or md) and the start (`alpha`; or `u0`, `v0`; md: `alpha`, `b0`), the final
+//! `w_plus`, `w_minus` (the weights that move multiplicatively), `u`, `v` (not for md),
+//! `beta`, `gain`, `q_plus`, `q_minus` (d), `loss_history` and `loss_steps` (thinned),
+//! `iters`, `stepsizes` (K) and, when recorded, `batches` (K × m). Files without `param`
+//! are uv; without `w_plus`, `w_minus` these come from `u`, `v`.
 
 use std::path::Path;
 
 use nalgebra::DVector;
 
 use crate::bias::EffectiveInit;
+use crate::model::{Init, Model, Param};
 use crate::npz::{self, NpzReader, NpzWriter};
 use crate::train::Run;
-use crate::trajectory::read_alpha;
+use crate::trajectory::{GainAccumulator, read_alpha};
 
 /// The final state of a run as stored on disk.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunRecord {
-    pub alpha: DVector<f64>,
-    pub u: DVector<f64>,
-    pub v: DVector<f64>,
+    pub model: Model,
+    pub w_plus: DVector<f64>,
+    pub w_minus: DVector<f64>,
     pub beta: DVector<f64>,
     pub gain: DVector<f64>,
     pub q_plus: DVector<f64>,
@@ -26,12 +30,12 @@ pub struct RunRecord {
 
 impl RunRecord {
     pub fn from_run(run: &Run) -> Self {
-        let eff = run.accumulator.effective_init(run.alpha.map(f64::ln));
+        let eff = run.model.effective_init(&run.accumulator);
         let w = &run.weights;
         Self {
-            alpha: run.alpha.clone(),
-            u: DVector::from_column_slice(&w.u),
-            v: DVector::from_column_slice(&w.v),
+            model: run.model.clone(),
+            w_plus: DVector::from_column_slice(&w.w_plus),
+            w_minus: DVector::from_column_slice(&w.w_minus),
             beta: DVector::from_column_slice(&w.b),
             q_plus: eff.q_plus(),
             q_minus: eff.q_minus(),
@@ -40,24 +44,25 @@ impl RunRecord {
         }
     }
 
-    /// Gain, ρ = Σq₋ - Σq₊ and ln α.
+    /// The start's ln|w±,₀|, the gain and Σ(q₋ − q₊).
     pub fn effective_init(&self) -> EffectiveInit {
-        EffectiveInit { ln_alpha: self.alpha.map(f64::ln), gain: self.gain.clone(), rho: &self.q_minus - &self.q_plus }
+        let mut acc = GainAccumulator::new(self.gain.len());
+        acc.gain = self.gain.clone();
+        acc.rho = &self.q_minus - &self.q_plus;
+        self.model.effective_init(&acc)
     }
 
-    /// The conservation law |u² - v²| = 2α² exp(-Gain) (theory/README.md § Theorem 1), coordinate-wise, as
-    /// max_i ||(u_i - v_i)(u_i + v_i)| - 2α_i² exp(-Gain_i)| / (u_i² + v_i²). (A factor
-    /// 1 - γ²g² < 0, i.e. |γg| > 1, flips the sign of u² - v².)
-    ///
-    /// The denominator is the scale at which the iterates carry u² - v²: where α_∞ is far
-    /// below |u| (large gain on the support), u and v agree to every stored digit and
-    /// only this scaled form is meaningful.
+    /// The conservation law |w₊ w₋| = |w₊,₀ w₋,₀| exp(-Gain) (uv: |u² − v²| = 2α² e^{−Gain};
+    /// theory/README.md § Other starts and parametrisations), coordinate-wise, as
+    /// max_i ||w₊ w₋| − |w₊,₀ w₋,₀| e^{−Gain}| / (w₊² + w₋²): relative to the scale at which
+    /// the weights carry the product.
     pub fn conservation_residual(&self) -> f64 {
-        (0..self.u.len())
+        let ell = self.effective_init().ln_alpha_inf2();
+        (0..self.w_plus.len())
             .map(|i| {
-                let (u, v) = (self.u[i], self.v[i]);
-                let law = (std::f64::consts::LN_2 + 2.0 * self.alpha[i].ln() - self.gain[i]).exp();
-                (((u - v) * (u + v)).abs() - law).abs() / (u * u + v * v)
+                let (p, m) = (self.w_plus[i], self.w_minus[i]);
+                let scale = p * p + m * m;
+                if scale == 0.0 { 0.0 } else { ((p * m).abs() - ell[i].exp()).abs() / scale }
             })
             .fold(0.0, f64::max)
     }
@@ -78,15 +83,24 @@ impl RunRecord {
         }
         let beta = f.vector("beta", None)?;
         let d = beta.len();
-        let alpha = read_alpha(&mut f, d)?;
+        let model = read_model(&mut f, d, None)?;
         let iters = f.scalar("iters")?;
         if !(iters >= 0.0 && iters.fract() == 0.0) {
             return Err(f.error("iters", format!("is {iters}, expected a step count")));
         }
+        let (w_plus, w_minus) = if f.contains("w_plus") {
+            (f.vector("w_plus", Some(d))?, f.vector("w_minus", Some(d))?)
+        } else {
+            let (u, v) = (f.vector("u", Some(d))?, f.vector("v", Some(d))?);
+            match model.param {
+                Param::U2v2 => (u * std::f64::consts::SQRT_2, v * std::f64::consts::SQRT_2),
+                _ => ((&u + &v) * std::f64::consts::FRAC_1_SQRT_2, (&u - &v) * std::f64::consts::FRAC_1_SQRT_2),
+            }
+        };
         Ok(Self {
-            alpha,
-            u: f.vector("u", Some(d))?,
-            v: f.vector("v", Some(d))?,
+            model,
+            w_plus,
+            w_minus,
             gain: f.vector("gain", Some(d))?,
             q_plus: f.vector("q_plus", Some(d))?,
             q_minus: f.vector("q_minus", Some(d))?,
@@ -96,14 +110,60 @@ impl RunRecord {
     }
 }
 
+/// Reads the parametrisation (`param`, default uv, or `forced` when the command line names
+/// one) and the start (`u0`, `v0`; or `alpha` with md's optional `b0`), checked against d.
+pub fn read_model(f: &mut NpzReader, d: usize, forced: Option<Param>) -> npz::Result<Model> {
+    let stored = if f.contains("param") {
+        Some(Param::parse(&f.text("param")?).map_err(|what| f.error("param", what))?)
+    } else {
+        None
+    };
+    if let (Some(p), Some(s)) = (forced, stored)
+        && p != s
+    {
+        let what = format!("is '{}' but --param {} was given: drop --param or make them agree", s.name(), p.name());
+        return Err(f.error("param", what));
+    }
+    let param = forced.or(stored).unwrap_or_default();
+    let init = if f.contains("u0") || f.contains("v0") {
+        Init::Weights { u0: f.vector("u0", Some(d))?, v0: f.vector("v0", Some(d))? }
+    } else if f.contains("b0") {
+        Init::Mirror { alpha: read_alpha(f, d)?, b0: f.vector("b0", Some(d))? }
+    } else {
+        Init::Alpha(read_alpha(f, d)?)
+    };
+    let model = Model { param, init };
+    model.check(d).map_err(|what| {
+        let array = match &model.init {
+            Init::Weights { .. } => "u0",
+            Init::Mirror { .. } => "b0",
+            Init::Alpha(_) => "alpha",
+        };
+        f.error(array, what)
+    })?;
+    Ok(model)
+}
+
+/// Writes the parametrisation and the start as [`read_model`] reads them.
+pub fn write_model(w: &mut NpzWriter, model: &Model) {
+    w.text("param", model.param.name());
+    match &model.init {
+        Init::Alpha(a) => w.vector("alpha", a),
+        Init::Weights { u0, v0 } => w.vector("u0", u0).vector("v0", v0),
+        Init::Mirror { alpha, b0 } => w.vector("alpha", alpha).vector("b0", b0),
+    };
+}
+
 /// Writes a run atomically.
 pub fn save_run(run: &Run, path: &Path, inputs: &[&Path]) -> npz::Result<()> {
     let rec = RunRecord::from_run(run);
     let mut w = NpzWriter::new();
-    w.vector("alpha", &rec.alpha)
-        .vector("u", &rec.u)
-        .vector("v", &rec.v)
-        .vector("beta", &rec.beta)
+    write_model(&mut w, &rec.model);
+    w.vector("w_plus", &rec.w_plus).vector("w_minus", &rec.w_minus);
+    if let Some((u, v)) = rec.model.weights(rec.w_plus.as_slice(), rec.w_minus.as_slice()) {
+        w.vector("u", &u).vector("v", &v);
+    }
+    w.vector("beta", &rec.beta)
         .vector("gain", &rec.gain)
         .vector("q_plus", &rec.q_plus)
         .vector("q_minus", &rec.q_minus)
@@ -122,45 +182,62 @@ fn to_i64(v: &[usize]) -> Vec<i64> {
 }
 
 /// What a training loop that keeps only the online sums stores (the Python package's
-/// `GainAccumulator.save`): `alpha`, `gain`, `q_plus`, `q_minus`, `rho` (d), `iters`,
-/// optional `beta` (d). A run file without its weights `u`, `v`; `rho` is stored as
-/// accumulated (q₋ − q₊ recomputed from the stored halves would differ in the last bit).
+/// `GainAccumulator.save`): the parametrisation and start as in a run file, `gain`,
+/// `q_plus`, `q_minus`, `rho` (d), `iters`, optional `beta` (d). A run file without its
+/// weights; `rho` is stored as accumulated (q₋ − q₊ recomputed from the stored halves
+/// would differ in the last bit).
 pub fn save_accumulated(
     path: &Path,
-    eff: &EffectiveInit,
-    steps: usize,
+    model: &Model,
+    acc: &GainAccumulator,
     beta: Option<&DVector<f64>>,
 ) -> npz::Result<()> {
+    let eff = model.effective_init(acc);
     let mut w = NpzWriter::new();
-    w.vector("alpha", &eff.ln_alpha.map(f64::exp))
-        .vector("gain", &eff.gain)
+    write_model(&mut w, model);
+    w.vector("gain", &eff.gain)
         .vector("q_plus", &eff.q_plus())
         .vector("q_minus", &eff.q_minus())
         .vector("rho", &eff.rho)
-        .f64("iters", &[], &[steps as f64]);
+        .f64("iters", &[], &[acc.steps() as f64]);
     if let Some(b) = beta {
         w.vector("beta", b);
     }
     w.write(path, &[])
 }
 
-/// A run file or an accumulator file: the effective initialisation, the conservation
-/// residual (run files) and the final iterate when stored.
-pub fn load_effective(path: &Path) -> npz::Result<(EffectiveInit, Option<f64>, Option<DVector<f64>>)> {
+/// A run file or an accumulator file, as `gain` and `predict` read it.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub model: Model,
+    pub eff: EffectiveInit,
+    /// The conservation residual (run files, which hold the final weights).
+    pub conservation: Option<f64>,
+    /// The final iterate, when stored.
+    pub beta: Option<DVector<f64>>,
+}
+
+/// Reads a run file or an accumulator file; `forced` is the command line's --param,
+/// which must agree with a stored `param`.
+pub fn load_effective(path: &Path, forced: Option<Param>) -> npz::Result<Loaded> {
     let mut f = NpzReader::open(path)?;
-    if f.contains("u") || !f.contains("q_plus") {
+    if f.contains("u") || f.contains("w_plus") || !f.contains("q_plus") {
+        let d = f.vector("beta", None)?.len();
+        read_model(&mut f, d, forced)?;
         let rec = RunRecord::load(path)?;
-        return Ok((rec.effective_init(), Some(rec.conservation_residual()), Some(rec.beta)));
+        let conservation = Some(rec.conservation_residual());
+        return Ok(Loaded { eff: rec.effective_init(), model: rec.model, conservation, beta: Some(rec.beta) });
     }
     let gain = f.vector("gain", None)?;
     let d = gain.len();
-    let alpha = read_alpha(&mut f, d)?;
+    let model = read_model(&mut f, d, forced)?;
     let rho = if f.contains("rho") {
         f.vector("rho", Some(d))?
     } else {
         f.vector("q_minus", Some(d))? - f.vector("q_plus", Some(d))?
     };
     let beta = if f.contains("beta") { Some(f.vector("beta", Some(d))?) } else { None };
-    let eff = EffectiveInit { ln_alpha: alpha.map(f64::ln), gain, rho };
-    Ok((eff, None, beta))
+    let mut acc = GainAccumulator::new(d);
+    (acc.gain, acc.rho) = (gain, rho);
+    Ok(Loaded { eff: model.effective_init(&acc), model, conservation: None, beta })
 }

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::compare::metrics;
 use crate::problem::{Problem, ProblemSpec};
+use crate::model::{Model, Param};
 use crate::runfile::RunRecord;
 use crate::solve::{NewtonSettings, solve_implicit};
 use crate::threshold::{ThresholdSettings, threshold_cached};
@@ -79,6 +80,10 @@ pub struct Grid {
     /// SGD batches only; n, d and sparsity are the file's, the mean axis is unused).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<GridProblem>,
+    /// The parametrisation of every run (uv is left out of the fingerprint, so grids
+    /// written before it existed keep theirs).
+    #[serde(skip_serializing_if = "Param::is_uv")]
+    pub param: Param,
 }
 
 /// A problem file of a sweep: its path and content hash (part of the fingerprint, so a
@@ -126,6 +131,7 @@ impl Grid {
             max_iters: 3_000_000,
             tol: 1e-20,
             problem: None,
+            param: Param::Uv,
         }
     }
 
@@ -273,16 +279,16 @@ pub fn run_cell(grid: &Grid, fingerprint: &str, cell: &Cell) -> Result<CellResul
         Some(gp) => ((*gp.data).clone(), format!("file {}", gp.hash)),
         None => (spec.generate()?, format!("{spec:?}")),
     };
-    let alpha = DVector::from_element(p.d(), cell.alpha);
+    let model = Model::new(grid.param, DVector::from_element(p.d(), cell.alpha));
     let (fraction, threshold, gamma) = match grid.stepsizes {
         StepGrid::Absolute(_) => (None, None, cell.step),
         StepGrid::Fraction(_) => {
-            let th = threshold_cached(&key, cell.seed, &p, &alpha, cell.batch, &ThresholdSettings::default())?;
+            let th = threshold_cached(&key, cell.seed, &p, &model, cell.batch, &ThresholdSettings::default())?;
             (Some(cell.step), Some(th.lo), cell.step * th.lo)
         }
     };
     let batching = cell.batch.map_or(Batching::Full, |m| Batching::Random { m, seed: cell.seed });
-    let mut config = TrainConfig::new(alpha, Stepsizes::Constant(gamma), batching);
+    let mut config = TrainConfig::with_model(model, Stepsizes::Constant(gamma), batching);
     config.max_iters = grid.max_iters;
     config.tol = grid.tol;
     config.history_cap = 2;
@@ -320,7 +326,7 @@ pub fn run_cell(grid: &Grid, fingerprint: &str, cell: &Cell) -> Result<CellResul
     }
     let rec = RunRecord::from_run(&run);
     let eff = rec.effective_init();
-    let theory = solve_implicit(&p.x, &p.y, &eff.ln_alpha_inf2(), &eff.rho, &NewtonSettings::default()).ok();
+    let theory = solve_implicit(&p.x, &p.y, &eff.scales(), &NewtonSettings::default()).ok();
     let m = metrics(&p, &rec.beta, Some(&eff.gain), theory.as_ref().map(|t| &t.beta));
     r.error = finite(m.err);
     r.test_loss = finite(m.test_loss);

@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use nalgebra::DVector;
 
 use crate::limits;
+use crate::model::Model;
 use crate::problem::Problem;
 use crate::train::{Batching, Stepsizes, Stop, TrainConfig, TrainError, train};
 
@@ -89,7 +90,7 @@ const MAX_DOUBLINGS: usize = 60;
 /// The trial runs of one search, with the steps they spent.
 struct Trials<'a> {
     problem: &'a Problem,
-    alpha: &'a DVector<f64>,
+    model: &'a Model,
     batch: Option<usize>,
     seed: u64,
     s: &'a ThresholdSettings,
@@ -102,7 +103,7 @@ impl Trials<'_> {
     fn run(&mut self, gamma: f64) -> Result<Stop, ThresholdError> {
         self.trials += 1;
         let batching = self.batch.map_or(Batching::Full, |m| Batching::Random { m, seed: self.seed });
-        let mut config = TrainConfig::new(self.alpha.clone(), Stepsizes::Constant(gamma), batching);
+        let mut config = TrainConfig::with_model(self.model.clone(), Stepsizes::Constant(gamma), batching);
         config.tol = self.s.tol;
         let steps = budget_steps(self.problem, self.batch, gamma, self.s);
         self.spent += steps;
@@ -141,13 +142,13 @@ pub fn budget_steps(problem: &Problem, batch: Option<usize>, gamma: f64, s: &Thr
 /// `hi` does not (it blew up, or still oscillates when the budget ends).
 pub fn threshold(
     problem: &Problem,
-    alpha: &DVector<f64>,
+    model: &Model,
     batch: Option<usize>,
     seed: u64,
     s: &ThresholdSettings,
 ) -> Result<Threshold, ThresholdError> {
     s.check().map_err(ThresholdError::Settings)?;
-    let mut t = Trials { problem, alpha, batch, seed, s, trials: 0, spent: 0.0 };
+    let mut t = Trials { problem, model, batch, seed, s, trials: 0, spent: 0.0 };
     let (mut lo, mut hi, mut hi_stop) = (s.start, s.start, t.run(s.start)?);
     if hi_stop == Stop::Converged {
         // Widen upwards until a trial fails.
@@ -195,7 +196,7 @@ pub const SCAN_RATIO: f64 = 1.02;
 /// missed. When `conv.hi` blew up, the two thresholds coincide to the bracket's width.
 pub fn divergence(
     problem: &Problem,
-    alpha: &DVector<f64>,
+    model: &Model,
     batch: Option<usize>,
     seed: u64,
     s: &ThresholdSettings,
@@ -206,7 +207,7 @@ pub fn divergence(
     if diverged(conv.hi_stop) {
         return Ok(Threshold { trials: 0, ..*conv });
     }
-    let mut t = Trials { problem, alpha, batch, seed, s, trials: 0, spent: 0.0 };
+    let mut t = Trials { problem, model, batch, seed, s, trials: 0, spent: 0.0 };
     let mut lo = conv.hi;
     while lo < conv.hi * 2f64.powi(MAX_DOUBLINGS as i32) {
         let hi = lo * SCAN_RATIO;
@@ -220,13 +221,15 @@ pub fn divergence(
 }
 
 /// The classical (linear-stability) bound on a constant stepsize at the planted b*:
-/// 2/λ, λ the largest curvature of the loss in (u, v) at the interpolator b*, where
-/// u² + v² = 2√(b*² + α⁴) (conservation, with α_∞ = α) gives the weights' scale
-/// c = 2√(b*² + α⁴). GD (`batch = None`): λ = λ_max(X diag(c) Xᵀ)/n. SGD, any batch:
+/// 2/λ, λ the largest curvature of the loss in the weights at the interpolator b*, where
+/// conservation (with α_∞ = α, A = |w₊,₀ w₋,₀|) gives the weights' scale
+/// c = s·2√(b*² + A²) (uv: u² + v² = 2√(b*² + α⁴); u2v2: s = 2; md: db/dz doubled). GD (`batch = None`): λ = λ_max(X diag(c) Xᵀ)/n. SGD, any batch:
 /// λ = max_i x_iᵀ diag(c) x_i, which bounds every batch's curvature λ_max(X_B diag(c) X_Bᵀ)/m.
-pub fn stability_bound(problem: &Problem, alpha: &DVector<f64>, batch: Option<usize>) -> Result<f64, String> {
+pub fn stability_bound(problem: &Problem, model: &Model, batch: Option<usize>) -> Result<f64, String> {
     let b = problem.beta_star.as_ref().ok_or("the stability bound needs the planted b* (beta_star)")?;
-    let c = b.zip_map(alpha, |b, a| 2.0 * b.hypot(a * a));
+    let (lp, lm) = model.ln_start();
+    let s = model.param.x_scale();
+    let c = DVector::from_fn(b.len(), |i, _| 2.0 * s * b[i].hypot((lp[i] + lm[i]).exp()));
     let x = &problem.x;
     let lambda = match batch {
         None => {
@@ -244,8 +247,8 @@ pub fn stability_bound(problem: &Problem, alpha: &DVector<f64>, batch: Option<us
              the bound 2/λ is not a finite positive number",
             c.min(),
             c.max(),
-            alpha.min(),
-            alpha.max()
+            (0.5 * (lp.min() + lm.min())).exp(),
+            (0.5 * (lp.max() + lm.max())).exp()
         ))
     }
 }
@@ -294,11 +297,11 @@ fn cache_key(
     kind: &str,
     key: &str,
     seed: u64,
-    alpha: &DVector<f64>,
+    model: &Model,
     batch: Option<usize>,
     s: &ThresholdSettings,
 ) -> String {
-    format!("{kind}|{key}|{seed}|{:?}|{batch:?}|{s:?}", alpha.as_slice())
+    format!("{kind}|{key}|{seed}|{model:?}|{batch:?}|{s:?}")
 }
 
 /// [`threshold`] shared by every caller in the process that needs the same one (same
@@ -308,12 +311,12 @@ pub fn threshold_cached(
     key: &str,
     seed: u64,
     problem: &Problem,
-    alpha: &DVector<f64>,
+    model: &Model,
     batch: Option<usize>,
     s: &ThresholdSettings,
 ) -> Result<Threshold, String> {
-    cached(cache_key("convergence", key, seed, alpha, batch, s), || {
-        threshold(problem, alpha, batch, seed, s).map_err(|e| e.to_string())
+    cached(cache_key("convergence", key, seed, model, batch, s), || {
+        threshold(problem, model, batch, seed, s).map_err(|e| e.to_string())
     })
 }
 
@@ -322,12 +325,12 @@ pub fn divergence_cached(
     key: &str,
     seed: u64,
     problem: &Problem,
-    alpha: &DVector<f64>,
+    model: &Model,
     batch: Option<usize>,
     s: &ThresholdSettings,
 ) -> Result<Threshold, String> {
-    let conv = threshold_cached(key, seed, problem, alpha, batch, s)?;
-    cached(cache_key("divergence", key, seed, alpha, batch, s), || {
-        divergence(problem, alpha, batch, seed, s, &conv).map_err(|e| e.to_string())
+    let conv = threshold_cached(key, seed, problem, model, batch, s)?;
+    cached(cache_key("divergence", key, seed, model, batch, s), || {
+        divergence(problem, model, batch, seed, s, &conv).map_err(|e| e.to_string())
     })
 }

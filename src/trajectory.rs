@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use nalgebra::DVector;
 
 use crate::bias::{self, EffectiveInit, SERIES_LIMIT};
+use crate::model::{Model, Param};
 use crate::npz::{self, NpzReader};
 
 /// A factor 1 ∓ γ_k g_k that is exactly zero (the weights hit 0 and the theory's
@@ -125,6 +126,11 @@ impl GainAccumulator {
         }
     }
 
+    /// Counts a step that moves no gain (mirror descent: its factors e^{∓x} multiply to 1).
+    pub fn count_step(&mut self) {
+        self.steps += 1;
+    }
+
     pub fn steps(&self) -> usize {
         self.steps
     }
@@ -136,9 +142,6 @@ impl GainAccumulator {
         self.max_x
     }
 
-    pub fn effective_init(&self, ln_alpha: DVector<f64>) -> EffectiveInit {
-        EffectiveInit { ln_alpha, gain: self.gain.clone(), rho: self.rho.clone() }
-    }
 }
 
 /// max_i |x_i| (0 for an empty slice), NaN if some x_i is NaN (so a NaN step is never
@@ -194,13 +197,14 @@ impl LossHistory {
     }
 }
 
-/// A trajectory recorded elsewhere (`alpha`, `stepsizes` (K), `grads` (K × d), optional
-/// `beta`): its small arrays are read on [`Self::load`]; `grads` stays on disk and is
-/// streamed in blocks of rows when the gain is accumulated, so memory is O(d + block).
+/// A trajectory recorded elsewhere (the start: `alpha`, or `u0` and `v0`, md `alpha` and
+/// `b0`; optional `param`; `stepsizes` (K), `grads` (K × d), optional `beta`): its small
+/// arrays are read on [`Self::load`]; `grads` stays on disk and is streamed in blocks of
+/// rows when the gain is accumulated, so memory is O(d + block).
 #[derive(Debug, Clone)]
 pub struct ExternalTrajectory {
     pub path: PathBuf,
-    pub alpha: DVector<f64>,
+    pub model: Model,
     pub stepsizes: Vec<f64>,
     pub beta: Option<DVector<f64>>,
 }
@@ -219,8 +223,9 @@ pub enum TrajectoryError {
 
 impl ExternalTrajectory {
     /// Reads and validates a trajectory file: `grads` must be (K, d) with K ≥ 1, d
-    /// taken from it; `stepsizes` (K,) and > 0; `alpha` scalar or (d,); `beta` (d,).
-    pub fn load(path: &Path) -> npz::Result<Self> {
+    /// taken from it; `stepsizes` (K,) and > 0; the start ([`crate::runfile::read_model`]);
+    /// `beta` (d,). `param` is the command line's --param, if given.
+    pub fn load(path: &Path, param: Option<Param>) -> npz::Result<Self> {
         let mut f = NpzReader::open(path)?;
         if !f.contains("grads") && f.contains("X") {
             return Err(f.error("grads", "missing: this is a problem file (X, y); give it to --problem"));
@@ -253,25 +258,31 @@ impl ExternalTrajectory {
         if let Some((i, g)) = stepsizes.data.iter().enumerate().find(|(_, g)| **g <= 0.0) {
             return Err(f.error("stepsizes", format!("entry {i} is {g}; stepsizes must be > 0")));
         }
-        let alpha = read_alpha(&mut f, d)?;
+        let model = crate::runfile::read_model(&mut f, d, param)?;
         let beta = if f.contains("beta") { Some(f.vector("beta", Some(d))?) } else { None };
-        Ok(Self { path: path.to_owned(), alpha, stepsizes: stepsizes.data, beta })
+        Ok(Self { path: path.to_owned(), model, stepsizes: stepsizes.data, beta })
     }
 
     pub fn dim(&self) -> usize {
-        self.alpha.len()
+        self.model.dim()
     }
 
-    /// Adds this trajectory's steps to `acc`, streaming `grads` by blocks of rows.
+    /// Adds this trajectory's steps x = s·γ·g to `acc` (s: the parametrisation's, see
+    /// [`Param::x_scale`]), streaming `grads` by blocks of rows (mirror descent: read and
+    /// checked, nothing to add).
     pub fn accumulate(&self, acc: &mut GainAccumulator) -> Result<(), TrajectoryError> {
         let d = self.dim();
+        let s = self.model.param.x_scale();
         let mut f = NpzReader::open(&self.path)?;
         let mut rows = f.rows("grads")?;
         let (mut block, mut x) = (Vec::new(), vec![0.0; d]);
         let mut gammas = self.stepsizes.iter();
         while rows.next_rows(&mut block, BLOCK_ROWS)? > 0 {
             for (row, gamma) in block.chunks_exact(d).zip(&mut gammas) {
-                x.iter_mut().zip(row).for_each(|(xi, g)| *xi = gamma * g);
+                if !self.model.param.has_gain() {
+                    continue;
+                }
+                x.iter_mut().zip(row).for_each(|(xi, g)| *xi = s * gamma * g);
                 acc.add(&x).map_err(|source| TrajectoryError::Degenerate { file: self.path.clone(), source })?;
             }
         }
@@ -285,7 +296,8 @@ impl ExternalTrajectory {
 }
 
 /// The effective initialisation of one run logged in several files, in order: every
-/// file must share `alpha` (to the bit) and d; the steps continue across files.
+/// file must share the parametrisation and start (to the bit); the steps continue across
+/// files.
 pub fn continued(parts: &[ExternalTrajectory]) -> Result<EffectiveInit, TrajectoryError> {
     let first = parts.first().ok_or_else(|| npz::InputError {
         file: PathBuf::from("--trajectory"),
@@ -294,18 +306,31 @@ pub fn continued(parts: &[ExternalTrajectory]) -> Result<EffectiveInit, Trajecto
     })?;
     let mut acc = GainAccumulator::new(first.dim());
     for t in parts {
-        if t.alpha.len() != first.alpha.len()
-            || t.alpha.iter().zip(first.alpha.iter()).any(|(a, b)| a.to_bits() != b.to_bits())
-        {
+        if !same_model(&t.model, &first.model) {
             let what = format!(
-                "differs from the first file's ({}): pieces of one run share alpha and d",
+                "differs from the first file's ({}): pieces of one run share the parametrisation, the start and d",
                 first.path.display()
             );
             return Err(npz::InputError { file: t.path.clone(), array: Some("alpha".into()), what }.into());
         }
         t.accumulate(&mut acc)?;
     }
-    Ok(acc.effective_init(first.alpha.map(f64::ln)))
+    Ok(first.model.effective_init(&acc))
+}
+
+/// Equal to the bit (so -0.0 and 0.0 differ, and NaN cannot occur: starts are checked).
+fn same_model(a: &Model, b: &Model) -> bool {
+    use crate::model::Init;
+    let same = |x: &DVector<f64>, y: &DVector<f64>| {
+        x.len() == y.len() && x.iter().zip(y.iter()).all(|(p, q)| p.to_bits() == q.to_bits())
+    };
+    a.param == b.param
+        && match (&a.init, &b.init) {
+            (Init::Alpha(x), Init::Alpha(y)) => same(x, y),
+            (Init::Weights { u0, v0 }, Init::Weights { u0: p, v0: q }) => same(u0, p) && same(v0, q),
+            (Init::Mirror { alpha, b0 }, Init::Mirror { alpha: p, b0: q }) => same(alpha, p) && same(b0, q),
+            _ => false,
+        }
 }
 
 /// Reads `alpha` (scalar or length d) and checks every entry is > 0.

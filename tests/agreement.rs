@@ -82,7 +82,7 @@ fn external_trajectories_written_by_numpy() {
     let problem = Problem::load(&fixture("problem_plain.npz")).unwrap();
     for name in ["trajectory_gd.npz", "trajectory_sgd.npz"] {
         let path = fixture(name);
-        let t = ExternalTrajectory::load(&path).unwrap();
+        let t = ExternalTrajectory::load(&path, None).unwrap();
         let eff = t.effective_init().unwrap();
         let mut f = NpzReader::open(&path).unwrap();
         let (gain_np, rho_np) = (f.vector("gain_numpy", None).unwrap(), f.vector("rho_numpy", None).unwrap());
@@ -106,7 +106,7 @@ fn replayed_schedule_matches_numpy_and_theory() {
     config.tol = 0.0;
     let run = train(&problem, &config).unwrap();
     assert_eq!(run.iters, 6000);
-    let numpy = ExternalTrajectory::load(&fixture("trajectory_sgd.npz")).unwrap();
+    let numpy = ExternalTrajectory::load(&fixture("trajectory_sgd.npz"), None).unwrap();
     let numpy_beta = numpy.beta.unwrap();
     let ours = run.beta();
     assert!((&ours - &numpy_beta).amax() <= 1e-12 * numpy_beta.amax(), "same iterates as numpy");

@@ -29,7 +29,7 @@ fn read_all(path: &Path) {
     let _ = f.i64_array("batches");
     let _ = f.f64_array("batches");
     let _ = dlncheck::problem::Problem::load(path);
-    let _ = dlncheck::trajectory::ExternalTrajectory::load(path);
+    let _ = dlncheck::trajectory::ExternalTrajectory::load(path, None);
     let _ = dlncheck::npz::read_vector(path, "y", Some(2));
 }
 

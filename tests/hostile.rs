@@ -9,6 +9,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use common::{Dir, dlncheck};
+use dlncheck::bias::Scales;
 use dlncheck::claims::eval::{Scope, Value, eval};
 use dlncheck::claims::{ClaimReport, ComparisonReport, Test, Verdict};
 use dlncheck::expr::{CmpOp, parse_expr};
@@ -114,7 +115,7 @@ fn dir_bytes(write: impl FnOnce(&Path)) -> Vec<u8> {
 }
 
 fn gain_of(path: &Path) -> Result<Vec<f64>, String> {
-    let t = dlncheck::trajectory::ExternalTrajectory::load(path).map_err(|e| e.to_string())?;
+    let t = dlncheck::trajectory::ExternalTrajectory::load(path, None).map_err(|e| e.to_string())?;
     Ok(t.effective_init().map_err(|e| e.to_string())?.gain.as_slice().to_vec())
 }
 
@@ -425,11 +426,11 @@ fn answers_hold_at_every_scale_or_are_refused() {
     assert!(rel(&(min_norm(&(&x * 1e200), &y).unwrap() * 1e200), &l2) < 1e-12);
     // argmin ψ_1 with y × 1e-200 is the min-ℓ2 interpolator (ψ_α ≈ b²/(2α²) there), not 0.
     let zero = DVector::zeros(25);
-    let tiny = solve_implicit(&x, &(&y * 1e-200), &zero, &zero, &NewtonSettings::default()).unwrap();
+    let tiny = solve_implicit(&x, &(&y * 1e-200), &Scales::two_sided(zero.clone(), zero.clone()), &NewtonSettings::default()).unwrap();
     assert!(rel(&(tiny.beta * 1e200), &l2) < 1e-10);
     // X and y × 1e-160: the same problem as X, y.
-    let plain = solve_implicit(&x, &y, &zero, &zero, &NewtonSettings::default()).unwrap();
-    let scaled = solve_implicit(&(&x * 1e-160), &(&y * 1e-160), &zero, &zero, &NewtonSettings::default()).unwrap();
+    let plain = solve_implicit(&x, &y, &Scales::two_sided(zero.clone(), zero.clone()), &NewtonSettings::default()).unwrap();
+    let scaled = solve_implicit(&(&x * 1e-160), &(&y * 1e-160), &Scales::two_sided(zero.clone(), zero.clone()), &NewtonSettings::default()).unwrap();
     assert!(rel(&scaled.beta, &plain.beta) < 1e-12);
     // ψ_α keeps its digits for |b| ≪ α²: ≈ b²/(4α²).
     let b = DVector::from_vec(vec![1e-100, -2e-100]);
@@ -446,8 +447,8 @@ fn answers_hold_at_every_scale_or_are_refused() {
     // A large-gain run: ln α_∞² = −5005, ρ = ±4000 (max ln α_∞² + |ρ| = −1005) is in range.
     let ell = DVector::from_element(25, -5005.0);
     let rho = DVector::from_fn(25, |i, _| if i % 2 == 0 { 4000.0 } else { -4000.0 });
-    let sol = solve_implicit(&x, &y, &ell, &rho, &NewtonSettings::default()).unwrap();
-    let kkt = dlncheck::predict::kkt_residual(&x, &ell, &rho, &sol.beta).unwrap();
+    let sol = solve_implicit(&x, &y, &Scales::two_sided(ell.clone(), rho.clone()), &NewtonSettings::default()).unwrap();
+    let kkt = dlncheck::predict::kkt_residual(&x, &Scales::two_sided(ell.clone(), rho.clone()), &sol.beta).unwrap();
     assert!(kkt.is_none_or(|k| k < 1e-8), "{kkt:?}");
     // A trajectory whose steps sit at γg = ±(1 − 2⁻⁴⁵): each adds ≈ 30.5 to the gain and
     // ∓30 to ρ, so ℓ ≈ −1500 with |ρ| up to ≈ 1500 (in range, max ℓ + |ρ| ≈ −30).
@@ -457,12 +458,12 @@ fn answers_hold_at_every_scale_or_are_refused() {
         let step: Vec<f64> = (0..25).map(|i| if (i + k) % 3 == 0 { -edge } else { edge }).collect();
         acc.add(&step).unwrap();
     }
-    let eff = acc.effective_init(DVector::from_element(25, 0.1f64.ln()));
+    let eff = dlncheck::model::Model::uv(DVector::from_element(25, 0.1)).effective_init(&acc);
     let (ell, rho) = (eff.ln_alpha_inf2(), eff.rho.clone());
     let top = ell.iter().zip(rho.iter()).map(|(l, r)| l + r.abs()).fold(f64::NEG_INFINITY, f64::max);
     assert!(top < -20.0 && ell.max() < -1400.0, "the case: ln α_∞² + |ρ| = {top}");
-    let sol = solve_implicit(&x, &y, &ell, &rho, &NewtonSettings::default()).unwrap();
-    let kkt = dlncheck::predict::kkt_residual(&x, &ell, &rho, &sol.beta).unwrap();
+    let sol = solve_implicit(&x, &y, &Scales::two_sided(ell.clone(), rho.clone()), &NewtonSettings::default()).unwrap();
+    let kkt = dlncheck::predict::kkt_residual(&x, &Scales::two_sided(ell.clone(), rho.clone()), &sol.beta).unwrap();
     assert!(sol.residual <= 1e-10 && kkt.is_none_or(|k| k < 1e-8), "{kkt:?}");
 }
 

@@ -2,6 +2,7 @@
 //! gradient flow's limit (dual Newton on the hyperbolic entropy), b²/2 gives min-ℓ2;
 //! non-convex potentials are refused.
 
+use dlncheck::bias::Scales;
 use dlncheck::predict::rel_dist;
 use dlncheck::problem::ProblemSpec;
 use dlncheck::solve::{NewtonSettings, Potential, SolveError, min_norm, solve_implicit, solve_potential};
@@ -17,7 +18,7 @@ fn psi_formula_matches_the_hyperbolic_entropy_solver() {
         let a = DVector::from_fn(d, |i, _| alpha * (1.0 + 0.5 * (i % 3) as f64));
         let generic = solve_potential(&p.x, &p.y, &Potential::parse(PSI).unwrap(), &a, &s).unwrap();
         let ell = a.map(|v| 2.0 * v.ln());
-        let builtin = solve_implicit(&p.x, &p.y, &ell, &DVector::zeros(d), &s).unwrap();
+        let builtin = solve_implicit(&p.x, &p.y, &Scales::two_sided(ell.clone(), DVector::zeros(d)), &s).unwrap();
         let gap = rel_dist(&generic.beta, &builtin.beta);
         assert!(gap <= 1e-9, "{n}×{d}, α = {alpha}: {gap:e}");
     }

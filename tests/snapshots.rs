@@ -67,6 +67,8 @@ fn compare_default_problem() {
     use dlncheck::solve::LpBackend;
     let spec = CompareSpec {
         alpha: 0.1,
+        param: dlncheck::model::Param::Uv,
+        init: None,
         runs: vec![RunSpec::parse("gd:0.2").unwrap(), RunSpec::parse("sgd:0.05:1").unwrap()],
         seeds: 1,
         max_iters: 1_000_000,

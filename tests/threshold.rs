@@ -1,6 +1,7 @@
 //! The measured threshold brackets the change of behaviour: the run at `lo` converges
 //! within the budget, the run at `hi` does not, for GD and SGD.
 
+use dlncheck::model::Model;
 use dlncheck::problem::ProblemSpec;
 use dlncheck::threshold::{SCAN_RATIO, ThresholdSettings, budget_steps, divergence, stability_bound, threshold};
 use dlncheck::train::{Batching, Stepsizes, Stop, TrainConfig, train};
@@ -12,7 +13,7 @@ fn the_bracket_separates_converging_from_failing_runs() {
     let alpha = DVector::from_element(p.d(), 0.1);
     let s = ThresholdSettings::default();
     for batch in [None, Some(1), Some(5)] {
-        let t = threshold(&p, &alpha, batch, 7, &s).unwrap();
+        let t = threshold(&p, &Model::uv(alpha.clone()), batch, 7, &s).unwrap();
         assert!(t.lo < t.hi && t.hi / t.lo - 1.0 <= s.rel_width, "{t:?}");
         let run = |gamma: f64| {
             let batching = batch.map_or(Batching::Full, |m| Batching::Random { m, seed: 7 });
@@ -38,8 +39,8 @@ fn the_divergence_bracket_separates_blow_up_from_oscillation() {
     let alpha = DVector::from_element(p.d(), 0.1);
     let s = ThresholdSettings::default();
     for batch in [None, Some(1)] {
-        let conv = threshold(&p, &alpha, batch, 0, &s).unwrap();
-        let div = divergence(&p, &alpha, batch, 0, &s, &conv).unwrap();
+        let conv = threshold(&p, &Model::uv(alpha.clone()), batch, 0, &s).unwrap();
+        let div = divergence(&p, &Model::uv(alpha.clone()), batch, 0, &s, &conv).unwrap();
         let run = |gamma: f64| {
             let batching = batch.map_or(Batching::Full, |m| Batching::Random { m, seed: 0 });
             let mut c = TrainConfig::new(alpha.clone(), Stepsizes::Constant(gamma), batching);
@@ -71,10 +72,10 @@ fn the_stability_bound_matches_its_closed_form_at_zero() {
     let gd = p.n() as f64 / (alpha * alpha * lambda);
     let sgd = 1.0 / (alpha * alpha * gram.diagonal().max());
     let rel = |a: f64, b: f64| (a - b).abs() / b;
-    assert!(rel(stability_bound(&p, &a, None).unwrap(), gd) < 1e-12);
+    assert!(rel(stability_bound(&p, &Model::uv(a.clone()), None).unwrap(), gd) < 1e-12);
     for m in [1, 5] {
-        assert!(rel(stability_bound(&p, &a, Some(m)).unwrap(), sgd) < 1e-12);
+        assert!(rel(stability_bound(&p, &Model::uv(a.clone()), Some(m)).unwrap(), sgd) < 1e-12);
     }
     let no_star = dlncheck::problem::Problem { beta_star: None, ..p };
-    assert!(stability_bound(&no_star, &a, None).unwrap_err().contains("beta_star"));
+    assert!(stability_bound(&no_star, &Model::uv(a.clone()), None).unwrap_err().contains("beta_star"));
 }

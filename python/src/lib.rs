@@ -4,6 +4,7 @@
 //! `dlncheck.NumericalError` (a method that missed its tolerance), with its messages.
 
 use dlncheck::bias::EffectiveInit;
+use dlncheck::model::{Init, Model, Param};
 use dlncheck::predict::{self as prediction, Verdict};
 use dlncheck::problem::Problem;
 use dlncheck::solve::{self, LpBackend, NewtonSettings, SolveError};
@@ -102,6 +103,23 @@ fn vector_of_len(py: Python<'_>, obj: &Bound<'_, PyAny>, name: &str, d: usize) -
     Ok(DVector::from_vec(v.data))
 }
 
+/// α as a vector: a float repeated d times (d required), or a 1-D array (of length d
+/// when d is given); every entry finite and > 0 is checked with the start.
+fn alpha_vector(py: Python<'_>, alpha: &Bound<'_, PyAny>, d: Option<usize>) -> PyResult<DVector<f64>> {
+    match (alpha.extract::<f64>(), d) {
+        (Ok(a), Some(d)) => Ok(DVector::from_element(d, a)),
+        (Ok(_), None) => Err(value_error("a scalar alpha needs d")),
+        (Err(_), _) => {
+            let v = read_array(py, alpha, "alpha", 1)?.data;
+            if d.is_some_and(|d| d != v.len()) {
+                return Err(value_error(format!("alpha has {} entries but d = {}", v.len(), d.unwrap_or(0))));
+            }
+            accumulator_fits(v.len() as u128)?;
+            Ok(DVector::from_vec(v))
+        }
+    }
+}
+
 /// A size argument `d` ≥ 1 whose accumulator fits in memory (else MemoryError).
 fn dimension(d: &Bound<'_, PyAny>) -> PyResult<usize> {
     let d: i128 = d.extract().map_err(|_| type_error("d must be an integer"))?;
@@ -127,25 +145,38 @@ fn accumulator_fits(d: u128) -> PyResult<()> {
 #[pyclass(module = "dlncheck")]
 struct GainAccumulator {
     acc: trajectory::GainAccumulator,
-    ln_alpha: DVector<f64>,
+    /// The parametrisation and start (theory/README.md § Other starts and parametrisations).
+    model: Model,
     /// This step's gradient (a copy) and x = γ g.
     g: Vec<f64>,
     x: Vec<f64>,
     float32_source: bool,
 }
 
-/// x = γ g after checking γ (g was checked when it was read).
-fn step_x(stepsize: f64, grad: &[f64], x: &mut [f64]) -> Result<(), String> {
+/// x = s·γ·g after checking γ (g was checked when it was read); s is the
+/// parametrisation's (2 for u2v2).
+fn step_x(param: Param, stepsize: f64, grad: &[f64], x: &mut [f64]) -> Result<(), String> {
     if !(stepsize.is_finite() && stepsize > 0.0) {
         return Err(format!("stepsize is {stepsize}; it must be finite and > 0"));
     }
-    x.iter_mut().zip(grad).for_each(|(x, g)| *x = stepsize * g);
+    let c = param.x_scale() * stepsize;
+    x.iter_mut().zip(grad).for_each(|(x, g)| *x = c * g);
     Ok(())
+}
+
+/// Adds x to `acc`, or counts the step where the parametrisation has no gain (md).
+fn add_step(param: Param, acc: &mut trajectory::GainAccumulator, x: &[f64]) -> Result<(), String> {
+    if param.has_gain() {
+        acc.add(x).map_err(|e| e.to_string())
+    } else {
+        acc.count_step();
+        Ok(())
+    }
 }
 
 impl GainAccumulator {
     fn eff(&self) -> EffectiveInit {
-        self.acc.effective_init(self.ln_alpha.clone())
+        self.model.effective_init(&self.acc)
     }
 
     fn d(&self) -> usize {
@@ -167,8 +198,8 @@ impl GainAccumulator {
         for (row, (gamma, grad)) in stepsizes.iter().zip(grads.chunks_exact(d.max(1))).enumerate() {
             self.g.copy_from_slice(grad);
             finite(format_args!("grads row {row} of {k}: grad"), &self.g, &[d])?;
-            step_x(*gamma, &self.g, &mut self.x)
-                .and_then(|()| acc.add(&self.x).map_err(|e| e.to_string()))
+            step_x(self.model.param, *gamma, &self.g, &mut self.x)
+                .and_then(|()| add_step(self.model.param, &mut acc, &self.x))
                 .map_err(|e| value_error(format!("row {row} of {k}: {e}")))?;
         }
         self.acc = acc;
@@ -178,39 +209,64 @@ impl GainAccumulator {
 
     /// Adds the step in `self.g` (the library's step is transactional).
     fn step(&mut self, stepsize: f64) -> PyResult<()> {
-        step_x(stepsize, &self.g, &mut self.x).map_err(value_error)?;
-        self.acc.add(&self.x).map_err(value_error)
+        step_x(self.model.param, stepsize, &self.g, &mut self.x).map_err(value_error)?;
+        add_step(self.model.param, &mut self.acc, &self.x).map_err(value_error)
     }
 }
 
 #[pymethods]
 impl GainAccumulator {
-    /// GainAccumulator(alpha, d=None): alpha a float (then d is required) or a 1-D array.
+    /// GainAccumulator(alpha=None, d=None, *, u0=None, v0=None, b0=None, param="uv"):
+    /// param "uv" (b = u ⊙ v), "u2v2" (b = u² − v²) or "md" (mirror descent with ψ_α);
+    /// the start is the parametrisation's default at scale alpha (a float with d, or a
+    /// vector), or u0 and v0 (uv, u2v2), or alpha and b0 (md).
     #[new]
-    #[pyo3(signature = (alpha, d=None))]
-    fn new(py: Python<'_>, alpha: &Bound<'_, PyAny>, d: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+    #[pyo3(signature = (alpha=None, d=None, *, u0=None, v0=None, b0=None, param="uv"))]
+    fn new(
+        py: Python<'_>,
+        alpha: Option<&Bound<'_, PyAny>>,
+        d: Option<&Bound<'_, PyAny>>,
+        u0: Option<&Bound<'_, PyAny>>,
+        v0: Option<&Bound<'_, PyAny>>,
+        b0: Option<&Bound<'_, PyAny>>,
+        param: &str,
+    ) -> PyResult<Self> {
+        let param = Param::parse(param).map_err(value_error)?;
         let d = d.map(dimension).transpose()?;
-        let alpha: Vec<f64> = match (alpha.extract::<f64>(), d) {
-            (Ok(a), Some(d)) => vec![a; d],
-            (Ok(_), None) => return Err(value_error("a scalar alpha needs d")),
-            (Err(_), _) => {
-                let v = read_array(py, alpha, "alpha", 1)?.data;
-                if d.is_some_and(|d| d != v.len()) {
-                    return Err(value_error(format!("alpha has {} entries but d = {}", v.len(), d.unwrap_or(0))));
-                }
-                accumulator_fits(v.len() as u128)?;
-                v
+        let init = match (alpha, u0, v0, b0) {
+            (None, Some(u0), Some(v0), None) => {
+                let u0 = read_array(py, u0, "u0", 1)?.data;
+                accumulator_fits(u0.len() as u128)?;
+                let len = d.unwrap_or(u0.len());
+                Init::Weights { u0: DVector::from_vec(u0), v0: vector_of_len(py, v0, "v0", len)? }
             }
+            (Some(alpha), None, None, b0) => {
+                let alpha = alpha_vector(py, alpha, d)?;
+                match b0 {
+                    Some(b0) => Init::Mirror { b0: vector_of_len(py, b0, "b0", alpha.len())?, alpha },
+                    None => Init::Alpha(alpha),
+                }
+            }
+            (None, None, None, _) => return Err(value_error("give alpha, or u0 and v0 (or, for md, alpha and b0)")),
+            (None, Some(_), None, _) | (None, None, Some(_), _) => {
+                return Err(value_error("u0 and v0 go together: give both"));
+            }
+            (None, Some(_), Some(_), Some(_)) => {
+                return Err(value_error("b0 is mirror descent's start (with alpha); u0 and v0 are a network's"));
+            }
+            _ => return Err(value_error("give either alpha (and, for md, b0) or u0 and v0, not both")),
         };
-        if let Some(i) = alpha.iter().position(|a| !(a.is_finite() && *a > 0.0)) {
-            return Err(value_error(format!("alpha[{i}] is {}; α must be finite and > 0", alpha[i])));
+        let model = Model { param, init };
+        let len = model.dim();
+        if d.is_some_and(|d| d != len) {
+            return Err(value_error(format!("the start has {len} entries but d = {}", d.unwrap_or(0))));
         }
-        let d = alpha.len();
+        model.check(len).map_err(value_error)?;
         Ok(Self {
-            acc: trajectory::GainAccumulator::new(d),
-            ln_alpha: DVector::from_iterator(d, alpha.iter().map(|a| a.ln())),
-            g: vec![0.0; d],
-            x: vec![0.0; d],
+            acc: trajectory::GainAccumulator::new(len),
+            model,
+            g: vec![0.0; len],
+            x: vec![0.0; len],
             float32_source: false,
         })
     }
@@ -262,14 +318,21 @@ impl GainAccumulator {
         self.acc.steps()
     }
 
+    /// The parametrisation: "uv", "u2v2" or "md".
     #[getter]
-    fn gain<'py>(&self, py: Python<'py>) -> Bound<'py, numpy::PyArray1<f64>> {
-        self.acc.gain.as_slice().to_vec().into_pyarray(py)
+    fn param(&self) -> &'static str {
+        self.model.param.name()
     }
 
     #[getter]
+    fn gain<'py>(&self, py: Python<'py>) -> Bound<'py, numpy::PyArray1<f64>> {
+        self.eff().gain.as_slice().to_vec().into_pyarray(py)
+    }
+
+    /// ρ = ln(α₊/α₋) (±inf on sign-constrained coordinates).
+    #[getter]
     fn rho<'py>(&self, py: Python<'py>) -> Bound<'py, numpy::PyArray1<f64>> {
-        self.acc.rho.as_slice().to_vec().into_pyarray(py)
+        self.eff().rho_total().as_slice().to_vec().into_pyarray(py)
     }
 
     #[getter]
@@ -298,11 +361,11 @@ impl GainAccumulator {
     #[pyo3(signature = (path, beta=None))]
     fn save(&self, py: Python<'_>, path: std::path::PathBuf, beta: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
         let beta = beta.map(|b| vector_of_len(py, b, "beta", self.d())).transpose()?;
-        dlncheck::runfile::save_accumulated(&path, &self.eff(), self.acc.steps(), beta.as_ref()).map_err(value_error)
+        dlncheck::runfile::save_accumulated(&path, &self.model, &self.acc, beta.as_ref()).map_err(value_error)
     }
 
     fn __repr__(&self) -> String {
-        format!("GainAccumulator(d={}, steps={})", self.d(), self.acc.steps())
+        format!("GainAccumulator(d={}, steps={}, param=\"{}\")", self.d(), self.acc.steps(), self.model.param.name())
     }
 }
 
@@ -384,7 +447,7 @@ fn solve_implicit<'py>(
     let p = problem(py, x, y)?;
     let eff = acc.eff();
     let sol = py
-        .detach(|| solve::solve_implicit(&p.x, &p.y, &eff.ln_alpha_inf2(), &eff.rho, &NewtonSettings::default()))
+        .detach(|| solve::solve_implicit(&p.x, &p.y, &eff.scales(), &NewtonSettings::default()))
         .map_err(solver_failed(&p))?;
     let out = PyDict::new(py);
     out.set_item("beta", to_array(py, &sol.beta))?;

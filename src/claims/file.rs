@@ -10,6 +10,7 @@ use toml::Spanned;
 use super::eval::{Names, RUN_FIELDS, Ty, check};
 use crate::expr::{Comparison, Expr, Kind, ParseError, parse_expr, parse_relation};
 use crate::limits;
+use crate::model::Param;
 use crate::problem::ProblemSpec;
 use crate::symbolic::check::{Domain, Statement, SymbolicClaim};
 use crate::symbolic::{Builder, Sym};
@@ -109,6 +110,18 @@ struct RawScenario {
     quick_seeds: Option<Spanned<toml::Value>>,
     #[serde(default)]
     first_seed: u64,
+    param: Option<Spanned<String>>,
+    init: Option<Spanned<RawInit>>,
+}
+
+/// A start other than the parametrisation's default: `u0` and `v0`, or md's `b0`
+/// (expressions of the globals, e.g. `alpha * (1 + uniform)`, evaluated per seed).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInit {
+    u0: Option<Spanned<String>>,
+    v0: Option<Spanned<String>>,
+    b0: Option<Spanned<String>>,
 }
 
 fn d_n() -> Spanned<usize> {
@@ -143,6 +156,8 @@ impl Default for RawScenario {
             seeds: d_one(),
             quick_seeds: None,
             first_seed: 0,
+            param: None,
+            init: None,
         }
     }
 }
@@ -198,6 +213,9 @@ struct RawRun {
     stepsize: Spanned<NumOrText>,
     max_iters: Option<Spanned<usize>>,
     tol: Option<Spanned<f64>>,
+    param: Option<Spanned<String>>,
+    init: Option<Spanned<RawInit>>,
+    threshold_param: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -236,6 +254,27 @@ pub struct RunDef {
     pub uses_divergence: bool,
     pub max_iters: usize,
     pub tol: f64,
+    /// The run's parametrisation and start (the scenario's unless the run sets them).
+    pub model: ModelSpec,
+    /// The parametrisation whose thresholds `threshold` and `divergence` are (the run's
+    /// own unless `threshold_param` names another, e.g. md's for a uv run at md's γ).
+    pub threshold_model: ModelSpec,
+}
+
+/// A claim's parametrisation and start, the start's vectors as expressions per seed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelSpec {
+    pub param: Param,
+    pub init: InitSpec,
+}
+
+/// See [`ModelSpec`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum InitSpec {
+    /// The parametrisation's default start at the scenario's α.
+    Default,
+    Weights { u0: Expr, v0: Expr },
+    Mirror { b0: Expr },
 }
 
 /// A loaded, checked claim.
@@ -248,6 +287,8 @@ pub struct Claim {
     /// The generator settings (the seed is set per seed).
     pub problem: ProblemSpec,
     pub alpha: f64,
+    /// The scenario's parametrisation and start (`gradient_flow` is its limit as γ → 0).
+    pub model: ModelSpec,
     pub seeds: Vec<u64>,
     pub quick_seeds: Vec<u64>,
     pub threshold: ThresholdSettings,
@@ -268,7 +309,7 @@ pub struct Claim {
 }
 
 /// Names every claim expression may use (per seed), with their types.
-pub const GLOBALS: [(&str, Ty); 11] = [
+pub const GLOBALS: [(&str, Ty); 12] = [
     ("X", Ty::Mat),
     ("y", Ty::Vec),
     ("beta_star", Ty::Vec),
@@ -278,6 +319,7 @@ pub const GLOBALS: [(&str, Ty); 11] = [
     ("alpha", Ty::Vec),
     ("gradient_flow", Ty::Vec),
     ("uniform", Ty::Vec),
+    ("index", Ty::Vec),
     ("n", Ty::Num),
     ("d", Ty::Num),
 ];
@@ -380,8 +422,12 @@ pub fn parse(file: &Path, src: &str) -> Result<Claim, ClaimError> {
         ..ProblemSpec::default()
     };
     let threshold = threshold_settings(&l, &raw.threshold)?;
-    let runs =
-        raw.runs.iter().map(|(name, r)| run_def(&l, name, r, (problem.n, problem.d))).collect::<Result<Vec<_>, _>>()?;
+    let model = model_spec(&l, sc.param.as_ref(), sc.init.as_ref(), None)?;
+    let runs = raw
+        .runs
+        .iter()
+        .map(|(name, r)| run_def(&l, name, r, (problem.n, problem.d), &model))
+        .collect::<Result<Vec<_>, _>>()?;
     let defines = parse_defines(&l, &raw.define)?;
     let define_order =
         dependency_order(&defines, |_| l.error(0, "a cycle of definitions"))?.into_iter().map(str::to_owned).collect();
@@ -416,6 +462,7 @@ pub fn parse(file: &Path, src: &str) -> Result<Claim, ClaimError> {
         statement: raw.statement.trim().to_string(),
         problem,
         alpha: *sc.alpha.get_ref(),
+        model,
         seeds,
         quick_seeds,
         threshold,
@@ -538,6 +585,7 @@ fn symbolic_claim(l: &Loader, raw: &RawClaim, s: &RawSymbolic) -> Result<Claim, 
         statement: raw.statement.trim().to_string(),
         problem: ProblemSpec::default(),
         alpha: 0.1,
+        model: ModelSpec { param: Param::Uv, init: InitSpec::Default },
         seeds: Vec::new(),
         quick_seeds: Vec::new(),
         threshold: ThresholdSettings::default(),
@@ -652,7 +700,54 @@ fn threshold_settings(l: &Loader, t: &RawThreshold) -> Result<ThresholdSettings,
     Ok(s)
 }
 
-fn run_def(l: &Loader, name: &str, r: &RawRun, (n, d): (usize, usize)) -> Result<RunDef, ClaimError> {
+/// The parametrisation and start of a scenario (`parent` = None) or of a run (which
+/// inherits what it does not set from the scenario's `parent`).
+fn model_spec(
+    l: &Loader,
+    param: Option<&Spanned<String>>,
+    init: Option<&Spanned<RawInit>>,
+    parent: Option<&ModelSpec>,
+) -> Result<ModelSpec, ClaimError> {
+    let p = match param {
+        Some(t) => Param::parse(t.get_ref()).map_err(|e| l.error(t.span().start, e))?,
+        None => parent.map_or(Param::Uv, |m| m.param),
+    };
+    let expr = |t: &Spanned<String>| -> Result<Expr, ClaimError> {
+        let e = parse_expr(t.get_ref()).map_err(|e| l.parse_error(l.text_start(t), e))?;
+        let none = BTreeMap::new();
+        match check(&e, &ClaimNames { runs: &[], defines: &none }) {
+            Ok(Ty::Vec | Ty::Num) => Ok(e),
+            Ok(ty) => Err(l.error(t.span().start, format!("a start is a vector or a number, this is {ty:?}"))),
+            Err(e) => Err(l.error(l.text_start(t) + e.span.0, format!("in the start: {}", e.message))),
+        }
+    };
+    let spec = match init {
+        None => parent.map_or(InitSpec::Default, |m| m.init.clone()),
+        Some(i) => match (&i.get_ref().u0, &i.get_ref().v0, &i.get_ref().b0) {
+            (Some(u0), Some(v0), None) => InitSpec::Weights { u0: expr(u0)?, v0: expr(v0)? },
+            (None, None, Some(b0)) => InitSpec::Mirror { b0: expr(b0)? },
+            _ => return Err(l.error(i.span().start, "init needs u0 and v0 (uv, u2v2), or b0 alone (md)")),
+        },
+    };
+    let at = init.map(|i| i.span().start).or(param.map(|t| t.span().start)).unwrap_or(0);
+    match (&spec, p) {
+        (InitSpec::Weights { .. }, Param::Md) => {
+            Err(l.error(at, "param = \"md\" starts from b0 (init = { b0 = \"…\" }), not u0, v0"))
+        }
+        (InitSpec::Mirror { .. }, Param::Uv | Param::U2v2) => {
+            Err(l.error(at, format!("b0 is mirror descent's start; param = \"{}\" starts from u0, v0", p.name())))
+        }
+        _ => Ok(ModelSpec { param: p, init: spec }),
+    }
+}
+
+fn run_def(
+    l: &Loader,
+    name: &str,
+    r: &RawRun,
+    (n, d): (usize, usize),
+    scenario: &ModelSpec,
+) -> Result<RunDef, ClaimError> {
     let batch = match r.algorithm.get_ref().as_str() {
         "gd" => {
             if let Some(b) = &r.batch {
@@ -673,6 +768,7 @@ fn run_def(l: &Loader, name: &str, r: &RawRun, (n, d): (usize, usize)) -> Result
             );
         }
     };
+    let model = model_spec(l, r.param.as_ref(), r.init.as_ref(), Some(scenario))?;
     let at = r.stepsize.span().start;
     let stepsize = match r.stepsize.get_ref() {
         NumOrText::Num(g) => Expr { kind: Kind::Num(*g), span: (0, 0) },
@@ -695,6 +791,11 @@ fn run_def(l: &Loader, name: &str, r: &RawRun, (n, d): (usize, usize)) -> Result
         stepsize,
         max_iters: run_max_iters(l, r)?,
         tol: run_tol(l, r)?,
+        threshold_model: match &r.threshold_param {
+            Some(t) => model_spec(l, Some(t), None, Some(&model))?,
+            None => model.clone(),
+        },
+        model,
     })
 }
 

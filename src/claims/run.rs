@@ -10,8 +10,9 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use super::eval::{EvalError, Scope, Value, eval};
-use super::file::{Claim, RunDef};
-use crate::bias::EffectiveInit;
+use super::file::{Claim, InitSpec, ModelSpec, RunDef};
+use crate::bias::{EffectiveInit, Scales};
+use crate::model::{Init, Model};
 use crate::expr::Expr;
 use crate::predict::kkt_residual;
 use crate::problem::{Problem, ProblemSpec};
@@ -23,7 +24,7 @@ type ThresholdFn = fn(
     &str,
     u64,
     &Problem,
-    &DVector<f64>,
+    &Model,
     Option<usize>,
     &crate::threshold::ThresholdSettings,
 ) -> Result<Threshold, String>;
@@ -98,16 +99,16 @@ fn execute(
     def: &RunDef,
     spec: &ProblemSpec,
     p: &Problem,
-    alpha: &DVector<f64>,
+    (model, threshold_model): (&Model, &Model),
 ) -> Result<RunResult, String> {
     let key = format!("{spec:?}");
     let measure = |kind: &str, f: ThresholdFn| {
-        f(&key, spec.seed, p, alpha, def.batch, &claim.threshold)
+        f(&key, spec.seed, p, threshold_model, def.batch, &claim.threshold)
             .map_err(|e| format!("{kind} threshold of run `{}`: {e}", def.name))
     };
     let th = def.uses_threshold.then(|| measure("convergence", threshold_cached)).transpose()?;
     let div = def.uses_divergence.then(|| measure("divergence", divergence_cached)).transpose()?;
-    let bound = stability_bound(p, alpha, def.batch);
+    let bound = stability_bound(p, threshold_model, def.batch);
     let at = StepsizeScope {
         threshold: th.map_or(f64::NAN, |t| t.lo),
         divergence: div.map_or(f64::NAN, |t| t.lo),
@@ -125,7 +126,7 @@ fn execute(
         ));
     }
     let batching = def.batch.map_or(Batching::Full, |m| Batching::Random { m, seed: spec.seed });
-    let mut config = TrainConfig::new(alpha.clone(), Stepsizes::Constant(gamma), batching);
+    let mut config = TrainConfig::with_model(model.clone(), Stepsizes::Constant(gamma), batching);
     config.max_iters = def.max_iters;
     config.tol = def.tol;
     config.history_cap = 2;
@@ -171,12 +172,21 @@ pub fn run_seed(claim: &Claim, seed: u64) -> Result<SeedValues, SeedError> {
     let spec = ProblemSpec { seed, ..claim.problem };
     let problem = spec.generate()?;
     let alpha = DVector::from_element(problem.d(), claim.alpha);
+    // The starts first, in a scope without runs (a start cannot read a run).
+    let starts = SeedScope::new(claim, &problem, alpha.clone(), &[], seed, None);
+    let scenario = starts.model(&claim.model)?;
+    let models = claim
+        .runs
+        .iter()
+        .map(|def| Ok((starts.model(&def.model)?, starts.model(&def.threshold_model)?)))
+        .collect::<Result<Vec<_>, SeedError>>()?;
     let runs = claim
         .runs
         .par_iter()
-        .map(|def| execute(claim, def, &spec, &problem, &alpha))
+        .zip(&models)
+        .map(|(def, (model, at))| execute(claim, def, &spec, &problem, (model, at)))
         .collect::<Result<Vec<_>, String>>()?;
-    let scope = SeedScope::new(claim, &problem, alpha, &runs, seed);
+    let scope = SeedScope::new(claim, &problem, alpha, &runs, seed, Some(scenario));
     // Definitions in dependency order, so each name lookup below hits the memo and no
     // evaluation recurses through a chain of definitions.
     for name in &claim.define_order {
@@ -215,20 +225,50 @@ struct SeedScope<'a> {
     alpha: DVector<f64>,
     runs: &'a [RunResult],
     seed: u64,
+    /// The scenario's model (`None` while the starts themselves are evaluated).
+    model: Option<Model>,
     memo: RefCell<HashMap<String, Value>>,
 }
 
 impl<'a> SeedScope<'a> {
-    fn new(claim: &'a Claim, p: &'a Problem, alpha: DVector<f64>, runs: &'a [RunResult], seed: u64) -> Self {
-        Self { claim, p, alpha, runs, seed, memo: RefCell::default() }
+    fn new(
+        claim: &'a Claim,
+        p: &'a Problem,
+        alpha: DVector<f64>,
+        runs: &'a [RunResult],
+        seed: u64,
+        model: Option<Model>,
+    ) -> Self {
+        Self { claim, p, alpha, runs, seed, model, memo: RefCell::default() }
+    }
+
+    /// A claim's parametrisation and start on this seed: the start's expressions
+    /// evaluated (a number is every coordinate's), then checked like a user's start.
+    fn model(&self, spec: &ModelSpec) -> Result<Model, SeedError> {
+        let d = self.p.d();
+        let vector = |what: &str, e: &Expr| -> Result<DVector<f64>, SeedError> {
+            match eval(e, self).map_err(|e| SeedError::eval(&format!("in the start's {what}"), e))? {
+                Value::Num(x) => Ok(DVector::from_element(d, x)),
+                Value::Vec(v) => Ok(v),
+                _ => Err(SeedError::from(format!("the start's {what} is not a vector"))),
+            }
+        };
+        let init = match &spec.init {
+            InitSpec::Default => Init::Alpha(self.alpha.clone()),
+            InitSpec::Weights { u0, v0 } => Init::Weights { u0: vector("u0", u0)?, v0: vector("v0", v0)? },
+            InitSpec::Mirror { b0 } => Init::Mirror { alpha: self.alpha.clone(), b0: vector("b0", b0)? },
+        };
+        let model = Model { param: spec.param, init };
+        model.check(d).map_err(|e| SeedError { message: format!("the start: {e}"), shape: true })?;
+        Ok(model)
     }
 
     fn beta_star(&self) -> Result<&DVector<f64>, String> {
         self.p.beta_star.as_ref().ok_or_else(|| "the problem has no beta_star".into())
     }
 
-    fn implicit(&self, ell: &DVector<f64>, rho: &DVector<f64>) -> Result<DVector<f64>, String> {
-        Ok(solve_implicit(&self.p.x, &self.p.y, ell, rho, &NewtonSettings::default()).map_err(|e| e.to_string())?.beta)
+    fn implicit(&self, scales: &Scales) -> Result<DVector<f64>, String> {
+        Ok(solve_implicit(&self.p.x, &self.p.y, scales, &NewtonSettings::default()).map_err(|e| e.to_string())?.beta)
     }
 
     /// Evaluates definition `name` into the memo (its dependencies are there already).
@@ -259,9 +299,10 @@ impl Scope for SeedScope<'_> {
             "off_support" => self.support(false)?,
             "alpha" => Value::Vec(self.alpha.clone()),
             "gradient_flow" => {
-                let eff = EffectiveInit::gradient_flow(self.alpha.map(f64::ln));
-                Value::Vec(self.implicit(&eff.ln_alpha_inf2(), &eff.rho)?)
+                let model = self.model.as_ref().ok_or("a start cannot use gradient_flow (it depends on the start)")?;
+                Value::Vec(self.implicit(&model.gradient_flow().scales())?)
             }
+            "index" => Value::Vec(DVector::from_fn(d, |i, _| i as f64)),
             "uniform" => {
                 let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ 0x0075_6e69_666f_726d);
                 Value::Vec(DVector::from_fn(d, |_, _| rng.random::<f64>()))
@@ -300,22 +341,28 @@ impl Scope for SeedScope<'_> {
         match field {
             "beta" => vec(&r.record.beta),
             "theory" => {
-                r.theory.get_or_init(|| self.implicit(&r.eff.ln_alpha_inf2(), &r.eff.rho)).clone().map(Value::Vec)
+                r.theory.get_or_init(|| self.implicit(&r.eff.scales())).clone().map(Value::Vec)
             }
             "gain" => vec(&r.eff.gain),
             "first_order_gain" => r.run.accumulator.first_order.as_ref().map_or(Err("not recorded".into()), vec),
-            "rho" => vec(&r.eff.rho),
-            "alpha" => vec(&r.record.alpha),
+            "rho" => vec(&r.eff.rho_total()),
+            "alpha" => vec(&r.eff.ln_alpha().map(f64::exp)),
             "alpha_inf" => vec(&r.eff.alpha_inf()),
             "ln_alpha_inf2" => vec(&r.eff.ln_alpha_inf2()),
             "beta_tilde0" => vec(&r.eff.beta_tilde0()),
             "max_gamma_g" => num(r.run.accumulator.max_abs_x()),
-            "u" => vec(&r.record.u),
-            "v" => vec(&r.record.v),
+            "u" | "v" => {
+                let (u, v) = r
+                    .record
+                    .model
+                    .weights(r.record.w_plus.as_slice(), r.record.w_minus.as_slice())
+                    .ok_or_else(|| format!("run `{run}` is mirror descent: it has no u, v"))?;
+                vec(if field == "u" { &u } else { &v })
+            }
             "loss" => num(r.run.loss),
             "loss_climb" => num(r.run.loss_climb),
             "gain_l1" => num(r.eff.gain.lp_norm(1)),
-            "kkt" => kkt_residual(&self.p.x, &r.eff.ln_alpha_inf2(), &r.eff.rho, &r.record.beta)
+            "kkt" => kkt_residual(&self.p.x, &r.eff.scales(), &r.record.beta)
                 .map_err(|e| e.to_string())?
                 .map_or(Err("KKT residual not computable: entries of the limit underflowed".into()), num),
             "conservation" => num(r.record.conservation_residual()),
@@ -331,9 +378,11 @@ impl Scope for SeedScope<'_> {
         let (x, y) = (&self.p.x, &self.p.y);
         let lp = |e: crate::solve::SolveError| e.to_string();
         let beta = match (f, args) {
-            ("implicit", [Value::Vec(ell), Value::Vec(rho)]) => self.implicit(ell, rho)?,
+            ("implicit", [Value::Vec(ell), Value::Vec(rho)]) => {
+                self.implicit(&Scales::two_sided(ell.clone(), rho.clone()))?
+            }
             ("kkt", [Value::Vec(b), Value::Vec(ell), Value::Vec(rho)]) => {
-                let k = kkt_residual(x, ell, rho, b).map_err(lp)?;
+                let k = kkt_residual(x, &Scales::two_sided(ell.clone(), rho.clone()), b).map_err(lp)?;
                 return k.map(Value::Num).ok_or_else(|| "KKT residual not computable (underflow)".into());
             }
             ("weighted_bp", [Value::Vec(w)]) => weighted_basis_pursuit(x, y, w, LpBackend::Homotopy).map_err(lp)?.beta,

@@ -14,6 +14,7 @@ use nalgebra::{DMatrix, DVector};
 use super::newton_system::NewtonSystem;
 
 use super::SolveError;
+use crate::bias::{Scales, Side};
 use crate::numeric;
 
 /// Settings of the dual Newton solver.
@@ -76,6 +77,7 @@ pub struct ImplicitSolution {
 /// Reused buffers of the dual evaluations.
 struct Workspace<'a> {
     x: &'a DMatrix<f64>,
+    side: &'a [Side],
     y: &'a DVector<f64>,
     z: DVector<f64>,
     grad: DVector<f64>,
@@ -89,7 +91,8 @@ struct DualPoint {
     c: DVector<f64>,
 }
 
-/// Solves `argmin_{Xb=y} D_{ψ_{α_∞}}(b, b̃_0)` given ℓ = ln α_∞² and ρ.
+/// Solves `argmin_{Xb=y} D_{ψ_{α_∞}}(b, b̃_0)` given ℓ = ln α_∞² and ρ per coordinate
+/// (with sign-constrained coordinates: their relative-entropy terms, see [`Scales`]).
 ///
 /// Plain damped Newton from μ = 0 when min ℓ ≥ `start_level`; otherwise (or if that
 /// fails) path following on ℓ(s) = s·ℓ: s starts where min ℓ(s) = `start_level`, grows
@@ -98,18 +101,17 @@ struct DualPoint {
 pub fn solve_implicit(
     x: &DMatrix<f64>,
     y: &DVector<f64>,
-    ell: &DVector<f64>,
-    rho: &DVector<f64>,
+    scales: &Scales,
     settings: &NewtonSettings,
 ) -> Result<ImplicitSolution, SolveError> {
-    check_inputs(x, y, ell, rho)?;
+    check_inputs(x, y, scales)?;
     // The problem is the same for (X·2⁻ᵏ, y·2⁻ᵏ) with μ·2ᵏ (z = ρ + Xᵀμ and b unchanged):
     // an X far from unit scale is brought near it exactly (a power of two), so its
     // Hessian X C Xᵀ neither underflows nor overflows.
     let k = x.amax().log2().round();
     if k.abs() > 200.0 {
         let s = (-k).exp2();
-        let mut sol = solve_implicit(&(x * s), &(y * s), ell, rho, settings)?;
+        let mut sol = solve_implicit(&(x * s), &(y * s), scales, settings)?;
         sol.mu *= s;
         // y·2⁻ᵏ may have left f64's range where X·2⁻ᵏ did not: judge the answer by the
         // data as given.
@@ -129,7 +131,8 @@ pub fn solve_implicit(
         sol.residual = sol.residual.max(residual);
         return Ok(sol);
     }
-    let mut ws = Workspace::new(x, y);
+    let mut ws = Workspace::new(x, y, &scales.side);
+    let (ell, rho) = (&scales.ell, &scales.rho);
     if ell.min() >= settings.start_level {
         let mut mu = DVector::zeros(x.nrows());
         let plain = ws.newton(ell, rho, &mut mu, settings.tol, settings.max_iters);
@@ -196,9 +199,10 @@ fn follow_path(
     }
 }
 
-fn check_inputs(x: &DMatrix<f64>, y: &DVector<f64>, ell: &DVector<f64>, rho: &DVector<f64>) -> Result<(), SolveError> {
+fn check_inputs(x: &DMatrix<f64>, y: &DVector<f64>, scales: &Scales) -> Result<(), SolveError> {
     let (n, d) = x.shape();
-    if y.len() != n || ell.len() != d || rho.len() != d {
+    let (ell, rho) = (&scales.ell, &scales.rho);
+    if y.len() != n || ell.len() != d || rho.len() != d || scales.side.len() != d {
         return Err(SolveError::Shape(format!(
             "X is {n}×{d} but y has {}, ln α_∞² {} and ρ {} entries",
             y.len(),
@@ -221,9 +225,9 @@ fn check_inputs(x: &DMatrix<f64>, y: &DVector<f64>, ell: &DVector<f64>, rho: &DV
 }
 
 impl<'a> Workspace<'a> {
-    fn new(x: &'a DMatrix<f64>, y: &'a DVector<f64>) -> Self {
+    fn new(x: &'a DMatrix<f64>, y: &'a DVector<f64>, side: &'a [Side]) -> Self {
         let (n, d) = x.shape();
-        Self { x, y, z: DVector::zeros(d), grad: DVector::zeros(n), system: NewtonSystem::new(n, d) }
+        Self { x, side, y, z: DVector::zeros(d), grad: DVector::zeros(n), system: NewtonSystem::new(n, d) }
     }
 
     fn finish(
@@ -263,14 +267,34 @@ impl<'a> Workspace<'a> {
         let mut f = -mu.dot(self.y);
         for i in 0..ell.len() {
             let (z, a) = (self.z[i], self.z[i].abs());
-            if ell[i] + a > MAX_EXPONENT || !a.is_finite() {
+            let top = match self.side[i] {
+                Side::Both => a,
+                Side::Plus => z,
+                Side::Minus => -z,
+                Side::Zero => 0.0,
+            };
+            if ell[i] + top > MAX_EXPONENT || !a.is_finite() {
                 return None;
             }
-            let half = 0.5 * (ell[i] + a).exp();
-            let decay = (-2.0 * a).exp();
-            b[i] = (half * -(-2.0 * a).exp_m1()).copysign(z);
-            c[i] = half * (1.0 + decay);
-            f += b[i] * (0.5 * z).tanh();
+            match self.side[i] {
+                Side::Both => {
+                    let half = 0.5 * (ell[i] + a).exp();
+                    let decay = (-2.0 * a).exp();
+                    b[i] = (half * -(-2.0 * a).exp_m1()).copysign(z);
+                    c[i] = half * (1.0 + decay);
+                    f += b[i] * (0.5 * z).tanh();
+                }
+                // One-sided (relative entropy): b = ±½e^{ℓ ± z}, its own curvature, and
+                // F's term ½e^{ℓ ± z} = |b|.
+                Side::Plus | Side::Minus => {
+                    let s = if self.side[i] == Side::Plus { 1.0 } else { -1.0 };
+                    let e = 0.5 * (ell[i] + s * z).exp();
+                    b[i] = s * e;
+                    c[i] = e;
+                    f += e;
+                }
+                Side::Zero => (b[i], c[i]) = (0.0, 0.0),
+            }
         }
         self.grad.copy_from(self.y);
         self.grad.gemv(1.0, self.x, &b, -1.0);

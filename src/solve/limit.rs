@@ -28,8 +28,8 @@ pub fn weighted_bp_limit_curve(
     let settings = NewtonSettings::default();
     ts.iter()
         .map(|&t| {
-            let ell = w * (-2.0 * t);
-            let sol = solve_implicit(x, y, &ell, rho, &settings)?;
+            let scales = crate::bias::Scales::two_sided(w * (-2.0 * t), rho.clone());
+            let sol = solve_implicit(x, y, &scales, &settings)?;
             let rel_dist = crate::numeric::rel_dist(&sol.beta, &wbp.beta);
             Ok(LimitPoint { t, rel_dist, newton_iters: sol.newton_iters })
         })

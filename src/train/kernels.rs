@@ -2,6 +2,7 @@
 //! per step), row-major X for SGD (only the batch rows are touched).
 
 use crate::bias::SERIES_LIMIT;
+use crate::model::{Model, beta_of};
 use crate::trajectory::{DegenerateFactor, GainAccumulator};
 
 /// Σ a_i b_i: with 8 independent accumulators for short vectors and 32 for long ones
@@ -45,45 +46,56 @@ pub fn axpy(y: &mut [f64], a: f64, x: &[f64]) {
     }
 }
 
-/// The weights and their product, b = u ⊙ v.
+/// The weights of a run in the coordinates that evolve multiplicatively, w₊ and w₋
+/// (theory/README.md § Other starts and parametrisations), and b = ½(w₊² − w₋²).
+/// Neither weight is ever formed from a difference, so the smaller keeps every digit
+/// however far below the larger it falls.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Weights {
-    pub u: Vec<f64>,
-    pub v: Vec<f64>,
+    pub w_plus: Vec<f64>,
+    pub w_minus: Vec<f64>,
     pub b: Vec<f64>,
 }
 
+/// How a step moves w± given x = s·γ·g: by 1 ∓ x (`EXP = false`: b = u ⊙ v and
+/// b = u² − v²) or by e^{∓x} (`EXP = true`: mirror descent). Returns (w₊, w₋, b).
+#[inline(always)]
+pub fn advance<const EXP: bool>(wp: f64, wm: f64, x: f64) -> (f64, f64, f64) {
+    let (p, m) = if EXP {
+        let e = (-x).exp();
+        (wp * e, wm / e)
+    } else {
+        (wp - x * wp, wm + x * wm)
+    };
+    (p, m, beta_of(p, m))
+}
+
 impl Weights {
-    /// u_0 = sqrt(2) α, v_0 = 0, so b_0 = 0.
-    pub fn init(alpha: &[f64]) -> Self {
-        let d = alpha.len();
-        Self { u: alpha.iter().map(|a| std::f64::consts::SQRT_2 * a).collect(), v: vec![0.0; d], b: vec![0.0; d] }
+    /// From the signed w±,₀ of a start.
+    pub fn init(model: &Model) -> Self {
+        let (wp, wm) = model.start();
+        let b = wp.iter().zip(wm.iter()).map(|(p, m)| beta_of(*p, *m)).collect();
+        Self { w_plus: wp.as_slice().to_vec(), w_minus: wm.as_slice().to_vec(), b }
     }
 
     /// The update with x = c·row, writing x into `xs` in the same pass (batch-1 SGD).
     #[inline]
-    pub fn update_scaled(&mut self, c: f64, row: &[f64], xs: &mut [f64]) {
+    pub fn update_scaled<const EXP: bool>(&mut self, c: f64, row: &[f64], xs: &mut [f64]) {
         let d = row.len();
-        let (u, v, b, xs) = (&mut self.u[..d], &mut self.v[..d], &mut self.b[..d], &mut xs[..d]);
+        let (wp, wm, b, xs) = (&mut self.w_plus[..d], &mut self.w_minus[..d], &mut self.b[..d], &mut xs[..d]);
         for j in 0..d {
             let xj = c * row[j];
             xs[j] = xj;
-            let (u0, v0) = (u[j], v[j]);
-            u[j] = u0 - xj * v0;
-            v[j] = v0 - xj * u0;
-            b[j] = u[j] * v[j];
+            (wp[j], wm[j], b[j]) = advance::<EXP>(wp[j], wm[j], xj);
         }
     }
 
-    /// One simultaneous update per coordinate with x = γ g:
-    /// u ← u - x v, v ← v - x u, b = u v.
+    /// One simultaneous update per coordinate with x = s γ g.
     #[inline]
-    pub fn update(&mut self, x: &[f64]) {
-        for (((u, v), b), &xj) in self.u.iter_mut().zip(self.v.iter_mut()).zip(self.b.iter_mut()).zip(x) {
-            let (u0, v0) = (*u, *v);
-            *u = u0 - xj * v0;
-            *v = v0 - xj * u0;
-            *b = *u * *v;
+    pub fn update<const EXP: bool>(&mut self, x: &[f64]) {
+        let (wp, wm, b) = (&mut self.w_plus, &mut self.w_minus, &mut self.b);
+        for (j, &xj) in x.iter().enumerate() {
+            (wp[j], wm[j], b[j]) = advance::<EXP>(wp[j], wm[j], xj);
         }
     }
 }
@@ -98,20 +110,24 @@ pub fn residual_cm(x_cm: &[f64], y: &[f64], b: &[f64], r: &mut [f64]) {
 }
 
 /// One full-batch GD step in a single pass over X: for each column j,
-/// x_j = γ/n <X_j, r>, update (u_j, v_j, b_j), then r_next += X_j b_j.
-/// On return `xs` holds x = γ g and `r_next` = X b_next - y.
-pub fn gd_step(x_cm: &[f64], y: &[f64], gamma: f64, w: &mut Weights, r: &[f64], r_next: &mut [f64], xs: &mut [f64]) {
+/// x_j = γ/n <X_j, r> (γ already times the parametrisation's s), update (w₊, w₋, b)_j,
+/// then r_next += X_j b_j. On return `xs` holds x and `r_next` = X b_next - y.
+pub fn gd_step<const EXP: bool>(
+    x_cm: &[f64],
+    y: &[f64],
+    gamma: f64,
+    w: &mut Weights,
+    r: &[f64],
+    r_next: &mut [f64],
+    xs: &mut [f64],
+) {
     let n = y.len();
     let scale = gamma / n as f64;
     r_next.iter_mut().zip(y).for_each(|(ri, yi)| *ri = -yi);
     for (j, col) in x_cm.chunks_exact(n).enumerate() {
         let xj = scale * dot(col, r);
         xs[j] = xj;
-        let (u0, v0) = (w.u[j], w.v[j]);
-        let (u1, v1) = (u0 - xj * v0, v0 - xj * u0);
-        w.u[j] = u1;
-        w.v[j] = v1;
-        w.b[j] = u1 * v1;
+        (w.w_plus[j], w.w_minus[j], w.b[j]) = advance::<EXP>(w.w_plus[j], w.w_minus[j], xj);
         axpy(r_next, w.b[j], col);
     }
 }
@@ -127,7 +143,7 @@ pub const GD_BLOCK: usize = 256;
 /// its own part of X b_next, and the parts are summed in block order, so the result is
 /// the same whatever the thread count. `partials` holds one n-vector per block.
 #[allow(clippy::too_many_arguments)]
-pub fn gd_step_blocked(
+pub fn gd_step_blocked<const EXP: bool>(
     x_cm: &[f64],
     y: &[f64],
     gamma: f64,
@@ -141,15 +157,14 @@ pub fn gd_step_blocked(
     let n = y.len();
     let scale = gamma / n as f64;
     let cols = x_cm.par_chunks(GD_BLOCK * n).zip(xs.par_chunks_mut(GD_BLOCK));
-    let weights = w.u.par_chunks_mut(GD_BLOCK).zip(w.v.par_chunks_mut(GD_BLOCK)).zip(w.b.par_chunks_mut(GD_BLOCK));
-    partials.par_chunks_mut(n).zip(cols).zip(weights).for_each(|((part, (block, xs)), ((u, v), b))| {
+    let weights =
+        w.w_plus.par_chunks_mut(GD_BLOCK).zip(w.w_minus.par_chunks_mut(GD_BLOCK)).zip(w.b.par_chunks_mut(GD_BLOCK));
+    partials.par_chunks_mut(n).zip(cols).zip(weights).for_each(|((part, (block, xs)), ((wp, wm), b))| {
         part.fill(0.0);
         for (j, col) in block.chunks_exact(n).enumerate() {
             let xj = scale * dot(col, r);
             xs[j] = xj;
-            let (u0, v0) = (u[j], v[j]);
-            (u[j], v[j]) = (u0 - xj * v0, v0 - xj * u0);
-            b[j] = u[j] * v[j];
+            (wp[j], wm[j], b[j]) = advance::<EXP>(wp[j], wm[j], xj);
             axpy(part, b[j], col);
         }
     });
@@ -160,12 +175,13 @@ pub fn gd_step_blocked(
 }
 
 /// One stochastic step on the batch `rows` of row-major X (n × d), gain included:
-/// r_i = <x_i, b> - y_i, x = γ/m Σ_i r_i x_i, the weight update, and Gain, ρ += q(x),
-/// (q₋ - q₊)(x). `row_max[i]` = max_j |X_ij| bounds |x| for batch 1 without a pass, so
-/// the update and the accumulation share one loop there. `xs` is scratch of length d.
+/// r_i = <x_i, b> - y_i, x = γ/m Σ_i r_i x_i (γ already times s), the weight update,
+/// and Gain, ρ += q(x), (q₋ - q₊)(x) when `acc` is given (mirror descent has no gain).
+/// `row_max[i]` = max_j |X_ij| bounds |x| for batch 1 without a pass, so the update and
+/// the accumulation share one loop there. `xs` is scratch of length d.
 /// Returns Σ r_i² over the batch.
 #[allow(clippy::too_many_arguments)]
-pub fn sgd_step(
+pub fn sgd_step<const EXP: bool>(
     x_rm: &[f64],
     row_max: &[f64],
     y: &[f64],
@@ -173,7 +189,7 @@ pub fn sgd_step(
     gamma: f64,
     w: &mut Weights,
     xs: &mut [f64],
-    acc: &mut GainAccumulator,
+    acc: Option<&mut GainAccumulator>,
 ) -> Result<f64, DegenerateFactor> {
     let d = w.b.len();
     let scale = gamma / rows.len() as f64;
@@ -182,18 +198,20 @@ pub fn sgd_step(
         let ri = dot(row, &w.b) - y[*i];
         let c = scale * ri;
         let bound = c.abs() * row_max[*i];
-        if bound < SERIES_LIMIT && acc.first_order.is_none() {
-            let (u, v, b) = (&mut w.u[..d], &mut w.v[..d], &mut w.b[..d]);
-            acc.add_fused(bound, |j| {
-                let xj = c * row[j];
-                let (u0, v0) = (u[j], v[j]);
-                (u[j], v[j]) = (u0 - xj * v0, v0 - xj * u0);
-                b[j] = u[j] * v[j];
-                xj
-            });
-        } else {
-            w.update_scaled(c, row, xs);
-            acc.add_bounded(xs, bound)?;
+        match acc {
+            Some(acc) if bound < SERIES_LIMIT && acc.first_order.is_none() => {
+                let (wp, wm, b) = (&mut w.w_plus[..d], &mut w.w_minus[..d], &mut w.b[..d]);
+                acc.add_fused(bound, |j| {
+                    let xj = c * row[j];
+                    (wp[j], wm[j], b[j]) = advance::<EXP>(wp[j], wm[j], xj);
+                    xj
+                });
+            }
+            Some(acc) => {
+                w.update_scaled::<EXP>(c, row, xs);
+                acc.add_bounded(xs, bound)?;
+            }
+            None => w.update_scaled::<EXP>(c, row, xs),
         }
         return Ok(ri * ri);
     }
@@ -205,7 +223,9 @@ pub fn sgd_step(
         batch_sq += ri * ri;
         axpy(xs, scale * ri, row);
     }
-    w.update(xs);
-    acc.add(xs)?;
+    w.update::<EXP>(xs);
+    if let Some(acc) = acc {
+        acc.add(xs)?;
+    }
     Ok(batch_sq)
 }

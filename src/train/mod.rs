@@ -1,5 +1,7 @@
 //! (S)GD on the diagonal linear network b = u ⊙ v (theory/README.md § Setting): u_0 = sqrt(2) α,
-//! v_0 = 0; at step k, g_k = ∇L_{B_k}(b_k), u ← u - γ_k g_k ⊙ v, v ← v - γ_k g_k ⊙ u.
+//! v_0 = 0; at step k, g_k = ∇L_{B_k}(b_k), u ← u - γ_k g_k ⊙ v, v ← v - γ_k g_k ⊙ u;
+//! and the rest of the exact family ([`Model`]: any start, b = u² − v², mirror descent),
+//! all kept as w± = (u ± v)/√2 (or their equivalent), which move multiplicatively.
 //! The gain accumulates online; why a run stopped is data ([`Stop`]), not an error.
 
 mod kernels;
@@ -10,6 +12,7 @@ pub use schedule::{Batching, Stepsizes, load_schedule};
 
 use nalgebra::DVector;
 
+use crate::model::{Model, Param};
 use crate::problem::Problem;
 use crate::trajectory::{DegenerateFactor, GainAccumulator, LossHistory, max_abs};
 use schedule::BatchSampler;
@@ -19,7 +22,7 @@ pub const BLOWUP: f64 = 1e16;
 
 /// Training settings. | field | default | meaning |
 /// |---|---|---|
-/// | alpha | — | initialisation scale per coordinate, all > 0 |
+/// | model | uv from α | parametrisation and start ([`Model`]) |
 /// | stepsizes | — | γ_k |
 /// | batching | Full | GD, SGD (random m-subsets) or replayed rows |
 /// | tol | 1e-25 | stop when L(b_k) < tol |
@@ -31,7 +34,7 @@ pub const BLOWUP: f64 = 1e16;
 /// | trace_growth | None | GD: keep (step, loss, b) at k = 0 and then k ← max(k+1, ⌈k(1+growth)⌉) |
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainConfig {
-    pub alpha: DVector<f64>,
+    pub model: Model,
     pub stepsizes: Stepsizes,
     pub batching: Batching,
     pub tol: f64,
@@ -44,9 +47,14 @@ pub struct TrainConfig {
 }
 
 impl TrainConfig {
+    /// b = u ⊙ v from u₀ = √2α, v₀ = 0 (see [`Self::with_model`] for the rest of the family).
     pub fn new(alpha: DVector<f64>, stepsizes: Stepsizes, batching: Batching) -> Self {
+        Self::with_model(Model::uv(alpha), stepsizes, batching)
+    }
+
+    pub fn with_model(model: Model, stepsizes: Stepsizes, batching: Batching) -> Self {
         Self {
-            alpha,
+            model,
             stepsizes,
             batching,
             tol: 1e-25,
@@ -62,12 +70,7 @@ impl TrainConfig {
     /// Validates the settings against a problem of size n × d.
     pub fn check(&self, n: usize, d: usize) -> Result<(), TrainError> {
         let bad = |what: String| Err(TrainError::Config(what));
-        if self.alpha.len() != d {
-            return bad(format!("alpha has length {}, the problem has d = {d}", self.alpha.len()));
-        }
-        if let Some((i, a)) = self.alpha.iter().enumerate().find(|(_, a)| !(a.is_finite() && **a > 0.0)) {
-            return bad(format!("alpha entry {i} is {a}; α must be finite and > 0"));
-        }
+        self.model.check(d).map_err(TrainError::Config)?;
         self.stepsizes.check().map_err(TrainError::Config)?;
         crate::limits::check_count("the step cap (--iters)", self.max_iters, crate::limits::MAX_STEPS)
             .map_err(TrainError::Config)?;
@@ -109,7 +112,7 @@ pub enum TrainError {
 /// A finished run: final weights, the gain accumulators and what was recorded.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Run {
-    pub alpha: DVector<f64>,
+    pub model: Model,
     pub weights: Weights,
     pub accumulator: GainAccumulator,
     pub history: LossHistory,
@@ -148,7 +151,7 @@ impl Run {
     }
 }
 
-/// Runs (S)GD from u_0 = sqrt(2) α, v_0 = 0 until L(b) < tol, the step cap, the end of
+/// Runs (S)GD on the config's model from its start until L(b) < tol, the step cap, the end of
 /// the schedule, or divergence.
 pub fn train(problem: &Problem, config: &TrainConfig) -> Result<Run, TrainError> {
     let (n, d) = (problem.n(), problem.d());
@@ -181,9 +184,11 @@ struct State {
 impl State {
     fn new(problem: &Problem, config: &TrainConfig) -> Self {
         let (n, d) = (problem.n(), problem.d());
-        let r: Vec<f64> = problem.y.iter().map(|y| -y).collect();
+        let weights = Weights::init(&config.model);
+        let mut r = vec![0.0; n];
+        kernels::residual_cm(problem.x.as_slice(), problem.y.as_slice(), &weights.b, &mut r);
         Self {
-            weights: Weights::init(config.alpha.as_slice()),
+            weights,
             acc: if config.first_order_gain {
                 GainAccumulator::new(d).with_first_order()
             } else {
@@ -223,6 +228,7 @@ impl State {
         let (x_cm, y) = (p.x.as_slice(), p.y.as_slice());
         let loss0 = self.loss;
         let blocked = x_cm.len() >= kernels::PARALLEL_MIN_ENTRIES;
+        let param = c.model.param;
         let mut partials = if blocked { vec![0.0; p.d().div_ceil(kernels::GD_BLOCK) * p.n()] } else { Vec::new() };
         for k in 0..max_iters {
             if let Some(stop) = self.observe(k, loss_of(&self.r), loss0, c.tol) {
@@ -238,12 +244,16 @@ impl State {
             }
             let gamma = c.stepsizes.at(k);
             let (w, r, r_next, xs) = (&mut self.weights, &self.r, &mut self.r_next, &mut self.xs);
-            if blocked {
-                kernels::gd_step_blocked(x_cm, y, gamma, w, r, r_next, xs, &mut partials);
-            } else {
-                kernels::gd_step(x_cm, y, gamma, w, r, r_next, xs);
+            let gx = param.x_scale() * gamma;
+            match (param, blocked) {
+                (Param::Md, true) => kernels::gd_step_blocked::<true>(x_cm, y, gx, w, r, r_next, xs, &mut partials),
+                (_, true) => kernels::gd_step_blocked::<false>(x_cm, y, gx, w, r, r_next, xs, &mut partials),
+                (Param::Md, false) => kernels::gd_step::<true>(x_cm, y, gx, w, r, r_next, xs),
+                (_, false) => kernels::gd_step::<false>(x_cm, y, gx, w, r, r_next, xs),
             }
-            self.acc.add(&self.xs)?;
+            if param.has_gain() {
+                self.acc.add(&self.xs)?;
+            }
             self.stepsizes.push(gamma);
             std::mem::swap(&mut self.r, &mut self.r_next);
         }
@@ -269,8 +279,11 @@ impl State {
             }
             let gamma = c.stepsizes.at(k);
             let rows = sampler.next(k).expect("SGD batching yields rows");
-            let (w, xs, acc) = (&mut self.weights, &mut self.xs, &mut self.acc);
-            let batch_sq = kernels::sgd_step(&x_rm, &row_max, y, rows, gamma, w, xs, acc)?;
+            let (w, xs, gx) = (&mut self.weights, &mut self.xs, c.model.param.x_scale() * gamma);
+            let batch_sq = match c.model.param {
+                Param::Md => kernels::sgd_step::<true>(&x_rm, &row_max, y, rows, gx, w, xs, None)?,
+                _ => kernels::sgd_step::<false>(&x_rm, &row_max, y, rows, gx, w, xs, Some(&mut self.acc))?,
+            };
             if c.record_batches {
                 self.batches.extend_from_slice(rows);
             }
@@ -290,7 +303,7 @@ impl State {
         let m = batch_size(&c.batching);
         let batches = (c.record_batches && m > 0).then(|| (m, std::mem::take(&mut self.batches)));
         Run {
-            alpha: c.alpha.clone(),
+            model: c.model.clone(),
             weights: self.weights,
             accumulator: self.acc,
             history: self.history,
