@@ -2,8 +2,8 @@
 //! a pass over X at memory bandwidth, and the dual Newton solve behind `predict`.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use dlncheck::bias::Scales;
 use dlncheck::bias::EffectiveInit;
+use dlncheck::bias::Scales;
 use dlncheck::predict::predict;
 use dlncheck::problem::{Problem, ProblemSpec};
 use dlncheck::solve::{NewtonSettings, NewtonSystem, Potential, solve_implicit, solve_potential};
@@ -67,9 +67,15 @@ fn newton(c: &mut Criterion) {
     let sol = solve_implicit(&p.x, &p.y, &Scales::two_sided(ell.clone(), rho.clone()), &s).unwrap();
     assert!(sol.residual <= 1e-12);
     println!("n=100 d=1000: {} Newton iterations, residual {:.1e}", sol.newton_iters, sol.residual);
-    g.bench_function("dual Newton n=100 d=1000", |b| b.iter(|| solve_implicit(&p.x, &p.y, &Scales::two_sided(ell.clone(), rho.clone()), &s).unwrap()));
+    g.bench_function("dual Newton n=100 d=1000", |b| {
+        b.iter(|| solve_implicit(&p.x, &p.y, &Scales::two_sided(ell.clone(), rho.clone()), &s).unwrap())
+    });
     // What `predict` computes: the theory's limit and gradient flow's (warm-started).
-    let eff = EffectiveInit::from_alpha(DVector::from_element(p.d(), 0.1f64.ln()), ell.map(|l| 2.0 * 0.1f64.ln() - l), rho.clone());
+    let eff = EffectiveInit::from_alpha(
+        DVector::from_element(p.d(), 0.1f64.ln()),
+        ell.map(|l| 2.0 * 0.1f64.ln() - l),
+        rho.clone(),
+    );
     g.bench_function("predict (theory + gradient flow) n=100 d=1000", |b| {
         b.iter(|| predict(&p.x, &p.y, &eff, None, &s).unwrap())
     });

@@ -10,7 +10,8 @@ fn main() {
     let p = ProblemSpec { n: 100, d: 1000, sparsity: 5, n_test: 0, ..ProblemSpec::default() }.generate().unwrap();
     let ell = DVector::from_fn(p.d(), |i, _| 2.0 * 0.1f64.ln() - 4.0 * ((i * 37 % 101) as f64 / 100.0));
     let rho = DVector::from_fn(p.d(), |i, _| 0.2 * ((i * 13 % 7) as f64 / 7.0 - 0.5));
-    let eff = EffectiveInit::from_alpha(DVector::from_element(p.d(), 0.1f64.ln()), ell.map(|l| 2.0 * 0.1f64.ln() - l), rho);
+    let eff =
+        EffectiveInit::from_alpha(DVector::from_element(p.d(), 0.1f64.ln()), ell.map(|l| 2.0 * 0.1f64.ln() - l), rho);
     let s = NewtonSettings { tol: 1e-12, ..NewtonSettings::default() };
     let reps = 200;
     let t = Instant::now();

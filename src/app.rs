@@ -9,9 +9,9 @@ use nalgebra::DVector;
 use serde_json::{Value, json};
 
 use crate::bias::EffectiveInit;
-use crate::model::{Model, Param};
 use crate::compare::{CompareSpec, LoggedRun, ProblemSource, compare};
 use crate::image::ImageFormat;
+use crate::model::{Model, Param};
 use crate::npz::{self, InputError, NpzReader};
 use crate::predict::{CONVERGED_MARGIN, Prediction, Verdict, predict};
 use crate::problem::{Problem, ProblemSpec};
@@ -296,7 +296,10 @@ fn load_source(src: &GainSource, param: Option<Param>) -> Result<Loaded> {
             let parts = paths.iter().map(|p| ExternalTrajectory::load(p, param)).collect::<npz::Result<Vec<_>>>()?;
             let eff = continued(&parts)?;
             let beta = parts.last().and_then(|t| t.beta.clone());
-            let model = parts.first().map(|t| t.model.clone()).ok_or_else(|| Error::Usage("no trajectory file given".into()))?;
+            let model = parts
+                .first()
+                .map(|t| t.model.clone())
+                .ok_or_else(|| Error::Usage("no trajectory file given".into()))?;
             Ok(Loaded { model, eff, conservation: None, beta })
         }
     }

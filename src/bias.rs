@@ -278,7 +278,8 @@ impl EffectiveInit {
             Side::Minus => minus[i],
             Side::Zero => 0.0,
         });
-        let rho = DVector::from_fn(plus.len(), |i, _| if side[i] == Side::Both { 0.5 * (plus[i] - minus[i]) } else { 0.0 });
+        let rho =
+            DVector::from_fn(plus.len(), |i, _| if side[i] == Side::Both { 0.5 * (plus[i] - minus[i]) } else { 0.0 });
         Scales { ell, rho, side }
     }
 

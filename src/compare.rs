@@ -4,9 +4,9 @@
 use nalgebra::DVector;
 
 use crate::bias::EffectiveInit;
+use crate::model::{Init, Model, Param};
 use crate::predict::rel_dist;
 use crate::problem::{Problem, ProblemSpec};
-use crate::model::{Init, Model, Param};
 use crate::runfile::RunRecord;
 use crate::solve::{
     LpBackend, NewtonSettings, SolveError, basis_pursuit, min_norm, solve_implicit, weighted_basis_pursuit,

@@ -85,6 +85,9 @@ enum Command {
         /// and --sparsity its number of nonzeros.
         #[arg(long)]
         beta_star: Option<PathBuf>,
+        /// Draw b* ≥ 0 (so sign-constrained starts, u₀ = v₀, can interpolate y = X b*).
+        #[arg(long)]
+        positive: bool,
         /// The problem file to write (.npz: X, y, beta_star, X_test, y_test).
         #[arg(long)]
         out: PathBuf,
@@ -456,8 +459,8 @@ fn format_agrees(cli: &Cli) -> app::Result<()> {
 
 fn run(command: Command) -> app::Result<Outcome> {
     match command {
-        Command::Gen { n, d, sparsity, mean, noise, n_test, scale_decades, seed, beta_star, out } => {
-            let spec = ProblemSpec { n, d, sparsity, mean, noise, n_test, scale_decades, seed };
+        Command::Gen { n, d, sparsity, mean, noise, n_test, scale_decades, seed, beta_star, positive, out } => {
+            let spec = ProblemSpec { n, d, sparsity, mean, noise, n_test, scale_decades, seed, positive };
             app::generate(&spec, &out, beta_star.as_deref())
         }
         Command::Train { problem, alpha, family, stepsize, batch, iters, seed, schedule, tol, record_batches, out } => {

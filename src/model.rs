@@ -43,9 +43,10 @@ impl Param {
     }
 
     pub fn parse(s: &str) -> Result<Self, String> {
-        Self::ALL.into_iter().find(|p| p.name() == s.trim()).ok_or_else(|| {
-            format!("unknown parametrisation '{}': expected uv, u2v2 or md", crate::limits::clip(s, 40))
-        })
+        Self::ALL
+            .into_iter()
+            .find(|p| p.name() == s.trim())
+            .ok_or_else(|| format!("unknown parametrisation '{}': expected uv, u2v2 or md", crate::limits::clip(s, 40)))
     }
 
     /// s in x = s·γ·g, the argument of the step factors.

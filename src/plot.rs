@@ -539,8 +539,14 @@ pub fn edge_of_stability_figures(dir: &Path, fraction: f64, formats: &[ImageForm
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let p = ProblemSpec::default().generate()?;
     let alpha = 0.1;
-    let th = threshold(&p, &crate::model::Model::uv(DVector::from_element(p.d(), alpha)), None, 0, &ThresholdSettings::default())
-        .map_err(|e| e.to_string())?;
+    let th = threshold(
+        &p,
+        &crate::model::Model::uv(DVector::from_element(p.d(), alpha)),
+        None,
+        0,
+        &ThresholdSettings::default(),
+    )
+    .map_err(|e| e.to_string())?;
     let (g_eos, g_flow) = (fraction * th.lo, 0.02 * th.lo);
     let eos = traced(&p, alpha, g_eos, 3_000_000)?;
     let horizon = eos.last().map_or(1.0, |t| t.0);

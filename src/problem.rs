@@ -42,11 +42,24 @@ pub struct ProblemSpec {
     pub n_test: usize,
     pub scale_decades: f64,
     pub seed: u64,
+    /// b* ≥ 0 (its draws' signs dropped; everything else drawn as without it): a target
+    /// X|b*| that sign-constrained starts (b ≥ 0) can interpolate.
+    pub positive: bool,
 }
 
 impl Default for ProblemSpec {
     fn default() -> Self {
-        Self { n: 20, d: 30, sparsity: 3, mean: 0.0, noise: 0.0, n_test: 100, scale_decades: 0.0, seed: 0 }
+        Self {
+            n: 20,
+            d: 30,
+            sparsity: 3,
+            mean: 0.0,
+            noise: 0.0,
+            n_test: 100,
+            scale_decades: 0.0,
+            seed: 0,
+            positive: false,
+        }
     }
 }
 
@@ -81,7 +94,8 @@ impl ProblemSpec {
         let mut beta_star = DVector::zeros(self.d);
         for i in rand::seq::index::sample(&mut rng, self.d, self.sparsity) {
             let mag = 1.0 + normal(&mut rng).abs();
-            beta_star[i] = if rng.random::<bool>() { mag } else { -mag };
+            let plus = rng.random::<bool>();
+            beta_star[i] = if plus || self.positive { mag } else { -mag };
         }
         let draw = |rng: &mut ChaCha8Rng, rows: usize| {
             let mut x = DMatrix::zeros(rows, self.d);

@@ -15,8 +15,8 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::compare::metrics;
-use crate::problem::{Problem, ProblemSpec};
 use crate::model::{Model, Param};
+use crate::problem::{Problem, ProblemSpec};
 use crate::runfile::RunRecord;
 use crate::solve::{NewtonSettings, solve_implicit};
 use crate::threshold::{ThresholdSettings, threshold_cached};

@@ -293,14 +293,7 @@ fn cached(key: String, measure: impl FnOnce() -> Result<Threshold, String>) -> R
 }
 
 /// The cache key of a `kind` of threshold: problem `key`, seed, α, batch size, settings.
-fn cache_key(
-    kind: &str,
-    key: &str,
-    seed: u64,
-    model: &Model,
-    batch: Option<usize>,
-    s: &ThresholdSettings,
-) -> String {
+fn cache_key(kind: &str, key: &str, seed: u64, model: &Model, batch: Option<usize>, s: &ThresholdSettings) -> String {
     format!("{kind}|{key}|{seed}|{model:?}|{batch:?}|{s:?}")
 }
 

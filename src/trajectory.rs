@@ -141,7 +141,6 @@ impl GainAccumulator {
     pub fn max_abs_x(&self) -> f64 {
         self.max_x
     }
-
 }
 
 /// max_i |x_i| (0 for an empty slice), NaN if some x_i is NaN (so a NaN step is never

@@ -67,6 +67,38 @@ fn exact_characterisation_without_the_half_in_alpha_inf_fails() {
     assert_eq!(variant("exact-gd-uncentred", &wrong), Verdict::Fails);
 }
 
+/// The exact family (theory/README.md § Other starts and parametrisations): each claim
+/// flips when its theory forgets what the start or parametrisation changes.
+#[test]
+fn the_family_claims_flip_when_the_start_or_parametrisation_is_forgotten() {
+    // The paper's scale 2 ln α − Gain in place of the start's ln|w₊,₀ w₋,₀| − Gain.
+    let paper = [("implicit(gd.ln_alpha_inf2, gd.rho)", "implicit(2 * ln(alpha) - gd.gain, gd.rho)")];
+    assert_eq!(variant("exact-family-starts", &paper), Verdict::Fails);
+    // The two-sided hyperbolic problem in place of the relative entropy with b ≥ 0.
+    let two_sided =
+        [("rel_err(gd.beta, gd.theory)", "rel_err(gd.beta, implicit(2 * ln(alpha) - gd.gain, 0 * gd.gain))")];
+    assert_eq!(variant("exact-family-sign-constrained", &two_sided), Verdict::Fails);
+    let mixed = [(
+        "rel_err(gd_half.beta, gd_half.theory)",
+        "rel_err(gd_half.beta, implicit(2 * ln(alpha) - gd_half.gain, 0 * gd_half.gain))",
+    )];
+    assert_eq!(variant("exact-family-mixed", &mixed), Verdict::Fails);
+    // u2v2's start w± = √2α without its √2.
+    let no_root_two = [("ln(2) + 2 * ln(alpha) - gd.gain", "2 * ln(alpha) - gd.gain")];
+    assert_eq!(variant("exact-u2v2", &no_root_two), Verdict::Fails);
+    // GD on u ⊙ v is not mirror descent: its limit is not gradient flow's.
+    let gd_for_md = [("rel_err(md.beta, gradient_flow) <= 1e-10", "rel_err(uv.beta, gradient_flow) <= 1e-10")];
+    assert_eq!(variant("mirror-descent-has-no-gain", &gd_for_md), Verdict::Fails);
+    // u2v2 at γ is uv at 2γ, not at 1.9γ.
+    assert_eq!(
+        variant("u2v2-gain-is-uv-at-double-stepsize", &[("stepsize = 0.3", "stepsize = 0.285")]),
+        Verdict::Fails
+    );
+    // The shape's sign sets the direction the limit moves.
+    let flipped = [("v0 = \"sqrt(2) * alpha * sinh(1)\"", "v0 = \"-sqrt(2) * alpha * sinh(1)\"")];
+    assert_eq!(variant("init-shape-moves-the-limit", &flipped), Verdict::Fails);
+}
+
 #[test]
 fn conservation_without_its_factor_two_fails_and_kkt_at_alpha_fails() {
     assert_eq!(variant("conservation-kkt", &[("- 2 * gd.alpha^2", "- gd.alpha^2")]), Verdict::Fails);

@@ -426,11 +426,20 @@ fn answers_hold_at_every_scale_or_are_refused() {
     assert!(rel(&(min_norm(&(&x * 1e200), &y).unwrap() * 1e200), &l2) < 1e-12);
     // argmin ψ_1 with y × 1e-200 is the min-ℓ2 interpolator (ψ_α ≈ b²/(2α²) there), not 0.
     let zero = DVector::zeros(25);
-    let tiny = solve_implicit(&x, &(&y * 1e-200), &Scales::two_sided(zero.clone(), zero.clone()), &NewtonSettings::default()).unwrap();
+    let tiny =
+        solve_implicit(&x, &(&y * 1e-200), &Scales::two_sided(zero.clone(), zero.clone()), &NewtonSettings::default())
+            .unwrap();
     assert!(rel(&(tiny.beta * 1e200), &l2) < 1e-10);
     // X and y × 1e-160: the same problem as X, y.
-    let plain = solve_implicit(&x, &y, &Scales::two_sided(zero.clone(), zero.clone()), &NewtonSettings::default()).unwrap();
-    let scaled = solve_implicit(&(&x * 1e-160), &(&y * 1e-160), &Scales::two_sided(zero.clone(), zero.clone()), &NewtonSettings::default()).unwrap();
+    let plain =
+        solve_implicit(&x, &y, &Scales::two_sided(zero.clone(), zero.clone()), &NewtonSettings::default()).unwrap();
+    let scaled = solve_implicit(
+        &(&x * 1e-160),
+        &(&y * 1e-160),
+        &Scales::two_sided(zero.clone(), zero.clone()),
+        &NewtonSettings::default(),
+    )
+    .unwrap();
     assert!(rel(&scaled.beta, &plain.beta) < 1e-12);
     // ψ_α keeps its digits for |b| ≪ α²: ≈ b²/(4α²).
     let b = DVector::from_vec(vec![1e-100, -2e-100]);

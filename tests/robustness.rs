@@ -276,7 +276,13 @@ fn the_implicit_solver_is_right_from_tiny_to_huge_scales() {
     let l2 = min_norm(&p.x, &p.y).unwrap();
     for ln_alpha in [-690.0, -230.0, -23.0, -2.3, 0.0, 9.2, 18.4, 115.0, 230.0, 345.0] {
         let ell = DVector::from_element(p.d(), 2.0 * ln_alpha);
-        let sol = solve_implicit(&p.x, &p.y, &Scales::two_sided(ell.clone(), DVector::zeros(p.d()).clone()), &NewtonSettings::default()).unwrap();
+        let sol = solve_implicit(
+            &p.x,
+            &p.y,
+            &Scales::two_sided(ell.clone(), DVector::zeros(p.d()).clone()),
+            &NewtonSettings::default(),
+        )
+        .unwrap();
         let residual = (&p.x * &sol.beta - &p.y).norm() / p.y.norm();
         assert!(residual <= 1e-12, "ln α = {ln_alpha}: residual {residual:e}");
         if ln_alpha >= 18.4 {

@@ -89,7 +89,11 @@ fn hyperbolic_entropy_gradient_and_bregman() {
 /// asinh(b̃₀ / α_∞²) = ρ (theory/README.md § Objects), including where α_∞² underflows.
 #[test]
 fn beta_tilde0_identity() {
-    let eff = EffectiveInit::from_alpha(DVector::from_vec(vec![-2.3, -2.3, 0.0, -1.0]), DVector::from_vec(vec![0.5, 80.0, 3.0, 1e-9]), DVector::from_vec(vec![0.3, -4.0, 1e-6, 25.0]));
+    let eff = EffectiveInit::from_alpha(
+        DVector::from_vec(vec![-2.3, -2.3, 0.0, -1.0]),
+        DVector::from_vec(vec![0.5, 80.0, 3.0, 1e-9]),
+        DVector::from_vec(vec![0.3, -4.0, 1e-6, 25.0]),
+    );
     let bt = eff.beta_tilde0();
     let ell = eff.ln_alpha_inf2();
     for i in 0..4 {
@@ -156,7 +160,8 @@ fn newton_matches_bisection_for_one_constraint() {
     let rho = DVector::from_vec(vec![0.1, -0.2, 0.0, 0.5, 0.05]);
     for level in [0.0, -5.0, -50.0, -1000.0] {
         let ell = DVector::from_vec(vec![level, level - 1.0, level + 0.5, level, level - 3.0]);
-        let sol = solve_implicit(&x, &y, &Scales::two_sided(ell.clone(), rho.clone()), &NewtonSettings::default()).unwrap();
+        let sol =
+            solve_implicit(&x, &y, &Scales::two_sided(ell.clone(), rho.clone()), &NewtonSettings::default()).unwrap();
         let mu = bisect(|mu| constraint(&x, &ell, &rho, mu) - y[0]);
         let beta_ref = beta_at(&x, &ell, &rho, mu);
         let err = (&sol.beta - &beta_ref).norm() / beta_ref.norm();
@@ -199,7 +204,8 @@ fn implicit_solution_at_tiny_scale() {
         NewtonSettings { start_level: -5.0, stage_tol: 1e-10, max_iters: 5000, ..NewtonSettings::default() };
     for level in [-10.0, -200.0, -1000.0] {
         let ell = DVector::from_fn(p.d(), |i, _| level * (1.0 + 0.5 * (i as f64 / 30.0)));
-        let sol = solve_implicit(&p.x, &p.y, &Scales::two_sided(ell.clone(), rho.clone()), &NewtonSettings::default()).unwrap();
+        let sol = solve_implicit(&p.x, &p.y, &Scales::two_sided(ell.clone(), rho.clone()), &NewtonSettings::default())
+            .unwrap();
         assert!(sol.residual <= 1e-12, "level {level}: residual {:e}", sol.residual);
         let z = &rho + p.x.tr_mul(&sol.mu);
         let b_from_mu = DVector::from_fn(p.d(), |i, _| 0.5 * ((ell[i] + z[i]).exp() - (ell[i] - z[i]).exp()));

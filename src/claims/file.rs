@@ -112,6 +112,8 @@ struct RawScenario {
     first_seed: u64,
     param: Option<Spanned<String>>,
     init: Option<Spanned<RawInit>>,
+    #[serde(default)]
+    positive: bool,
 }
 
 /// A start other than the parametrisation's default: `u0` and `v0`, or md's `b0`
@@ -158,6 +160,7 @@ impl Default for RawScenario {
             first_seed: 0,
             param: None,
             init: None,
+            positive: false,
         }
     }
 }
@@ -273,8 +276,13 @@ pub struct ModelSpec {
 pub enum InitSpec {
     /// The parametrisation's default start at the scenario's α.
     Default,
-    Weights { u0: Expr, v0: Expr },
-    Mirror { b0: Expr },
+    Weights {
+        u0: Expr,
+        v0: Expr,
+    },
+    Mirror {
+        b0: Expr,
+    },
 }
 
 /// A loaded, checked claim.
@@ -419,6 +427,7 @@ pub fn parse(file: &Path, src: &str) -> Result<Claim, ClaimError> {
         mean: *sc.mean.get_ref(),
         noise: *sc.noise.get_ref(),
         scale_decades: decades,
+        positive: sc.positive,
         ..ProblemSpec::default()
     };
     let threshold = threshold_settings(&l, &raw.threshold)?;

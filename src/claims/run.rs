@@ -12,22 +12,16 @@ use rayon::prelude::*;
 use super::eval::{EvalError, Scope, Value, eval};
 use super::file::{Claim, InitSpec, ModelSpec, RunDef};
 use crate::bias::{EffectiveInit, Scales};
-use crate::model::{Init, Model};
 use crate::expr::Expr;
+use crate::model::{Init, Model};
 use crate::predict::kkt_residual;
 use crate::problem::{Problem, ProblemSpec};
 use crate::runfile::RunRecord;
 use crate::solve::{LpBackend, NewtonSettings, basis_pursuit, min_norm, solve_implicit, weighted_basis_pursuit};
 use crate::threshold::{Threshold, divergence_cached, stability_bound, threshold_cached};
 
-type ThresholdFn = fn(
-    &str,
-    u64,
-    &Problem,
-    &Model,
-    Option<usize>,
-    &crate::threshold::ThresholdSettings,
-) -> Result<Threshold, String>;
+type ThresholdFn =
+    fn(&str, u64, &Problem, &Model, Option<usize>, &crate::threshold::ThresholdSettings) -> Result<Threshold, String>;
 use crate::train::{Batching, Run, Stepsizes, Stop, TrainConfig, train};
 
 /// What one seed measured: both sides of every comparison, and the thresholds used.
@@ -340,9 +334,7 @@ impl Scope for SeedScope<'_> {
         }
         match field {
             "beta" => vec(&r.record.beta),
-            "theory" => {
-                r.theory.get_or_init(|| self.implicit(&r.eff.scales())).clone().map(Value::Vec)
-            }
+            "theory" => r.theory.get_or_init(|| self.implicit(&r.eff.scales())).clone().map(Value::Vec),
             "gain" => vec(&r.eff.gain),
             "first_order_gain" => r.run.accumulator.first_order.as_ref().map_or(Err("not recorded".into()), vec),
             "rho" => vec(&r.eff.rho_total()),
