@@ -4,6 +4,7 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use dlncheck::bias::EffectiveInit;
 use dlncheck::bias::Scales;
+use dlncheck::model::{Init, Model, Param};
 use dlncheck::predict::predict;
 use dlncheck::problem::{Problem, ProblemSpec};
 use dlncheck::solve::{NewtonSettings, NewtonSystem, Potential, solve_implicit, solve_potential};
@@ -28,14 +29,29 @@ fn steps(c: &mut Criterion) {
     let mut g = c.benchmark_group("step");
     g.sample_size(20);
     let small = problem(20, 30);
-    let k = 100_000;
-    let cfg = config(&small, 0.1, Batching::Full, k);
-    g.throughput(Throughput::Elements(k as u64));
-    g.bench_function("gd n=20 d=30 (per 100k steps)", |b| b.iter(|| train(black_box(&small), &cfg).unwrap()));
     let wide = problem(100, 1000);
-    let cfg = config(&wide, 0.001, Batching::Random { m: 1, seed: 1 }, k);
-    g.bench_function("sgd batch 1 d=1000 (per 100k steps)", |b| b.iter(|| train(black_box(&wide), &cfg).unwrap()));
+    let k = 100_000;
+    g.throughput(Throughput::Elements(k as u64));
+    // Every parametrisation of the family (issue 21): the uv kernel is the reference.
+    for param in Param::ALL {
+        let name = param.name();
+        let cfg = family(config(&small, 0.1, Batching::Full, k), param);
+        g.bench_function(format!("gd {name} n=20 d=30 (per 100k steps)"), |b| {
+            b.iter(|| train(black_box(&small), &cfg).unwrap())
+        });
+        let cfg = family(config(&wide, 0.001, Batching::Random { m: 1, seed: 1 }, k), param);
+        g.bench_function(format!("sgd {name} batch 1 d=1000 (per 100k steps)"), |b| {
+            b.iter(|| train(black_box(&wide), &cfg).unwrap())
+        });
+    }
     g.finish();
+}
+
+/// The same run on another parametrisation, from its default start at the same α.
+fn family(mut c: TrainConfig, param: Param) -> TrainConfig {
+    let Init::Alpha(alpha) = c.model.init.clone() else { unreachable!("config() starts from α") };
+    c.model = Model::new(param, alpha);
+    c
 }
 
 fn large(c: &mut Criterion) {

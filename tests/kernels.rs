@@ -2,7 +2,9 @@
 //! the blocked parallel GD step against the serial one.
 
 use dlncheck::model::Model;
-use dlncheck::train::{GD_BLOCK, Weights, gd_step, gd_step_blocked, sgd_step};
+use dlncheck::train::{
+    EXP_LIMITS, Exp, ExpSeries, Factors, GD_BLOCK, Linear, Weights, exp_terms, gd_step, gd_step_blocked, sgd_step,
+};
 use dlncheck::trajectory::GainAccumulator;
 use nalgebra::{DMatrix, DVector};
 
@@ -51,8 +53,8 @@ fn gd_kernels_match_the_plain_update() {
     let mut partials = vec![0.0; d.div_ceil(GD_BLOCK) * n];
     let all: Vec<usize> = (0..n).collect();
     for _ in 0..200 {
-        gd_step::<false>(x.as_slice(), y.as_slice(), 0.05, &mut w1, &r1, &mut next1, &mut xs1);
-        gd_step_blocked::<false>(x.as_slice(), y.as_slice(), 0.05, &mut w2, &r2, &mut next2, &mut xs2, &mut partials);
+        gd_step::<Linear>(x.as_slice(), y.as_slice(), 0.05, &mut w1, &r1, &mut next1, &mut xs1);
+        gd_step_blocked::<Linear>(x.as_slice(), y.as_slice(), 0.05, &mut w2, &r2, &mut next2, &mut xs2, &mut partials);
         naive_step(&x, &y, &all, 0.05, &mut u, &mut v);
         std::mem::swap(&mut r1, &mut next1);
         std::mem::swap(&mut r2, &mut next2);
@@ -79,7 +81,7 @@ fn sgd_kernel_matches_the_plain_update() {
     for k in 0..300 {
         let rows: Vec<usize> = if k % 2 == 0 { vec![k % n] } else { vec![k % n, (k * 5 + 1) % n, (k * 7 + 3) % n] };
         let b = u.component_mul(&v);
-        sgd_step::<false>(&x_rm, &row_max, y.as_slice(), &rows, 0.1, &mut w, &mut xs, Some(&mut acc)).unwrap();
+        sgd_step(&x_rm, &row_max, y.as_slice(), &rows, 0.1, &mut w, &mut xs, Some(&mut acc)).unwrap();
         let xb = x.select_rows(&rows);
         let yb = DVector::from_fn(rows.len(), |k, _| y[rows[k]]);
         let g = xb.tr_mul(&(&xb * &b - yb)) / rows.len() as f64;
@@ -90,4 +92,60 @@ fn sgd_kernel_matches_the_plain_update() {
     assert!(close(wu.as_slice(), &u, 1e-12) && close(wv.as_slice(), &v, 1e-12));
     // The fused batch-1 accumulation equals the separate one.
     assert!(close(acc.gain.as_slice(), &reference.gain, 1e-12) && close(acc.rho.as_slice(), &reference.rho, 1e-12));
+}
+
+/// Mirror descent's factors e^{∓x} from K terms of the series agree with the library's
+/// exponential to rounding (2 ulp) up to each K's limit, and `exp_terms` picks a K whose
+/// limit covers the step (or the library's exponential beyond the table, and for NaN).
+#[test]
+fn the_exponential_series_reaches_rounding_up_to_its_limits() {
+    fn check<const K: usize>(limit: f64) {
+        for i in 0..=2000 {
+            let x = limit * (i as f64 / 1000.0 - 1.0);
+            let (p, m) = ExpSeries::<K>::apply(1.0, 1.0, x);
+            let (ep, em) = Exp::apply(1.0, 1.0, x);
+            let ulp = |a: f64, b: f64| (a - b).abs() / (f64::EPSILON * b.abs());
+            assert!(ulp(p, ep) <= 2.0 && ulp(m, em) <= 2.0, "K = {K}, x = {x:e}: {p} vs {ep}, {m} vs {em}");
+        }
+    }
+    check::<1>(EXP_LIMITS[0]);
+    check::<2>(EXP_LIMITS[1]);
+    check::<3>(EXP_LIMITS[2]);
+    check::<4>(EXP_LIMITS[3]);
+    check::<6>(EXP_LIMITS[5]);
+    check::<8>(EXP_LIMITS[7]);
+    assert_eq!(exp_terms(0.0), Some(1));
+    assert_eq!(exp_terms(0.01), Some(4));
+    assert_eq!(exp_terms(0.6), Some(8));
+    assert_eq!((exp_terms(0.7), exp_terms(f64::NAN), exp_terms(f64::INFINITY)), (None, None, None));
+}
+
+/// Mirror descent in the kernels equals mirror descent written in z = asinh(b/α²):
+/// z ← z − 2γg, b = α² sinh z (theory/README.md § Other starts and parametrisations).
+#[test]
+fn mirror_descent_kernels_match_the_mirror_step() {
+    let (n, d) = (15, 40);
+    let (x, y) = data(n, d);
+    let alpha = 0.2;
+    let model = Model::new(dlncheck::model::Param::Md, DVector::from_element(d, alpha));
+    let mut w = Weights::init(&model);
+    let mut z = DVector::zeros(d);
+    let (mut r, mut next, mut xs) = (y.iter().map(|t| -t).collect::<Vec<f64>>(), vec![0.0; n], vec![0.0; d]);
+    for k in 0..300 {
+        let gamma = if k % 2 == 0 { 0.05 } else { 0.3 };
+        let b = z.map(|z: f64| alpha * alpha * z.sinh());
+        let g = x.tr_mul(&(&x * &b - &y)) / n as f64;
+        z -= 2.0 * gamma * g;
+        // Both the series and the library exponential, by the step's size.
+        let bound =
+            gamma * x.column_iter().map(|c| c.norm()).fold(0.0, f64::max) * r.iter().map(|v| v * v).sum::<f64>().sqrt()
+                / n as f64;
+        match exp_terms(bound) {
+            Some(_) => gd_step::<ExpSeries<8>>(x.as_slice(), y.as_slice(), gamma, &mut w, &r, &mut next, &mut xs),
+            None => gd_step::<Exp>(x.as_slice(), y.as_slice(), gamma, &mut w, &r, &mut next, &mut xs),
+        }
+        std::mem::swap(&mut r, &mut next);
+    }
+    let b = z.map(|z: f64| alpha * alpha * z.sinh());
+    assert!(close(&w.b, &b, 1e-11), "mirror step");
 }

@@ -57,16 +57,115 @@ pub struct Weights {
     pub b: Vec<f64>,
 }
 
-/// How a step moves w± given x = s·γ·g: by 1 ∓ x (`EXP = false`: b = u ⊙ v and
-/// b = u² − v²) or by e^{∓x} (`EXP = true`: mirror descent). Returns (w₊, w₋, b).
-#[inline(always)]
-pub fn advance<const EXP: bool>(wp: f64, wm: f64, x: f64) -> (f64, f64, f64) {
-    let (p, m) = if EXP {
+/// How one step moves (w₊, w₋) given x = s·γ·g (theory/README.md § Other starts and
+/// parametrisations): [`Linear`] for b = u ⊙ v and b = u² − v², [`ExpSeries`] or [`Exp`]
+/// for mirror descent.
+pub trait Factors {
+    fn apply(wp: f64, wm: f64, x: f64) -> (f64, f64);
+}
+
+/// w₊ ← (1 − x) w₊, w₋ ← (1 + x) w₋.
+pub struct Linear;
+
+impl Factors for Linear {
+    #[inline(always)]
+    fn apply(wp: f64, wm: f64, x: f64) -> (f64, f64) {
+        (wp - x * wp, wm + x * wm)
+    }
+}
+
+/// w₊ ← e^{−x} w₊, w₋ ← e^{x} w₋ by the library's exponential (any x).
+pub struct Exp;
+
+impl Factors for Exp {
+    #[inline(always)]
+    fn apply(wp: f64, wm: f64, x: f64) -> (f64, f64) {
         let e = (-x).exp();
         (wp * e, wm / e)
-    } else {
-        (wp - x * wp, wm + x * wm)
+    }
+}
+
+/// e^{∓x} = E ∓ O from K terms of the even part E = Σ_k x^{2k}/(2k)! and of the odd part
+/// O = Σ_k x^{2k+1}/(2k+1)!, exact to rounding while |x| ≤ [`EXP_LIMITS`]`[K − 1]`: no
+/// call and no division, so the loop over coordinates vectorises.
+pub struct ExpSeries<const K: usize>;
+
+impl<const K: usize> Factors for ExpSeries<K> {
+    #[inline(always)]
+    fn apply(wp: f64, wm: f64, x: f64) -> (f64, f64) {
+        let t = x * x;
+        let (mut even, mut odd) = (0.0, 0.0);
+        for k in (0..K).rev() {
+            even = even * t + INV_FACTORIAL[2 * k];
+            odd = odd * t + INV_FACTORIAL[2 * k + 1];
+        }
+        odd *= x;
+        (wp * (even - odd), wm * (even + odd))
+    }
+}
+
+/// 1/j! for j < 16.
+const INV_FACTORIAL: [f64; 16] = {
+    let mut f = [1.0; 16];
+    let mut j = 1;
+    while j < 16 {
+        f[j] = f[j - 1] / j as f64;
+        j += 1;
+    }
+    f
+};
+
+/// The largest |x| at which K = 1, 2, … 8 terms of [`ExpSeries`] reach rounding: the
+/// first omitted term x^{2K}/(2K)! is at most 2⁻⁵⁴ (relative to E ≥ 1).
+pub const EXP_LIMITS: [f64; 8] = [1.05e-8, 1.9e-4, 5.8e-3, 0.0349, 0.107, 0.233, 0.417, 0.655];
+
+/// Terms of [`ExpSeries`] a step needs when every |x| ≤ `max_abs`; `None` above the
+/// table (or for NaN): use [`Exp`].
+pub fn exp_terms(max_abs: f64) -> Option<usize> {
+    EXP_LIMITS.iter().position(|l| max_abs <= *l).map(|k| k + 1)
+}
+
+/// Runs `$body` with `$F` the mirror-descent [`Factors`] for steps whose |x| ≤ `$bound`:
+/// [`ExpSeries`] with as few terms as reach rounding, or [`Exp`] beyond its table.
+macro_rules! with_exp_factors {
+    ($bound:expr, $F:ident => $body:expr) => {
+        match $crate::train::kernels::exp_terms($bound) {
+            Some(1) => {
+                type $F = $crate::train::kernels::ExpSeries<1>;
+                $body
+            }
+            Some(2) => {
+                type $F = $crate::train::kernels::ExpSeries<2>;
+                $body
+            }
+            Some(3) => {
+                type $F = $crate::train::kernels::ExpSeries<3>;
+                $body
+            }
+            Some(4) => {
+                type $F = $crate::train::kernels::ExpSeries<4>;
+                $body
+            }
+            Some(5) | Some(6) => {
+                type $F = $crate::train::kernels::ExpSeries<6>;
+                $body
+            }
+            Some(_) => {
+                type $F = $crate::train::kernels::ExpSeries<8>;
+                $body
+            }
+            None => {
+                type $F = $crate::train::kernels::Exp;
+                $body
+            }
+        }
     };
+}
+
+/// One coordinate's step: the new (w₊, w₋) and b = ½(w₊² − w₋²).
+#[inline(always)]
+pub fn advance<F: Factors>(wp: f64, wm: f64, x: f64) -> (f64, f64, f64) {
+    let (p, m) = F::apply(wp, wm, x);
     (p, m, beta_of(p, m))
 }
 
@@ -80,22 +179,22 @@ impl Weights {
 
     /// The update with x = c·row, writing x into `xs` in the same pass (batch-1 SGD).
     #[inline]
-    pub fn update_scaled<const EXP: bool>(&mut self, c: f64, row: &[f64], xs: &mut [f64]) {
+    pub fn update_scaled<F: Factors>(&mut self, c: f64, row: &[f64], xs: &mut [f64]) {
         let d = row.len();
         let (wp, wm, b, xs) = (&mut self.w_plus[..d], &mut self.w_minus[..d], &mut self.b[..d], &mut xs[..d]);
         for j in 0..d {
             let xj = c * row[j];
             xs[j] = xj;
-            (wp[j], wm[j], b[j]) = advance::<EXP>(wp[j], wm[j], xj);
+            (wp[j], wm[j], b[j]) = advance::<F>(wp[j], wm[j], xj);
         }
     }
 
     /// One simultaneous update per coordinate with x = s γ g.
     #[inline]
-    pub fn update<const EXP: bool>(&mut self, x: &[f64]) {
+    pub fn update<F: Factors>(&mut self, x: &[f64]) {
         let (wp, wm, b) = (&mut self.w_plus, &mut self.w_minus, &mut self.b);
         for (j, &xj) in x.iter().enumerate() {
-            (wp[j], wm[j], b[j]) = advance::<EXP>(wp[j], wm[j], xj);
+            (wp[j], wm[j], b[j]) = advance::<F>(wp[j], wm[j], xj);
         }
     }
 }
@@ -112,7 +211,7 @@ pub fn residual_cm(x_cm: &[f64], y: &[f64], b: &[f64], r: &mut [f64]) {
 /// One full-batch GD step in a single pass over X: for each column j,
 /// x_j = γ/n <X_j, r> (γ already times the parametrisation's s), update (w₊, w₋, b)_j,
 /// then r_next += X_j b_j. On return `xs` holds x and `r_next` = X b_next - y.
-pub fn gd_step<const EXP: bool>(
+pub fn gd_step<F: Factors>(
     x_cm: &[f64],
     y: &[f64],
     gamma: f64,
@@ -127,7 +226,7 @@ pub fn gd_step<const EXP: bool>(
     for (j, col) in x_cm.chunks_exact(n).enumerate() {
         let xj = scale * dot(col, r);
         xs[j] = xj;
-        (w.w_plus[j], w.w_minus[j], w.b[j]) = advance::<EXP>(w.w_plus[j], w.w_minus[j], xj);
+        (w.w_plus[j], w.w_minus[j], w.b[j]) = advance::<F>(w.w_plus[j], w.w_minus[j], xj);
         axpy(r_next, w.b[j], col);
     }
 }
@@ -143,7 +242,7 @@ pub const GD_BLOCK: usize = 256;
 /// its own part of X b_next, and the parts are summed in block order, so the result is
 /// the same whatever the thread count. `partials` holds one n-vector per block.
 #[allow(clippy::too_many_arguments)]
-pub fn gd_step_blocked<const EXP: bool>(
+pub fn gd_step_blocked<F: Factors>(
     x_cm: &[f64],
     y: &[f64],
     gamma: f64,
@@ -164,7 +263,7 @@ pub fn gd_step_blocked<const EXP: bool>(
         for (j, col) in block.chunks_exact(n).enumerate() {
             let xj = scale * dot(col, r);
             xs[j] = xj;
-            (wp[j], wm[j], b[j]) = advance::<EXP>(wp[j], wm[j], xj);
+            (wp[j], wm[j], b[j]) = advance::<F>(wp[j], wm[j], xj);
             axpy(part, b[j], col);
         }
     });
@@ -176,12 +275,12 @@ pub fn gd_step_blocked<const EXP: bool>(
 
 /// One stochastic step on the batch `rows` of row-major X (n × d), gain included:
 /// r_i = <x_i, b> - y_i, x = γ/m Σ_i r_i x_i (γ already times s), the weight update,
-/// and Gain, ρ += q(x), (q₋ - q₊)(x) when `acc` is given (mirror descent has no gain).
-/// `row_max[i]` = max_j |X_ij| bounds |x| for batch 1 without a pass, so the update and
-/// the accumulation share one loop there. `xs` is scratch of length d.
-/// Returns Σ r_i² over the batch.
+/// and Gain, ρ += q(x), (q₋ - q₊)(x) for the parametrisations with a gain (`acc`; mirror
+/// descent, `acc = None`, moves by e^{∓x} and has none). `row_max[i]` = max_j |X_ij|
+/// bounds |x| for batch 1 without a pass, so the update and the accumulation share one
+/// loop there. `xs` is scratch of length d. Returns Σ r_i² over the batch.
 #[allow(clippy::too_many_arguments)]
-pub fn sgd_step<const EXP: bool>(
+pub fn sgd_step(
     x_rm: &[f64],
     row_max: &[f64],
     y: &[f64],
@@ -203,15 +302,15 @@ pub fn sgd_step<const EXP: bool>(
                 let (wp, wm, b) = (&mut w.w_plus[..d], &mut w.w_minus[..d], &mut w.b[..d]);
                 acc.add_fused(bound, |j| {
                     let xj = c * row[j];
-                    (wp[j], wm[j], b[j]) = advance::<EXP>(wp[j], wm[j], xj);
+                    (wp[j], wm[j], b[j]) = advance::<Linear>(wp[j], wm[j], xj);
                     xj
                 });
             }
             Some(acc) => {
-                w.update_scaled::<EXP>(c, row, xs);
+                w.update_scaled::<Linear>(c, row, xs);
                 acc.add_bounded(xs, bound)?;
             }
-            None => w.update_scaled::<EXP>(c, row, xs),
+            None => with_exp_factors!(bound, F => w.update_scaled::<F>(c, row, xs)),
         }
         return Ok(ri * ri);
     }
@@ -223,9 +322,12 @@ pub fn sgd_step<const EXP: bool>(
         batch_sq += ri * ri;
         axpy(xs, scale * ri, row);
     }
-    w.update::<EXP>(xs);
-    if let Some(acc) = acc {
-        acc.add(xs)?;
+    match acc {
+        Some(acc) => {
+            w.update::<Linear>(xs);
+            acc.add(xs)?;
+        }
+        None => with_exp_factors!(crate::trajectory::max_abs(xs), F => w.update::<F>(xs)),
     }
     Ok(batch_sq)
 }

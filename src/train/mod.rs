@@ -4,10 +4,14 @@
 //! all kept as w± = (u ± v)/√2 (or their equivalent), which move multiplicatively.
 //! The gain accumulates online; why a run stopped is data ([`Stop`]), not an error.
 
+#[macro_use]
 mod kernels;
 mod schedule;
 
-pub use kernels::{GD_BLOCK, Weights, axpy, dot, gd_step, gd_step_blocked, sgd_step};
+pub use kernels::{
+    EXP_LIMITS, Exp, ExpSeries, Factors, GD_BLOCK, Linear, Weights, axpy, dot, exp_terms, gd_step, gd_step_blocked,
+    sgd_step,
+};
 pub use schedule::{Batching, Stepsizes, load_schedule};
 
 use nalgebra::DVector;
@@ -229,6 +233,8 @@ impl State {
         let loss0 = self.loss;
         let blocked = x_cm.len() >= kernels::PARALLEL_MIN_ENTRIES;
         let param = c.model.param;
+        let n = p.n() as f64;
+        let col_norm = p.x.column_iter().map(|col| col.norm()).fold(0.0, f64::max);
         let mut partials = if blocked { vec![0.0; p.d().div_ceil(kernels::GD_BLOCK) * p.n()] } else { Vec::new() };
         for k in 0..max_iters {
             if let Some(stop) = self.observe(k, loss_of(&self.r), loss0, c.tol) {
@@ -245,11 +251,18 @@ impl State {
             let gamma = c.stepsizes.at(k);
             let (w, r, r_next, xs) = (&mut self.weights, &self.r, &mut self.r_next, &mut self.xs);
             let gx = param.x_scale() * gamma;
-            match (param, blocked) {
-                (Param::Md, true) => kernels::gd_step_blocked::<true>(x_cm, y, gx, w, r, r_next, xs, &mut partials),
-                (_, true) => kernels::gd_step_blocked::<false>(x_cm, y, gx, w, r, r_next, xs, &mut partials),
-                (Param::Md, false) => kernels::gd_step::<true>(x_cm, y, gx, w, r, r_next, xs),
-                (_, false) => kernels::gd_step::<false>(x_cm, y, gx, w, r, r_next, xs),
+            let parts = &mut partials;
+            match param {
+                // |x_j| = γ/n |<X_j, r>| ≤ γ/n max_j ‖X_j‖ ‖r‖.
+                Param::Md => with_exp_factors!(gx / n * col_norm * norm(r), F => if blocked {
+                    kernels::gd_step_blocked::<F>(x_cm, y, gx, w, r, r_next, xs, parts)
+                } else {
+                    kernels::gd_step::<F>(x_cm, y, gx, w, r, r_next, xs)
+                }),
+                Param::Uv | Param::U2v2 if blocked => {
+                    kernels::gd_step_blocked::<Linear>(x_cm, y, gx, w, r, r_next, xs, parts)
+                }
+                Param::Uv | Param::U2v2 => kernels::gd_step::<Linear>(x_cm, y, gx, w, r, r_next, xs),
             }
             if param.has_gain() {
                 self.acc.add(&self.xs)?;
@@ -280,10 +293,8 @@ impl State {
             let gamma = c.stepsizes.at(k);
             let rows = sampler.next(k).expect("SGD batching yields rows");
             let (w, xs, gx) = (&mut self.weights, &mut self.xs, c.model.param.x_scale() * gamma);
-            let batch_sq = match c.model.param {
-                Param::Md => kernels::sgd_step::<true>(&x_rm, &row_max, y, rows, gx, w, xs, None)?,
-                _ => kernels::sgd_step::<false>(&x_rm, &row_max, y, rows, gx, w, xs, Some(&mut self.acc))?,
-            };
+            let acc = c.model.param.has_gain().then_some(&mut self.acc);
+            let batch_sq = kernels::sgd_step(&x_rm, &row_max, y, rows, gx, w, xs, acc)?;
             if c.record_batches {
                 self.batches.extend_from_slice(rows);
             }
@@ -325,6 +336,11 @@ fn batch_size(b: &Batching) -> usize {
         Batching::Full => 0,
     }
 }
+/// ‖r‖₂.
+fn norm(r: &[f64]) -> f64 {
+    dot(r, r).sqrt()
+}
+
 /// ½ mean of squared residuals: L(b) = |r|²/(2n).
 fn loss_of(r: &[f64]) -> f64 {
     dot(r, r) / (2.0 * r.len() as f64)
