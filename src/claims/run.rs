@@ -243,8 +243,12 @@ impl<'a> SeedScope<'a> {
         let vector = |what: &str, e: &Expr| -> Result<DVector<f64>, SeedError> {
             match eval(e, self).map_err(|e| SeedError::eval(&format!("in the start's {what}"), e))? {
                 Value::Num(x) => Ok(DVector::from_element(d, x)),
-                Value::Vec(v) => Ok(v),
-                _ => Err(SeedError::from(format!("the start's {what} is not a vector"))),
+                Value::Vec(v) if v.len() == d => Ok(v),
+                Value::Vec(v) => Err(SeedError {
+                    message: format!("the start's {what} has {} entries, the problem has d = {d}", v.len()),
+                    shape: true,
+                }),
+                _ => Err(SeedError { message: format!("the start's {what} is not a vector"), shape: true }),
             }
         };
         let init = match &spec.init {
@@ -253,7 +257,7 @@ impl<'a> SeedScope<'a> {
             InitSpec::Mirror { b0 } => Init::Mirror { alpha: self.alpha.clone(), b0: vector("b0", b0)? },
         };
         let model = Model { param: spec.param, init };
-        model.check(d).map_err(|e| SeedError { message: format!("the start: {e}"), shape: true })?;
+        model.check(d).map_err(|e| SeedError::from(format!("the start: {e}")))?;
         Ok(model)
     }
 
