@@ -13,18 +13,32 @@ class NumericalError(Exception):
     """A numerical method did not reach its tolerance or certificate."""
 
 class GainAccumulator:
-    """Gain = Σ_k q(γ_k g_k) and ρ = Σ_k (q₋ − q₊)(γ_k g_k), accumulated online in O(d).
+    """Gain = Σ_k q(x_k) and Σ_k (q₋ − q₊)(x_k), x_k = s·γ_k g_k, accumulated online in O(d).
 
-    ``alpha`` is a float (then ``d`` is required) or a 1-D array of length d.
+    ``param`` is the loop's parametrisation: ``"uv"`` (b = u ⊙ v, s = 1), ``"u2v2"``
+    (b = u² − v², s = 2) or ``"md"`` (mirror descent with ψ_α: no gain). The start is the
+    parametrisation's default at scale ``alpha`` (uv: u₀ = √2α, v₀ = 0; u2v2: u₀ = v₀ = α;
+    md: b₀ = 0), ``alpha`` a float (then ``d`` is required) or a 1-D array of length d; or
+    ``u0`` and ``v0`` (uv, u2v2; coordinates with u₀ = ±v₀ are sign-constrained); or, for
+    md, ``alpha`` and ``b0``. See theory/README.md § Other starts and parametrisations.
 
     Every call is transactional (one that raises leaves the accumulator as it was) and
     reads each array once, into memory of its own. Complex, boolean and object arrays
     raise TypeError; sizes beyond memory MemoryError; bad shapes and values ValueError.
     """
 
-    def __init__(self, alpha: Union[float, ArrayLike], d: Optional[int] = None) -> None: ...
+    def __init__(
+        self,
+        alpha: Union[float, ArrayLike, None] = None,
+        d: Optional[int] = None,
+        *,
+        u0: Optional[ArrayLike] = None,
+        v0: Optional[ArrayLike] = None,
+        b0: Optional[ArrayLike] = None,
+        param: str = "uv",
+    ) -> None: ...
     def add(self, stepsize: float, grad: ArrayLike) -> None:
-        """One step; ``grad`` is the gradient of the loss with respect to b = u ⊙ v.
+        """One step; ``grad`` is the gradient of the loss with respect to b (whatever ``param``).
 
         Raises ValueError (nothing added) if a factor 1 ∓ γg is exactly 0 or not finite."""
     def add_many(self, stepsizes: ArrayLike, grads: ArrayLike) -> None:
@@ -32,15 +46,20 @@ class GainAccumulator:
     @property
     def steps(self) -> int: ...
     @property
-    def gain(self) -> Vector: ...
+    def param(self) -> str:
+        """"uv", "u2v2" or "md"."""
     @property
-    def rho(self) -> Vector: ...
+    def gain(self) -> Vector:
+        """Gain = Σ_k q(x_k) (zero for md)."""
+    @property
+    def rho(self) -> Vector:
+        """ρ = ln(α₊/α₋) = ln|w₊,₀/w₋,₀| + Σ(q₋ − q₊) (±inf on sign-constrained coordinates)."""
     @property
     def ln_alpha_inf2(self) -> Vector:
-        """ln α_∞² = 2 ln α − Gain."""
+        """ln α_∞² = ln|w₊,₀ w₋,₀| − Gain (2 ln α − Gain from the paper's start)."""
     @property
     def alpha_inf(self) -> Vector:
-        """α_∞ = α · exp(−Gain/2)."""
+        """α_∞ = exp(ln α_∞² / 2)."""
     @property
     def beta_tilde0(self) -> Vector:
         """b̃₀ = ½(α₊² − α₋²)."""

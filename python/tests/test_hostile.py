@@ -214,3 +214,56 @@ def test_any_arrays_through_basis_pursuit(x, y, w):
         assert str(e)
     else:
         assert np.isfinite(out["beta"]).all() and out["rel_gap"] <= 1e-9
+
+
+# ---- issue 21: the family's starts and parametrisations ----------------------------------
+
+starts = st.one_of(arrays, st.floats(allow_nan=True, allow_infinity=True), st.none())
+
+
+@PROPERTY
+@given(
+    alpha=starts,
+    u0=starts,
+    v0=starts,
+    b0=starts,
+    param=st.sampled_from(["uv", "u2v2", "md", "UV", "", "depth:3", "<b>md</b>"]),
+    d=st.one_of(st.none(), st.integers(min_value=-2, max_value=6)),
+)
+def test_any_start_builds_or_raises_by_name(alpha, u0, v0, b0, param, d):
+    kwargs = {k: v for k, v in dict(u0=u0, v0=v0, b0=b0).items() if v is not None}
+    try:
+        acc = dlncheck.GainAccumulator(alpha, d, param=param, **kwargs)
+    except ERRORS as e:
+        assert str(e)
+        return
+    assert acc.param == param and acc.steps == 0
+    n = acc.gain.shape[0]
+    raises_or_adds(acc, lambda: acc.add(0.01, np.full(n, 0.1)), 1)
+
+
+@PROPERTY
+@given(
+    scale=st.sampled_from([1e-300, 1e-150, 1e-8, 1.0, 1e8, 1e150, 1e300]),
+    param=st.sampled_from(["uv", "u2v2"]),
+    grad=arrays,
+    stepsize=st.floats(allow_nan=True, allow_infinity=True),
+)
+def test_starts_at_any_scale_and_any_step(scale, param, grad, stepsize):
+    rng = np.random.default_rng(0)
+    u0, v0 = scale * (1 + rng.random(4)), scale * (rng.random(4) - 0.5)
+    try:
+        acc = dlncheck.GainAccumulator(u0=u0, v0=v0, param=param)
+    except ValueError as e:
+        assert "1e150" in str(e) or "1e+150" in str(e)  # |w±,₀| above the limit, said so
+        return
+    raises_or_adds(acc, lambda: acc.add(stepsize, grad), 1)
+    assert np.isfinite(acc.ln_alpha_inf2).all()
+
+
+@PROPERTY
+@given(grad=arrays, stepsize=st.floats(allow_nan=True, allow_infinity=True))
+def test_mirror_descent_counts_steps_and_has_no_gain(grad, stepsize):
+    acc = dlncheck.GainAccumulator(0.1, d=4, param="md", b0=np.array([0.0, 0.01, -0.02, 1.0]))
+    raises_or_adds(acc, lambda: acc.add(stepsize, grad), 1)
+    assert not acc.gain.any()
