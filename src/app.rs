@@ -372,6 +372,12 @@ pub fn predict_cmd(problem_path: &Path, src: &GainSource, param: Option<Param>, 
         (Some(Verdict::Disagrees), Some(c)) => {
             let _ =
                 writeln!(text, "verdict: disagrees (rel_err {:.3e} > tol {tol:.0e}, on a converged run)", c.rel_err);
+            if let GainSource::Trajectory(paths) = src
+                && let Some(hint) = family_hint(&problem, paths, &l, tol)?
+            {
+                let _ = writeln!(text, "hint: {hint}");
+                json["hint"] = json!(hint);
+            }
             1
         }
         (Some(Verdict::NotConverged), Some(c)) => {
@@ -389,6 +395,37 @@ pub fn predict_cmd(problem_path: &Path, src: &GainSource, param: Option<Param>, 
         }
     };
     Ok(Outcome { json, text, exit })
+}
+
+/// When a logged trajectory disagrees, what in the family would explain it: another
+/// parametrisation that makes it agree (tried on the same file), or a first gradient that
+/// is not ∇L at the start's b₀ (a loop that started elsewhere, if it was full-batch).
+fn family_hint(p: &Problem, paths: &[PathBuf], l: &Loaded, tol: f64) -> Result<Option<String>> {
+    for other in Param::ALL.into_iter().filter(|q| *q != l.model.param) {
+        let Ok(alt) = load_source(&GainSource::Trajectory(paths.to_vec()), Some(other)) else { continue };
+        let Ok(pred) = predict(&p.x, &p.y, &alt.eff, alt.beta.as_ref(), &NewtonSettings::default()) else { continue };
+        if let Some(c) = pred.checks.filter(|c| c.verdict(tol) == Verdict::Agrees) {
+            return Ok(Some(format!(
+                "with --param {} the run agrees (rel_err {:.3e}): pass --param {} (or store param = \"{}\" in the file)",
+                other.name(),
+                c.rel_err,
+                other.name(),
+                other.name()
+            )));
+        }
+    }
+    let Some(first) = paths.first() else { return Ok(None) };
+    let mut f = NpzReader::open(first)?;
+    let mut g0 = Vec::new();
+    f.rows("grads")?.next_rows(&mut g0, 1)?;
+    let at_start = p.x.tr_mul(&(&p.x * l.model.b0() - &p.y)) / p.n() as f64;
+    let gap = crate::numeric::rel_dist(&DVector::from_vec(g0), &at_start);
+    Ok((gap > 1e-8).then(|| {
+        format!(
+            "the first logged gradient is not ∇L at the start's b₀ (relative difference {gap:.2e}): for a full-batch \
+             loop this means it started elsewhere; store its u0 and v0 (mirror descent: alpha and b0) in the trajectory"
+        )
+    }))
 }
 
 fn prediction_json(p: &Prediction) -> Value {

@@ -13,7 +13,7 @@ use dlncheck::model::Param;
 use dlncheck::problem::ProblemSpec;
 use dlncheck::report::{Format, TableStyle};
 use dlncheck::solve::LpBackend;
-use dlncheck::sweep::{Grid, GridProblem, Shard, StepGrid};
+use dlncheck::sweep::{Grid, GridInit, GridProblem, Shard, StepGrid};
 use dlncheck::threshold::ThresholdSettings;
 
 /// The family flags of the commands that run or solve (theory/README.md § Other starts
@@ -249,9 +249,8 @@ enum Command {
         /// Worker threads (default: all cores).
         #[arg(long)]
         threads: Option<usize>,
-        /// The parametrisation of every run: uv, u2v2 or md.
-        #[arg(long, default_value = "uv")]
-        param: String,
+        #[command(flatten)]
+        family: FamilyFlags,
     },
     /// SVG figures from a sweep file: error and |Gain|₁ vs stepsize, gain per coordinate.
     Plot {
@@ -600,8 +599,9 @@ fn run(command: Command) -> app::Result<Outcome> {
             resume,
             shard,
             threads,
-            param,
+            family,
         } => {
+            let family = family.family()?;
             let usage = app::Error::Usage;
             let list = |s: &str| -> app::Result<Vec<f64>> {
                 s.split(',').map(|v| v.trim().parse().map_err(|_| usage(format!("`{v}` is not a number")))).collect()
@@ -642,8 +642,9 @@ fn run(command: Command) -> app::Result<Outcome> {
                 stepsizes: steps,
                 max_iters: iters,
                 tol,
+                init: family.init.as_deref().map(|f| GridInit::load(f, family.param, d)).transpose()?,
                 problem,
-                param: Param::parse(&param).map_err(usage)?,
+                param: family.param,
             };
             let shard = shard.as_deref().map(Shard::parse).transpose().map_err(usage)?;
             app::sweep_cmd(&grid, &out, resume, shard, threads)

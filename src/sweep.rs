@@ -15,7 +15,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::compare::metrics;
-use crate::model::{Model, Param};
+use crate::model::{Init, Model, Param};
 use crate::problem::{Problem, ProblemSpec};
 use crate::runfile::RunRecord;
 use crate::solve::{NewtonSettings, solve_implicit};
@@ -84,6 +84,33 @@ pub struct Grid {
     /// written before it existed keep theirs).
     #[serde(skip_serializing_if = "Param::is_uv")]
     pub param: Param,
+    /// A start for every run (`--init`), replacing the default start at α.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init: Option<GridInit>,
+}
+
+/// A start file of a sweep (`--init`): its path and content hash (part of the
+/// fingerprint) and the start it holds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GridInit {
+    pub file: PathBuf,
+    pub hash: String,
+    #[serde(skip)]
+    pub init: Init,
+}
+
+impl GridInit {
+    /// Reads a start for `param` on d coordinates ([`crate::runfile::read_model`]).
+    pub fn load(path: &Path, param: Param, d: usize) -> Result<Self, crate::npz::InputError> {
+        let mut f = crate::npz::NpzReader::open(path)?;
+        let init = crate::runfile::read_model(&mut f, d, Some(param))?.init;
+        let bytes = std::fs::read(path).map_err(|e| crate::npz::InputError {
+            file: path.to_owned(),
+            array: None,
+            what: e.to_string(),
+        })?;
+        Ok(Self { file: path.to_owned(), hash: format!("{:016x}", fnv1a(&bytes)), init })
+    }
 }
 
 /// A problem file of a sweep: its path and content hash (part of the fingerprint, so a
@@ -132,6 +159,7 @@ impl Grid {
             tol: 1e-20,
             problem: None,
             param: Param::Uv,
+            init: None,
         }
     }
 
@@ -172,6 +200,9 @@ impl Grid {
         }
         if let Some(a) = self.alphas.iter().find(|a| !(a.is_finite() && **a > 0.0)) {
             return Err(format!("α = {a} must be finite and > 0"));
+        }
+        if self.init.is_some() && self.alphas.len() > 1 {
+            return Err(format!("--init replaces --alpha: give one α or none (got {})", self.alphas.len()));
         }
         if let Some(m) = self.algorithms.iter().flatten().find(|m| **m == 0 || **m > self.n) {
             return Err(format!("batch size {m} is outside 1..={}", self.n));
@@ -279,7 +310,10 @@ pub fn run_cell(grid: &Grid, fingerprint: &str, cell: &Cell) -> Result<CellResul
         Some(gp) => ((*gp.data).clone(), format!("file {}", gp.hash)),
         None => (spec.generate()?, format!("{spec:?}")),
     };
-    let model = Model::new(grid.param, DVector::from_element(p.d(), cell.alpha));
+    let model = match &grid.init {
+        Some(start) => Model { param: grid.param, init: start.init.clone() },
+        None => Model::new(grid.param, DVector::from_element(p.d(), cell.alpha)),
+    };
     let (fraction, threshold, gamma) = match grid.stepsizes {
         StepGrid::Absolute(_) => (None, None, cell.step),
         StepGrid::Fraction(_) => {

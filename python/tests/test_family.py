@@ -143,13 +143,19 @@ def test_file_route_agrees_with_its_param_and_not_the_default(name, tmp_path):
         wrong = predict()
         assert wrong.returncode == 2 and "param md" in wrong.stderr, wrong.stderr
     elif param == "u2v2":
+        # Read as b = u ⊙ v it disagrees, and the message names the parametrisation that agrees.
         wrong = predict()
-        assert wrong.returncode == 1 and json.loads(wrong.stdout)["verdict"] == "disagrees"
+        out = json.loads(wrong.stdout)
+        assert wrong.returncode == 1 and out["verdict"] == "disagrees"
+        assert "--param u2v2" in out["hint"], out.get("hint")
     else:
-        # The same steps from the paper's start at the same scale: disagrees.
+        # The same steps from the paper's start at the same scale: disagrees, and the first
+        # gradient shows the loop started elsewhere.
         np.savez(tmp_path / "t.npz", stepsizes=np.full(len(grads), gamma), grads=grads, beta=beta, alpha=0.1)
         wrong = predict()
-        assert wrong.returncode == 1 and json.loads(wrong.stdout)["verdict"] == "disagrees"
+        out = json.loads(wrong.stdout)
+        assert wrong.returncode == 1 and out["verdict"] == "disagrees"
+        assert "started elsewhere" in out["hint"], out.get("hint")
 
 
 def test_sign_constrained_limit_keeps_its_sign():
