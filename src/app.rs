@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use nalgebra::DVector;
 use serde_json::{Value, json};
 
-use crate::bias::EffectiveInit;
+use crate::bias::{EffectiveInit, Side};
 use crate::compare::{CompareSpec, LoggedRun, ProblemSource, compare};
 use crate::image::ImageFormat;
 use crate::model::{Model, Param};
@@ -327,14 +327,30 @@ pub fn gain_cmd(src: &GainSource, param: Option<Param>) -> Result<Outcome> {
     let mut text = String::new();
     let _ =
         writeln!(text, "d = {}, |Gain|_1 = {:.6e}, max Gain = {:.6e}", e.gain.len(), e.gain.lp_norm(1), e.gain.max());
-    let _ = writeln!(
-        text,
-        "ln α_∞² in [{:.6}, {:.6}], |ρ|_∞ = {:.3e} ({})",
-        e.ln_alpha_inf2().min(),
-        e.ln_alpha_inf2().max(),
-        e.rho_total().amax(),
-        l.model.param.name()
-    );
+    let scales = e.scales();
+    let two_sided: Vec<usize> = (0..scales.len()).filter(|&i| scales.side[i] == Side::Both).collect();
+    let (ell, rho) = (e.ln_alpha_inf2(), e.rho_total());
+    let range = |v: &DVector<f64>, f: fn(f64, f64) -> f64, init: f64| two_sided.iter().map(|&i| v[i]).fold(init, f);
+    if !two_sided.is_empty() {
+        let _ = writeln!(
+            text,
+            "ln α_∞² in [{:.6}, {:.6}], |ρ|_∞ = {:.3e} (param {}, {} two-sided coordinates)",
+            range(&ell, f64::min, f64::INFINITY),
+            range(&ell, f64::max, f64::NEG_INFINITY),
+            two_sided.iter().map(|&i| rho[i].abs()).fold(0.0, f64::max),
+            l.model.param.name(),
+            two_sided.len()
+        );
+    }
+    let count = |side: Side| scales.side.iter().filter(|s| **s == side).count();
+    let (plus, minus, zero) = (count(Side::Plus), count(Side::Minus), count(Side::Zero));
+    if plus + minus + zero > 0 {
+        let _ = writeln!(
+            text,
+            "sign-constrained coordinates: {plus} with b ≥ 0, {minus} with b ≤ 0, {zero} fixed at 0 (their limit is a \
+             relative entropy's; α_∞ and ρ are not defined there)"
+        );
+    }
     if let Some(c) = l.conservation {
         let _ = writeln!(text, "conservation |w₊w₋| = |w₊,₀w₋,₀| exp(-Gain): residual {c:.3e} (relative to w₊²+w₋²)");
     }
