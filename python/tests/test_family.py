@@ -207,3 +207,19 @@ def test_bad_starts_raise_and_name_the_cause():
         dlncheck.GainAccumulator(u0=np.full(d, 1e200), v0=np.zeros(d))
     with pytest.raises(ValueError, match="not finite"):
         dlncheck.GainAccumulator(u0=np.full(d, np.nan), v0=np.zeros(d))
+
+
+@pytest.mark.parametrize("name", ["u2v2", "md", "u0-equals-v0"])
+def test_save_records_the_parametrisation_and_start(name, tmp_path):
+    X, y, (beta, grads), kwargs, _, param = CASES[name]
+    acc = dlncheck.GainAccumulator(**kwargs)
+    acc.add_many(np.full(len(grads), 0.1), grads)
+    acc.save(tmp_path / "acc.npz", beta=beta)
+    saved = np.load(tmp_path / "acc.npz")
+    assert str(saved["param"]) == param
+    np.savez(tmp_path / "p.npz", X=X, y=y)
+    gain = subprocess.run([str(CLI), "--json", "gain", str(tmp_path / "acc.npz")], capture_output=True, text=True)
+    assert gain.returncode == 0 and json.loads(gain.stdout)["param"] == param, gain.stderr
+    cmd = [str(CLI), "--json", "predict", "--problem", str(tmp_path / "p.npz"), "--run", str(tmp_path / "acc.npz")]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    assert out.returncode == 0 and json.loads(out.stdout)["verdict"] == "agrees", out.stderr
