@@ -178,21 +178,7 @@ impl Scales {
         self.ell.is_empty()
     }
 
-    /// b_i at dual coordinate z (z includes ρ_i).
-    pub fn beta(&self, i: usize, z: f64) -> f64 {
-        let ell = self.ell[i];
-        match self.side[i] {
-            Side::Both => {
-                let a = z.abs();
-                (0.5 * (ell + a).exp() * -(-2.0 * a).exp_m1()).copysign(z)
-            }
-            Side::Plus => 0.5 * (ell + z).exp(),
-            Side::Minus => -0.5 * (ell - z).exp(),
-            Side::Zero => 0.0,
-        }
-    }
-
-    /// The dual coordinate z_i of b_i (the inverse of [`Self::beta`]), in the log domain;
+    /// The dual coordinate z_i of b_i (the inverse of b(z)), in the log domain;
     /// `None` where b_i carries no z: b_i of the wrong sign on a one-sided coordinate,
     /// an underflowed b_i, or a `Zero` coordinate.
     pub fn z_of(&self, i: usize, b: f64) -> Option<f64> {
@@ -232,12 +218,6 @@ impl EffectiveInit {
     /// The paper's start (w±,₀ = α) after steps with these sums.
     pub fn from_alpha(ln_alpha: DVector<f64>, gain: DVector<f64>, rho: DVector<f64>) -> Self {
         Self { ln_w0: (ln_alpha.clone(), ln_alpha), gain, rho }
-    }
-
-    /// Gradient flow's from the paper's start: no gain, no shift (γ → 0).
-    pub fn gradient_flow(ln_alpha: DVector<f64>) -> Self {
-        let d = ln_alpha.len();
-        Self::from_alpha(ln_alpha, DVector::zeros(d), DVector::zeros(d))
     }
 
     /// Gradient flow's from the same start: the gain and shift of the steps dropped.

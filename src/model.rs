@@ -8,7 +8,7 @@
 
 use nalgebra::DVector;
 
-use crate::bias::{EffectiveInit, Side};
+use crate::bias::EffectiveInit;
 use crate::trajectory::GainAccumulator;
 
 /// How the weights make b and how a step moves them.
@@ -200,12 +200,6 @@ impl Model {
                 wp.zip_map(&wm, beta_of)
             }
         }
-    }
-
-    /// Which of w± are alive per coordinate.
-    pub fn sides(&self) -> Vec<Side> {
-        let (wp, wm) = self.start();
-        wp.iter().zip(wm.iter()).map(|(p, m)| Side::of(*p != 0.0, *m != 0.0)).collect()
     }
 
     /// The effective initialisation after the steps in `acc` (mirror descent: none).
