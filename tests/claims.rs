@@ -178,6 +178,8 @@ fn the_edge_of_stability_claims_flip_when_their_runs_move() {
     // Another stepsize's prediction is not this run's limit.
     let other = [("rel_err(e99.beta, e99.theory)", "rel_err(e99.beta, e90.theory)")];
     assert_eq!(variant("exact-gd-edge-of-stability", &other), Verdict::Fails);
+    let other = [("rel_err(b2_99.beta, b2_99.theory)", "rel_err(b2_99.beta, b2_90.theory)")];
+    assert_eq!(variant("exact-sgd-edge-of-stability", &other), Verdict::Fails);
     // The window claims are known disagreements (islands of blow-up at fixed fractions
     // of θ_div), so their parts are checked one by one: a run moved above the divergence
     // threshold does not converge, and the part that held fails.
