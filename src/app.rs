@@ -13,7 +13,7 @@ use crate::compare::{CompareSpec, LoggedRun, ProblemSource, compare};
 use crate::image::ImageFormat;
 use crate::model::{Model, Param};
 use crate::npz::{self, InputError, NpzReader};
-use crate::predict::{CONVERGED_MARGIN, Prediction, Verdict, predict};
+use crate::predict::{CONVERGED_MARGIN, Precision, Prediction, Verdict, predict, tol_used};
 use crate::problem::{Problem, ProblemSpec};
 use crate::report::{Format, TableStyle, render};
 use crate::runfile::{Loaded, save_run};
@@ -300,7 +300,11 @@ fn load_source(src: &GainSource, param: Option<Param>) -> Result<Loaded> {
                 .first()
                 .map(|t| t.model.clone())
                 .ok_or_else(|| Error::Usage("no trajectory file given".into()))?;
-            Ok(Loaded { model, eff, conservation: None, beta })
+            let steps = parts.iter().map(|t| t.stepsizes.len()).sum();
+            let max_gain = eff.gain.iter().fold(0.0, |m: f64, g| m.max(g.abs()));
+            let float32 = parts.iter().any(|t| t.float32);
+            let floors = float32.then(|| Precision::float32(steps, max_gain)).into_iter().collect();
+            Ok(Loaded { model, eff, conservation: None, beta, floors })
         }
     }
 }
@@ -362,20 +366,26 @@ pub fn gain_cmd(src: &GainSource, param: Option<Param>) -> Result<Outcome> {
 ///
 /// With a final iterate `beta` the prediction is a verdict at relative tolerance `tol`:
 /// `agrees` (exit 0), `disagrees` (exit 1) or `not_converged` (exit 4).
-pub fn predict_cmd(problem_path: &Path, src: &GainSource, param: Option<Param>, tol: f64) -> Result<Outcome> {
-    if !(tol.is_finite() && tol > 0.0) {
-        return Err(Error::Usage(format!("--tol {tol:e} must be finite and > 0")));
+pub fn predict_cmd(problem_path: &Path, src: &GainSource, param: Option<Param>, user_tol: f64) -> Result<Outcome> {
+    if !(user_tol.is_finite() && user_tol > 0.0) {
+        return Err(Error::Usage(format!("--tol {user_tol:e} must be finite and > 0")));
     }
     let problem = Problem::load(problem_path)?;
     problem.check_interpolation(problem_path)?;
     let l = load_source(src, param)?;
     check_dim(src, l.eff.gain.len(), problem.d())?;
     let pred = predict(&problem.x, &problem.y, &l.eff, l.beta.as_ref(), &NewtonSettings::default())?;
+    let (tol, tol_reason) = tol_used(user_tol, &l.floors);
     let verdict = pred.checks.map(|c| c.verdict(tol));
     let mut json = prediction_json(&pred);
     json["verdict"] = json!(verdict);
-    json["tol"] = json!(tol);
+    json["tol"] = json!(user_tol);
+    json["tol_used"] = json!(tol);
+    json["tol_reason"] = json!(tol_reason);
     let mut text = prediction_text(&pred);
+    if let Some(reason) = &tol_reason {
+        let _ = writeln!(text, "tolerance raised from {user_tol:.0e} to {tol:.2e}: {reason}");
+    }
     let exit = match (verdict, pred.checks) {
         (None, _) | (_, None) => {
             text.push_str("verdict: none (the source has no final iterate `beta` to compare)\n");
@@ -397,11 +407,15 @@ pub fn predict_cmd(problem_path: &Path, src: &GainSource, param: Option<Param>, 
             1
         }
         (Some(Verdict::NotConverged), Some(c)) => {
+            let how = match src {
+                GainSource::Run(_) => "run longer (a lower --tol in train)",
+                GainSource::Trajectory(_) => "run your loop longer",
+            };
             let _ = writeln!(
                 text,
                 "verdict: not converged: the primal residual ‖Xb − y‖/‖y‖ = {:.3e} alone can move the limit by \
-                 {:.3e} (relative), more than tol/{CONVERGED_MARGIN} = {:.0e}; the theorem speaks of the limit: run \
-                 longer (a lower --tol in train) until the residual is about {:.0e}",
+                 {:.3e} (relative), more than tol/{CONVERGED_MARGIN} = {:.0e}; the theorem speaks of the limit: {how} \
+                 until the residual is about {:.0e}",
                 c.primal_residual,
                 c.residual_error,
                 tol / CONVERGED_MARGIN,

@@ -233,6 +233,18 @@ impl Model {
     }
 }
 
+impl Model {
+    /// The signed w± from the user's weights (the inverse of [`Self::weights`]); md has none.
+    pub fn w_from(&self, u: &DVector<f64>, v: &DVector<f64>) -> Option<(DVector<f64>, DVector<f64>)> {
+        use std::f64::consts::{FRAC_1_SQRT_2, SQRT_2};
+        match self.param {
+            Param::Uv => Some(((u + v) * FRAC_1_SQRT_2, (u - v) * FRAC_1_SQRT_2)),
+            Param::U2v2 => Some((u * SQRT_2, v * SQRT_2)),
+            Param::Md => None,
+        }
+    }
+}
+
 /// b = ½(w₊² − w₋²) as ½(w₊ − w₋)(w₊ + w₋): about 3 roundings relative to b itself.
 #[inline(always)]
 pub fn beta_of(wp: f64, wm: f64) -> f64 {

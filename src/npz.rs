@@ -139,6 +139,12 @@ impl NpzReader {
         text.ok_or_else(|| self.error(name, "holds a code point that is not a character"))
     }
 
+    /// Whether the (small) array `name` is stored in a float type narrower than float64.
+    pub fn is_low_precision(&mut self, name: &str) -> Result<bool> {
+        let npy = self.npy(name)?;
+        Ok(plain_type(&npy).is_some_and(|ts| ts.type_char() == TypeChar::Float && ts.size_field() < 8))
+    }
+
     /// An integer array (int32 or int64), row-major.
     pub fn i64_array(&mut self, name: &str) -> Result<Array<i64>> {
         let npy = self.npy(name)?;
@@ -247,6 +253,13 @@ pub struct RowStream<'a> {
     path: PathBuf,
     name: String,
     bytes: Vec<u8>,
+}
+
+impl RowStream<'_> {
+    /// Whether the matrix is stored as float32.
+    pub fn is_float32(&self) -> bool {
+        self.item.size == 4
+    }
 }
 
 impl NpzReader {

@@ -67,6 +67,54 @@ impl LimitChecks {
     }
 }
 
+/// float32's unit roundoff, 2⁻²⁴.
+pub const F32_UNIT_ROUNDOFF: f64 = 5.960_464_477_539_063e-8;
+
+/// How closely a run's own arithmetic lets its limit agree with the theory, and why
+/// (theory/README.md § Precision of a run): a verdict's tolerance is never below it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Precision {
+    pub floor: f64,
+    pub reason: String,
+}
+
+impl Precision {
+    /// A loop of K steps in float32 (iterates or gradients) whose gain reaches
+    /// `max_gain`: u₃₂·(4√K + 2(1 + max |Gain|)), u₃₂ = 2⁻²⁴. Each step rounds ln|w±| by
+    /// about u₃₂ (a random walk: 2u₃₂√K at two standard deviations, for each of
+    /// ln α₊² and ln α₋²), and a float32 gradient moves each q term by about 2x²u₃₂
+    /// (2u₃₂·Gain in all); b∞ moves relatively by at most the error of its exponents.
+    pub fn float32(steps: usize, max_gain: f64) -> Self {
+        let floor = F32_UNIT_ROUNDOFF * (4.0 * (steps as f64).sqrt() + 2.0 * (1.0 + max_gain.abs()));
+        let reason = format!(
+            "float32 arithmetic: u₃₂ (4√K + 2(1 + max|Gain|)) with K = {steps} steps, max|Gain| = {max_gain:.3}"
+        );
+        Self { floor, reason }
+    }
+
+    /// From the final weights: the conservation law ln|w₊w₋| = ln α_∞² holds exactly in
+    /// exact arithmetic, so its defect 4·max_i |ln|w₊w₋| − ln α_∞,i²| (over coordinates
+    /// where both weights are nonzero) measures the digits the run lost, and b∞'s
+    /// exponents carry the same error. `None` when no coordinate has both weights.
+    pub fn conservation(eff: &EffectiveInit, w_plus: &DVector<f64>, w_minus: &DVector<f64>) -> Option<Self> {
+        let ell = eff.ln_alpha_inf2();
+        let defect = (0..ell.len())
+            .filter(|&i| w_plus[i] != 0.0 && w_minus[i] != 0.0 && ell[i].is_finite())
+            .map(|i| ((w_plus[i] * w_minus[i]).abs().ln() - ell[i]).abs())
+            .reduce(f64::max)?;
+        let reason = format!("the conservation law's defect on the final weights: 4 × {defect:.3e}");
+        Some(Self { floor: 4.0 * defect, reason })
+    }
+}
+
+/// The tolerance a verdict uses: `tol`, or the largest floor above it, with its reason.
+pub fn tol_used(tol: f64, floors: &[Precision]) -> (f64, Option<String>) {
+    match floors.iter().filter(|p| p.floor > tol).max_by(|a, b| a.floor.total_cmp(&b.floor)) {
+        Some(p) => (p.floor, Some(p.reason.clone())),
+        None => (tol, None),
+    }
+}
+
 /// Solves the implicit problem and gradient flow's, and checks `beta_limit` if given.
 pub fn predict(
     x: &DMatrix<f64>,

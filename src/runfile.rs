@@ -12,6 +12,7 @@ use nalgebra::DVector;
 use crate::bias::EffectiveInit;
 use crate::model::{Init, Model, Param};
 use crate::npz::{self, NpzReader, NpzWriter};
+use crate::predict::Precision;
 use crate::train::Run;
 use crate::trajectory::{GainAccumulator, read_alpha};
 
@@ -92,10 +93,9 @@ impl RunRecord {
             (f.vector("w_plus", Some(d))?, f.vector("w_minus", Some(d))?)
         } else {
             let (u, v) = (f.vector("u", Some(d))?, f.vector("v", Some(d))?);
-            match model.param {
-                Param::U2v2 => (u * std::f64::consts::SQRT_2, v * std::f64::consts::SQRT_2),
-                _ => ((&u + &v) * std::f64::consts::FRAC_1_SQRT_2, (&u - &v) * std::f64::consts::FRAC_1_SQRT_2),
-            }
+            model
+                .w_from(&u, &v)
+                .ok_or_else(|| f.error("w_plus", "missing: a mirror-descent run stores w_plus, w_minus"))?
         };
         Ok(Self {
             model,
@@ -215,6 +215,8 @@ pub struct Loaded {
     pub conservation: Option<f64>,
     /// The final iterate, when stored.
     pub beta: Option<DVector<f64>>,
+    /// What the run's own arithmetic lets it reach (theory/README.md § Precision of a run).
+    pub floors: Vec<Precision>,
 }
 
 /// Reads a run file or an accumulator file; `forced` is the command line's --param,
@@ -226,7 +228,9 @@ pub fn load_effective(path: &Path, forced: Option<Param>) -> npz::Result<Loaded>
         read_model(&mut f, d, forced)?;
         let rec = RunRecord::load(path)?;
         let conservation = Some(rec.conservation_residual());
-        return Ok(Loaded { eff: rec.effective_init(), model: rec.model, conservation, beta: Some(rec.beta) });
+        let eff = rec.effective_init();
+        let floors = Precision::conservation(&eff, &rec.w_plus, &rec.w_minus).into_iter().collect();
+        return Ok(Loaded { eff, model: rec.model, conservation, beta: Some(rec.beta), floors });
     }
     let gain = f.vector("gain", None)?;
     let d = gain.len();
@@ -239,5 +243,5 @@ pub fn load_effective(path: &Path, forced: Option<Param>) -> npz::Result<Loaded>
     let beta = if f.contains("beta") { Some(f.vector("beta", Some(d))?) } else { None };
     let mut acc = GainAccumulator::new(d);
     (acc.gain, acc.rho) = (gain, rho);
-    Ok(Loaded { eff: model.effective_init(&acc), model, conservation: None, beta })
+    Ok(Loaded { eff: model.effective_init(&acc), model, conservation: None, beta, floors: Vec::new() })
 }

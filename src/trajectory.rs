@@ -206,6 +206,8 @@ pub struct ExternalTrajectory {
     pub model: Model,
     pub stepsizes: Vec<f64>,
     pub beta: Option<DVector<f64>>,
+    /// Whether `grads` or `beta` is stored as float32 (theory/README.md § Precision of a run).
+    pub float32: bool,
 }
 
 /// Rows of `grads` read at a time (with d = 1,000, 8 MB).
@@ -235,9 +237,9 @@ impl ExternalTrajectory {
                 "missing: this is a run file written by `train`; give it as --run (or to `gain` without --trajectory)",
             ));
         }
-        let (k, d) = {
+        let (k, d, grads32) = {
             let g = f.rows("grads")?;
-            (g.rows, g.cols)
+            (g.rows, g.cols, g.is_float32())
         };
         if k == 0 || d == 0 {
             return Err(f.error("grads", format!("is empty ({k} steps × {d} coordinates)")));
@@ -259,7 +261,8 @@ impl ExternalTrajectory {
         }
         let model = crate::runfile::read_model(&mut f, d, param)?;
         let beta = if f.contains("beta") { Some(f.vector("beta", Some(d))?) } else { None };
-        Ok(Self { path: path.to_owned(), model, stepsizes: stepsizes.data, beta })
+        let float32 = grads32 || (beta.is_some() && f.is_low_precision("beta")?);
+        Ok(Self { path: path.to_owned(), model, stepsizes: stepsizes.data, beta, float32 })
     }
 
     pub fn dim(&self) -> usize {

@@ -394,9 +394,13 @@ fn to_array<'py>(py: Python<'py>, v: &DVector<f64>) -> Bound<'py, numpy::PyArray
     v.as_slice().to_vec().into_pyarray(py)
 }
 
-/// predict(X, y, acc, beta=None, tol=1e-8) → dict: the command line's `predict`.
+/// predict(X, y, acc, beta=None, tol=1e-8, u=None, v=None) → dict: the command line's
+/// `predict`. The verdict's tolerance is never below what the loop's arithmetic allows
+/// (`tol_used`, `tol_reason`): float32 gradients or a float32 `beta`, and the
+/// conservation law's defect on the final weights `u`, `v` when given.
 #[pyfunction]
-#[pyo3(signature = (x, y, acc, beta=None, tol=1e-8))]
+#[pyo3(signature = (x, y, acc, beta=None, tol=1e-8, u=None, v=None))]
+#[allow(clippy::too_many_arguments)]
 fn predict<'py>(
     py: Python<'py>,
     x: &Bound<'_, PyAny>,
@@ -404,6 +408,8 @@ fn predict<'py>(
     acc: &GainAccumulator,
     beta: Option<&Bound<'_, PyAny>>,
     tol: f64,
+    u: Option<&Bound<'_, PyAny>>,
+    v: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     if !(tol.is_finite() && tol > 0.0) {
         return Err(value_error(format!("tol is {tol}; it must be finite and > 0")));
@@ -412,8 +418,32 @@ fn predict<'py>(
     if acc.d() != p.d() {
         return Err(value_error(format!("the accumulator has d = {}, X has d = {}", acc.d(), p.d())));
     }
-    let beta = beta.map(|b| vector_of_len(py, b, "beta", p.d())).transpose()?;
+    let (beta, beta32) = match beta {
+        Some(b) => {
+            let b = read_array(py, b, "beta", 1)?;
+            if b.data.len() != p.d() {
+                return Err(value_error(format!("beta has {} entries, expected d = {}", b.data.len(), p.d())));
+            }
+            (Some(DVector::from_vec(b.data)), b.low_precision)
+        }
+        None => (None, false),
+    };
     let eff = acc.eff();
+    let mut floors = Vec::new();
+    if acc.float32_source || beta32 {
+        let max_gain = eff.gain.iter().fold(0.0, |m: f64, g| m.max(g.abs()));
+        floors.push(prediction::Precision::float32(acc.acc.steps(), max_gain));
+    }
+    match (u, v) {
+        (Some(u), Some(v)) => {
+            let (u, v) = (vector_of_len(py, u, "u", p.d())?, vector_of_len(py, v, "v", p.d())?);
+            let (wp, wm) = acc.model.w_from(&u, &v).ok_or_else(|| value_error("mirror descent has no u, v"))?;
+            floors.extend(prediction::Precision::conservation(&eff, &wp, &wm));
+        }
+        (None, None) => {}
+        _ => return Err(value_error("u and v go together: give both or neither")),
+    }
+    let (tol, tol_reason) = prediction::tol_used(tol, &floors);
     let pred = py
         .detach(|| prediction::predict(&p.x, &p.y, &eff, beta.as_ref(), &NewtonSettings::default()))
         .map_err(solver_failed(&p))?;
@@ -433,6 +463,8 @@ fn predict<'py>(
     });
     out.set_item("verdict", verdict)?;
     out.set_item("float32_source", acc.float32_source)?;
+    out.set_item("tol_used", tol)?;
+    out.set_item("tol_reason", tol_reason)?;
     Ok(out)
 }
 
