@@ -13,7 +13,7 @@ use crate::compare::{CompareSpec, LoggedRun, ProblemSource, compare};
 use crate::image::ImageFormat;
 use crate::model::{Model, Param};
 use crate::npz::{self, InputError, NpzReader};
-use crate::predict::{CONVERGED_MARGIN, Precision, Prediction, Verdict, predict, tol_used};
+use crate::predict::{CONVERGED_MARGIN, MAX_FLOOR, Precision, Prediction, Verdict, predict, tol_used};
 use crate::problem::{Problem, ProblemSpec};
 use crate::report::{Format, TableStyle, render};
 use crate::runfile::{Loaded, save_run};
@@ -376,7 +376,9 @@ pub fn predict_cmd(problem_path: &Path, src: &GainSource, param: Option<Param>, 
     check_dim(src, l.eff.gain.len(), problem.d())?;
     let pred = predict(&problem.x, &problem.y, &l.eff, l.beta.as_ref(), &NewtonSettings::default())?;
     let (tol, tol_reason) = tol_used(user_tol, &l.floors);
-    let verdict = pred.checks.map(|c| c.verdict(tol));
+    // A floor this high leaves nothing to compare: no verdict (exit 5 below).
+    let lost = tol >= MAX_FLOOR;
+    let verdict = pred.checks.filter(|_| !lost).map(|c| c.verdict(tol));
     let mut json = prediction_json(&pred);
     json["verdict"] = json!(verdict);
     json["tol"] = json!(user_tol);
@@ -387,6 +389,14 @@ pub fn predict_cmd(problem_path: &Path, src: &GainSource, param: Option<Param>, 
         let _ = writeln!(text, "tolerance raised from {user_tol:.0e} to {tol:.2e}: {reason}");
     }
     let exit = match (verdict, pred.checks) {
+        (None, Some(_)) if lost => {
+            let _ = writeln!(
+                text,
+                "verdict: none: the run's own arithmetic limits any agreement to {tol:.2e} (≥ {MAX_FLOOR:e}), so no \
+                 digit of its limit can be compared"
+            );
+            5
+        }
         (None, _) | (_, None) => {
             text.push_str("verdict: none (the source has no final iterate `beta` to compare)\n");
             0

@@ -107,6 +107,9 @@ impl Precision {
     }
 }
 
+/// Above this floor a run's arithmetic leaves no digit of its limit to compare: no verdict.
+pub const MAX_FLOOR: f64 = 1e-2;
+
 /// The tolerance a verdict uses: `tol`, or the largest floor above it, with its reason.
 pub fn tol_used(tol: f64, floors: &[Precision]) -> (f64, Option<String>) {
     match floors.iter().filter(|p| p.floor > tol).max_by(|a, b| a.floor.total_cmp(&b.floor)) {

@@ -456,7 +456,8 @@ fn predict<'py>(
     out.set_item("kkt_residual", c.and_then(|c| c.kkt_residual))?;
     out.set_item("primal_residual", c.map(|c| c.primal_residual))?;
     out.set_item("residual_error", c.map(|c| c.residual_error))?;
-    let verdict = c.map(|c| match c.verdict(tol) {
+    // A floor this high leaves nothing to compare: no verdict (tol_reason says why).
+    let verdict = c.filter(|_| tol < prediction::MAX_FLOOR).map(|c| match c.verdict(tol) {
         Verdict::Agrees => "agrees",
         Verdict::Disagrees => "disagrees",
         Verdict::NotConverged => "not_converged",

@@ -267,3 +267,19 @@ def test_mirror_descent_counts_steps_and_has_no_gain(grad, stepsize):
     acc = dlncheck.GainAccumulator(0.1, d=4, param="md", b0=np.array([0.0, 0.01, -0.02, 1.0]))
     raises_or_adds(acc, lambda: acc.add(stepsize, grad), 1)
     assert not acc.gain.any()
+
+
+@PROPERTY
+@given(u=st.one_of(st.none(), arrays), v=st.one_of(st.none(), arrays), beta=st.one_of(st.none(), arrays))
+def test_any_weights_through_predict(u, v, beta):
+    X, y = problem(n=3, d=4)
+    acc = dlncheck.GainAccumulator(0.1, d=4)
+    acc.add(0.05, np.full(4, 0.1))
+    try:
+        out = dlncheck.predict(X, y, acc, beta=beta, u=u, v=v)
+    except ERRORS as e:
+        assert str(e)
+        return
+    assert out["tol_used"] >= 1e-8 and np.isfinite(out["tol_used"])
+    if beta is None or out["tol_used"] >= 1e-2:
+        assert out["verdict"] is None  # nothing to compare, or no digit left to compare

@@ -64,3 +64,12 @@ def test_a_float64_loop_keeps_the_tolerance_asked_for():
     out = dlncheck.predict(X, y, acc, beta=u * v, u=u, v=v)
     assert out["tol_used"] == 1e-8 and out["tol_reason"] is None
     assert out["verdict"] in ("agrees", "not_converged")
+
+
+def test_weights_that_lost_every_digit_get_no_verdict():
+    X, y = problem()
+    acc, u, v, _ = loop(X, y, np.float64, 20_000)
+    # u, v from another run: the conservation law is off by O(1).
+    out = dlncheck.predict(X, y, acc, beta=u * v, u=u * 3, v=v / 2)
+    assert out["verdict"] is None and out["tol_used"] >= 1e-2
+    assert "conservation" in out["tol_reason"]
