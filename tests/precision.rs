@@ -61,3 +61,46 @@ fn a_run_at_alpha_1e_minus_8_follows_double_double_gd_and_agrees() {
         assert!(rec.conservation_residual() <= 1e-11, "α = {alpha:e}: {}", rec.conservation_residual());
     }
 }
+
+/// A run file whose weights contradict its gain (the conservation law off by O(1)) leaves
+/// no digit to compare: `predict` gives no verdict and exits 5, saying why; an honest run
+/// file keeps the tolerance asked for.
+#[test]
+fn predict_refuses_a_verdict_when_the_run_lost_every_digit() {
+    let dir = std::env::temp_dir().join(format!("dlncheck-precision-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = ProblemSpec::default().generate().unwrap();
+    let problem = dir.join("p.npz");
+    p.save(&problem, &[]).unwrap();
+    let r = run(&p, 0.1, 1_000_000, 1e-25);
+    let good = dir.join("run.npz");
+    dlncheck::runfile::save_run(&r, &good, &[]).unwrap();
+    let bin = env!("CARGO_BIN_EXE_dlncheck");
+    let predict = |file: &std::path::Path| {
+        let out = std::process::Command::new(bin)
+            .args(["--json", "predict", "--problem", problem.to_str().unwrap(), "--run", file.to_str().unwrap()])
+            .output()
+            .unwrap();
+        (out.status.code(), serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap())
+    };
+    let (code, json) = predict(&good);
+    assert_eq!((code, json["verdict"].as_str()), (Some(0), Some("agrees")), "{json}");
+    assert_eq!(json["tol_used"].as_f64(), Some(1e-8));
+    // The same file with w₊ tripled: its weights no longer fit its gain.
+    let rec = RunRecord::from_run(&r);
+    let bad = dir.join("bad.npz");
+    let mut w = dlncheck::npz::NpzWriter::new();
+    dlncheck::runfile::write_model(&mut w, &rec.model);
+    w.vector("w_plus", &(&rec.w_plus * 3.0))
+        .vector("w_minus", &rec.w_minus)
+        .vector("beta", &rec.beta)
+        .vector("gain", &rec.gain)
+        .vector("q_plus", &rec.q_plus)
+        .vector("q_minus", &rec.q_minus)
+        .i64("iters", &[], &[rec.iters as i64]);
+    w.write(&bad, &[]).unwrap();
+    let (code, json) = predict(&bad);
+    assert_eq!(code, Some(5), "{json}");
+    assert!(json["verdict"].is_null() && json["tol_reason"].as_str().unwrap().contains("conservation"), "{json}");
+    std::fs::remove_dir_all(&dir).ok();
+}
