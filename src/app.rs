@@ -468,6 +468,65 @@ fn family_hint(p: &Problem, paths: &[PathBuf], l: &Loaded, tol: f64) -> Result<O
     }))
 }
 
+/// `dlncheck diagnose`: which hypothesis about a logged run makes it agree
+/// ([`crate::diagnose`]); exit 0 when one does (the run as logged included), 1 when none.
+pub fn diagnose_cmd(problem_path: &Path, paths: &[PathBuf], param: Option<Param>, user_tol: f64) -> Result<Outcome> {
+    let problem = Problem::load(problem_path)?;
+    problem.check_interpolation(problem_path)?;
+    let src = GainSource::Trajectory(paths.to_vec());
+    let l = load_source(&src, param)?;
+    check_dim(&src, l.eff.gain.len(), problem.d())?;
+    let beta = l.beta.clone().ok_or_else(|| InputError {
+        file: src.first_file().to_owned(),
+        array: Some("beta".into()),
+        what: "missing: diagnose compares the run's final iterate".into(),
+    })?;
+    let (stepsizes, grads) = read_steps(paths, problem.d())?;
+    let logged = crate::diagnose::Logged { model: &l.model, stepsizes: &stepsizes, grads: &grads, beta: &beta };
+    let tried = crate::diagnose::diagnose(&problem, &logged);
+    let (tol, tol_reason) = tol_used(user_tol, &l.floors);
+    let explains = |t: &&crate::diagnose::Tried| t.rel_err.is_some_and(|e| e <= tol);
+    let best = tried.iter().find(explains);
+    let mut text = String::new();
+    for t in &tried {
+        let rel = t.rel_err.map_or("–".to_owned(), |e| format!("{e:.3e}"));
+        let _ = writeln!(text, "  {:<60} rel_err {rel}", serde_json::to_string(&t.hypothesis).unwrap_or_default());
+    }
+    let (best_json, exit) = match best {
+        Some(b) => {
+            let _ = writeln!(text, "best: {} (rel_err ≤ tol {tol:.0e})", b.message);
+            (serde_json::to_value(b).unwrap_or(Value::Null), 0)
+        }
+        None => {
+            let closest = tried.first();
+            let _ = writeln!(text, "{}", crate::diagnose::NO_EXPLANATION);
+            let mut v = serde_json::to_value(closest).unwrap_or(Value::Null);
+            v["message"] = json!(crate::diagnose::NO_EXPLANATION);
+            (v, 1)
+        }
+    };
+    let json = json!({"best": best_json, "tried": tried, "tol_used": tol, "tol_reason": tol_reason});
+    Ok(Outcome { json, text, exit })
+}
+
+/// Every stepsize and gradient row of a run logged in pieces, in memory (checked size).
+fn read_steps(paths: &[PathBuf], d: usize) -> Result<(Vec<f64>, Vec<f64>)> {
+    let (mut stepsizes, mut grads) = (Vec::new(), Vec::new());
+    for path in paths {
+        let t = ExternalTrajectory::load(path, None)?;
+        let mut f = NpzReader::open(path)?;
+        let mut rows = f.rows("grads")?;
+        let need = (rows.rows as u128) * (d as u128) + grads.len() as u128;
+        limits::check_alloc("the logged gradients (diagnose holds them in memory)", need, 8).map_err(Error::Usage)?;
+        let mut block = Vec::new();
+        while rows.next_rows(&mut block, 1024)? > 0 {
+            grads.extend_from_slice(&block);
+        }
+        stepsizes.extend(t.stepsizes);
+    }
+    Ok((stepsizes, grads))
+}
+
 fn prediction_json(p: &Prediction) -> Value {
     let c = p.checks;
     json!({

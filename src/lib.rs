@@ -15,6 +15,7 @@ pub mod app;
 pub mod bias;
 pub mod claims;
 pub mod compare;
+pub mod diagnose;
 pub mod escape;
 pub mod expr;
 pub mod image;

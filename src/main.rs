@@ -158,6 +158,22 @@ enum Command {
         #[arg(long)]
         param: Option<String>,
     },
+    /// Why a logged run disagrees: each mistake a loop makes (start, parametrisation,
+    /// gradient scale, lag, a missing first step) tested by recomputing the gain.
+    Diagnose {
+        /// The problem the run trained on (.npz with X, y).
+        #[arg(long)]
+        problem: PathBuf,
+        /// The trajectory (stepsizes, grads, the start, beta); repeat for pieces, in order.
+        #[arg(long, required = true)]
+        trajectory: Vec<PathBuf>,
+        /// The parametrisation the run claims (default: the file's `param`, else uv).
+        #[arg(long)]
+        param: Option<String>,
+        /// Relative tolerance of "explains" (raised to the run's precision floor).
+        #[arg(long, default_value = "1e-8")]
+        tol: f64,
+    },
     /// Solve an interpolation problem: hyperbolic entropy, (weighted) basis pursuit, min ℓ2.
     Solve {
         /// The problem to solve on (.npz with X, y).
@@ -477,6 +493,9 @@ fn run(command: Command) -> app::Result<Outcome> {
                 record_batches,
                 out,
             })
+        }
+        Command::Diagnose { problem, trajectory, param, tol } => {
+            app::diagnose_cmd(&problem, &trajectory, param_flag(param)?, tol)
         }
         Command::Gain { run, trajectory, param } => app::gain_cmd(&gain_source(run, trajectory)?, param_flag(param)?),
         Command::Predict { problem, run, trajectory, tol, param } => {
