@@ -381,3 +381,49 @@ fn a_start_too_large_for_f64_is_refused_before_training() {
     };
     assert!(md.check(d).is_err());
 }
+
+/// `diagnose` refuses what it cannot read, naming the cause (exit 2), and answers a run
+/// that agrees with the hypothesis `none`.
+#[test]
+fn diagnose_refuses_bad_input_and_names_none_for_an_agreeing_run() {
+    let dir = Dir::new();
+    let pf = problem_file(&dir);
+    let p = problem(30, 0);
+    let a = DVector::from_element(30, 0.1);
+    let (mut u, mut v) = (a.map(|t| t * std::f64::consts::SQRT_2), DVector::zeros(30));
+    let (u_ref, v_ref) = (std::cell::RefCell::new(&mut u), std::cell::RefCell::new(&mut v));
+    let (beta, grads) = gd_loop(
+        &p,
+        0.2,
+        |x| {
+            let (mut u, mut v) = (u_ref.borrow_mut(), v_ref.borrow_mut());
+            let (u1, v1) = (&**u - x.component_mul(&**v), &**v - x.component_mul(&**u));
+            (**u, **v) = (u1, v1);
+        },
+        || u_ref.borrow().component_mul(&v_ref.borrow()),
+    );
+    let write = |name: &str, with_beta: bool| {
+        let path = dir.path(name);
+        let g = DMatrix::from_fn(grads.len(), 30, |k, j| grads[k][j]);
+        let mut w = NpzWriter::new();
+        w.vector("alpha", &a).matrix("grads", &g).vector("stepsizes", &DVector::from_element(grads.len(), 0.2));
+        if with_beta {
+            w.vector("beta", &beta);
+        }
+        w.write(&path, &[]).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let (good, no_beta) = (write("good.npz", true), write("no_beta.npz", false));
+    let pf = pf.to_str().unwrap();
+    let (code, out, err) = dlncheck(&["--json", "diagnose", "--problem", pf, "--trajectory", &good]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("\"hypothesis\":\"none\""), "{out}");
+    let (code, _, err) = dlncheck(&["diagnose", "--problem", pf, "--trajectory", &no_beta]);
+    assert!(code == 2 && err.contains("beta"), "{err}");
+    let (code, _, err) = dlncheck(&["diagnose", "--problem", pf, "--trajectory", &good, "--param", "vu"]);
+    assert!(code == 2 && err.contains("unknown parametrisation"), "{err}");
+    let other = dir.path("other.npz");
+    problem(40, 0).save(&other, &[]).unwrap();
+    let (code, _, err) = dlncheck(&["diagnose", "--problem", other.to_str().unwrap(), "--trajectory", &good]);
+    assert!(code == 2 && err.contains("d = 30"), "{err}");
+}
