@@ -79,6 +79,8 @@ class Prediction(TypedDict):
     residual_error: Optional[float]
     verdict: Optional[Literal["agrees", "disagrees", "not_converged"]]
     float32_source: bool
+    tol_used: float
+    tol_reason: Optional[str]
 
 class ImplicitSolution(TypedDict):
     beta: Vector
@@ -94,9 +96,20 @@ class BasisPursuit(TypedDict):
     dual_from: str
 
 def predict(
-    x: ArrayLike, y: ArrayLike, acc: GainAccumulator, beta: Optional[ArrayLike] = None, tol: float = 1e-8
+    x: ArrayLike,
+    y: ArrayLike,
+    acc: GainAccumulator,
+    beta: Optional[ArrayLike] = None,
+    tol: float = 1e-8,
+    u: Optional[ArrayLike] = None,
+    v: Optional[ArrayLike] = None,
 ) -> Prediction:
-    """Theorem 1's limit for the accumulated gain and, with ``beta``, a verdict."""
+    """Theorem 1's limit for the accumulated gain and, with ``beta``, a verdict.
+
+    The verdict's tolerance ``tol_used`` is never below what the loop's arithmetic allows
+    (``tol_reason`` says why): float32 gradients or a float32 ``beta``, and the
+    conservation law's defect on the final weights ``u``, ``v`` when given. A floor of
+    1e-2 or more leaves no digit to compare: the verdict is then None."""
 
 def solve_implicit(x: ArrayLike, y: ArrayLike, acc: GainAccumulator) -> ImplicitSolution:
     """argmin D_{ψ_{α_∞}}(b, b̃₀) subject to X b = y."""
