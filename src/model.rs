@@ -164,13 +164,9 @@ impl Model {
             (Init::Alpha(a), _) => (a.clone(), a.clone()),
             (Init::Weights { u0, v0 }, Param::U2v2) => (u0 * SQRT_2, v0 * SQRT_2),
             (Init::Weights { u0, v0 }, _) => ((u0 + v0) / SQRT_2, (u0 - v0) / SQRT_2),
-            (Init::Mirror { alpha, b0 }, _) => {
-                let half_z = |i: usize| 0.5 * crate::bias::asinh_scaled(b0[i], 2.0 * alpha[i].ln());
-                let d = alpha.len();
-                (
-                    DVector::from_fn(d, |i, _| alpha[i] * half_z(i).exp()),
-                    DVector::from_fn(d, |i, _| alpha[i] * (-half_z(i)).exp()),
-                )
+            (Init::Mirror { .. }, _) => {
+                let (ln_plus, ln_minus) = self.ln_start();
+                (ln_plus.map(f64::exp), ln_minus.map(f64::exp))
             }
         }
     }
@@ -178,6 +174,7 @@ impl Model {
     /// ln|w₊,₀| and ln|w₋,₀| (−∞ where that weight is 0), in the log domain for md.
     pub fn ln_start(&self) -> (DVector<f64>, DVector<f64>) {
         match &self.init {
+            // w± = α e^{±z₀/2}, z₀ = asinh(b₀/α²), in the log domain.
             Init::Mirror { alpha, b0 } => {
                 let half_z =
                     DVector::from_fn(alpha.len(), |i, _| 0.5 * crate::bias::asinh_scaled(b0[i], 2.0 * alpha[i].ln()));

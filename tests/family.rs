@@ -46,6 +46,20 @@ fn gd_loop(
     (beta(), grads)
 }
 
+/// GD on b = u ⊙ v written in (u, v), as a user writes it, from (u₀, v₀).
+fn uv_loop(p: &Problem, gamma: f64, u0: DVector<f64>, v0: DVector<f64>) -> (DVector<f64>, Vec<DVector<f64>>) {
+    let w = std::cell::RefCell::new((u0, v0));
+    gd_loop(
+        p,
+        gamma,
+        |x| {
+            let (u, v) = &mut *w.borrow_mut();
+            (*u, *v) = (&*u - x.component_mul(v), &*v - x.component_mul(u));
+        },
+        || w.borrow().0.component_mul(&w.borrow().1),
+    )
+}
+
 /// The part of r outside the row space of x, relative to ‖r‖ (least squares by SVD).
 fn outside_row_space(x: &DMatrix<f64>, r: &DVector<f64>) -> f64 {
     let coef = x.transpose().svd(true, true).solve(r, 1e-14).unwrap();
@@ -87,18 +101,7 @@ fn any_start_of_u_times_v_is_theorem_1_with_its_own_scale() {
     let d = p.d();
     let u0 = DVector::from_fn(d, |i, _| 0.1 * (1.0 + (i % 7) as f64 / 7.0));
     let v0 = DVector::from_fn(d, |i, _| 0.1 * ((i % 5) as f64 / 5.0 - 0.4));
-    let (mut u, mut v) = (u0.clone(), v0.clone());
-    let (u_ref, v_ref) = (std::cell::RefCell::new(&mut u), std::cell::RefCell::new(&mut v));
-    let (beta, grads) = gd_loop(
-        &p,
-        0.2,
-        |x| {
-            let (mut u, mut v) = (u_ref.borrow_mut(), v_ref.borrow_mut());
-            let (u1, v1) = (&**u - x.component_mul(&**v), &**v - x.component_mul(&**u));
-            (**u, **v) = (u1, v1);
-        },
-        || u_ref.borrow().component_mul(&v_ref.borrow()),
-    );
+    let (beta, grads) = uv_loop(&p, 0.2, u0.clone(), v0.clone());
     let (rel, model) = predict_file(&dir, &p, &[("u0", u0.clone()), ("v0", v0.clone())], None, 0.2, &grads, &beta);
     assert!(rel <= 1e-10, "rel_err {rel}");
     // KKT by hand: asinh(b/α_∞²) − ρ in the row space, α_∞² = |w₊,₀w₋,₀| e^{−Gain}.
@@ -128,18 +131,7 @@ fn u0_equal_to_v0_gives_the_relative_entropy_limit() {
     let p = problem(60, 0);
     let d = p.d();
     let a = DVector::from_element(d, 0.1);
-    let (mut u, mut v) = (a.clone(), a.clone());
-    let (u_ref, v_ref) = (std::cell::RefCell::new(&mut u), std::cell::RefCell::new(&mut v));
-    let (beta, grads) = gd_loop(
-        &p,
-        0.1,
-        |x| {
-            let (mut u, mut v) = (u_ref.borrow_mut(), v_ref.borrow_mut());
-            let (u1, v1) = (&**u - x.component_mul(&**v), &**v - x.component_mul(&**u));
-            (**u, **v) = (u1, v1);
-        },
-        || u_ref.borrow().component_mul(&v_ref.borrow()),
-    );
+    let (beta, grads) = uv_loop(&p, 0.1, a.clone(), a.clone());
     assert!(beta.min() > 0.0, "b keeps its sign");
     let (rel, model) = predict_file(&dir, &p, &[("u0", a.clone()), ("v0", a.clone())], None, 0.1, &grads, &beta);
     assert!(rel <= 1e-10, "rel_err {rel}");
@@ -390,18 +382,7 @@ fn diagnose_refuses_bad_input_and_names_none_for_an_agreeing_run() {
     let pf = problem_file(&dir);
     let p = problem(30, 0);
     let a = DVector::from_element(30, 0.1);
-    let (mut u, mut v) = (a.map(|t| t * std::f64::consts::SQRT_2), DVector::zeros(30));
-    let (u_ref, v_ref) = (std::cell::RefCell::new(&mut u), std::cell::RefCell::new(&mut v));
-    let (beta, grads) = gd_loop(
-        &p,
-        0.2,
-        |x| {
-            let (mut u, mut v) = (u_ref.borrow_mut(), v_ref.borrow_mut());
-            let (u1, v1) = (&**u - x.component_mul(&**v), &**v - x.component_mul(&**u));
-            (**u, **v) = (u1, v1);
-        },
-        || u_ref.borrow().component_mul(&v_ref.borrow()),
-    );
+    let (beta, grads) = uv_loop(&p, 0.2, a.map(|t| t * std::f64::consts::SQRT_2), DVector::zeros(30));
     let write = |name: &str, with_beta: bool| {
         let path = dir.path(name);
         let g = DMatrix::from_fn(grads.len(), 30, |k, j| grads[k][j]);
