@@ -13,7 +13,7 @@ use crate::compare::{CompareSpec, LoggedRun, ProblemSource, compare};
 use crate::image::ImageFormat;
 use crate::model::{Model, Param};
 use crate::npz::{self, InputError, NpzReader};
-use crate::predict::{CONVERGED_MARGIN, MAX_FLOOR, Precision, Prediction, Verdict, predict, tol_used};
+use crate::predict::{Precision, Prediction, Source, Verdict, decide, predict, tol_used};
 use crate::problem::{Problem, ProblemSpec};
 use crate::report::{Format, TableStyle, render};
 use crate::runfile::{Loaded, save_run};
@@ -24,7 +24,7 @@ use crate::solve::{
 use crate::sweep::{Grid, Shard, merge, run_sweep};
 use crate::threshold::{ThresholdSettings, budget_steps, divergence, stability_bound, threshold};
 use crate::train::{Batching, Run, Stepsizes, Stop, TrainConfig, TrainError, load_schedule, train};
-use crate::trajectory::{ExternalTrajectory, TrajectoryError, continued, read_alpha};
+use crate::trajectory::{ExternalTrajectory, GainAccumulator, TrajectoryError, continued, read_alpha};
 use crate::{limits, output};
 
 /// Every error a command can meet: bad usage or input (exit code 2), or a numerical
@@ -303,8 +303,11 @@ fn load_source(src: &GainSource, param: Option<Param>) -> Result<Loaded> {
             let steps = parts.iter().map(|t| t.stepsizes.len()).sum();
             let max_gain = eff.gain.iter().fold(0.0, |m: f64, g| m.max(g.abs()));
             let float32 = parts.iter().any(|t| t.float32);
-            let floors = float32.then(|| Precision::float32(steps, max_gain)).into_iter().collect();
-            Ok(Loaded { model, eff, conservation: None, beta, floors })
+            let weights = parts.last().and_then(|t| t.weights.clone());
+            let mut floors: Vec<Precision> = float32.then(|| Precision::float32(steps, max_gain)).into_iter().collect();
+            let unit = if float32 { crate::predict::F32_UNIT_ROUNDOFF } else { f64::EPSILON / 2.0 };
+            floors.extend(weights.as_ref().and_then(|(wp, wm)| Precision::conservation(&eff, wp, wm, steps, unit)));
+            Ok(Loaded { model, eff, conservation: None, beta, floors, weights })
         }
     }
 }
@@ -376,11 +379,14 @@ pub fn predict_cmd(problem_path: &Path, src: &GainSource, param: Option<Param>, 
     check_dim(src, l.eff.gain.len(), problem.d())?;
     let pred = predict(&problem.x, &problem.y, &l.eff, l.beta.as_ref(), &NewtonSettings::default())?;
     let (tol, tol_reason) = tol_used(user_tol, &l.floors);
-    // A floor this high leaves nothing to compare: no verdict (exit 5 below).
-    let lost = tol >= MAX_FLOOR;
-    let verdict = pred.checks.filter(|_| !lost).map(|c| c.verdict(tol));
+    let source = match src {
+        GainSource::Run(_) => Source::Train,
+        GainSource::Trajectory(_) => Source::Trajectory,
+    };
+    let decision = decide(pred.checks.as_ref(), tol, source);
     let mut json = prediction_json(&pred);
-    json["verdict"] = json!(verdict);
+    json["verdict"] = json!(decision.verdict);
+    json["message"] = json!(decision.message);
     json["tol"] = json!(user_tol);
     json["tol_used"] = json!(tol);
     json["tol_reason"] = json!(tol_reason);
@@ -388,143 +394,75 @@ pub fn predict_cmd(problem_path: &Path, src: &GainSource, param: Option<Param>, 
     if let Some(reason) = &tol_reason {
         let _ = writeln!(text, "tolerance raised from {user_tol:.0e} to {tol:.2e}: {reason}");
     }
-    let exit = match (verdict, pred.checks) {
-        (None, Some(_)) if lost => {
-            let _ = writeln!(
-                text,
-                "verdict: none: the run's own arithmetic limits any agreement to {tol:.2e} (≥ {MAX_FLOOR:e}), so no \
-                 digit of its limit can be compared"
-            );
-            5
-        }
-        (None, _) | (_, None) => {
-            text.push_str("verdict: none (the source has no final iterate `beta` to compare)\n");
-            0
-        }
-        (Some(Verdict::Agrees), Some(c)) => {
-            let _ = writeln!(text, "verdict: agrees (rel_err {:.3e} ≤ tol {tol:.0e})", c.rel_err);
-            0
-        }
-        (Some(Verdict::Disagrees), Some(c)) => {
-            let _ =
-                writeln!(text, "verdict: disagrees (rel_err {:.3e} > tol {tol:.0e}, on a converged run)", c.rel_err);
-            if let GainSource::Trajectory(paths) = src
-                && let Some(hint) = family_hint(&problem, paths, &l, tol)?
-            {
-                let _ = writeln!(text, "hint: {hint}");
-                json["hint"] = json!(hint);
-            }
-            1
-        }
-        (Some(Verdict::NotConverged), Some(c)) => {
-            let how = match src {
-                GainSource::Run(_) => "run longer (a lower --tol in train)",
-                GainSource::Trajectory(_) => "run your loop longer",
-            };
-            let _ = writeln!(
-                text,
-                "verdict: not converged: the primal residual ‖Xb − y‖/‖y‖ = {:.3e} alone can move the limit by \
-                 {:.3e} (relative), more than tol/{CONVERGED_MARGIN} = {:.0e}; the theorem speaks of the limit: {how} \
-                 until the residual is about {:.0e}",
-                c.primal_residual,
-                c.residual_error,
-                tol / CONVERGED_MARGIN,
-                c.primal_residual * tol / CONVERGED_MARGIN / c.residual_error.max(f64::MIN_POSITIVE)
-            );
-            4
-        }
-    };
-    Ok(Outcome { json, text, exit })
-}
-
-/// When a logged trajectory disagrees, what in the family would explain it: another
-/// parametrisation that makes it agree (tried on the same file), or a first gradient that
-/// is not ∇L at the start's b₀ (a loop that started elsewhere, if it was full-batch).
-fn family_hint(p: &Problem, paths: &[PathBuf], l: &Loaded, tol: f64) -> Result<Option<String>> {
-    for other in Param::ALL.into_iter().filter(|q| *q != l.model.param) {
-        let Ok(alt) = load_source(&GainSource::Trajectory(paths.to_vec()), Some(other)) else { continue };
-        let Ok(pred) = predict(&p.x, &p.y, &alt.eff, alt.beta.as_ref(), &NewtonSettings::default()) else { continue };
-        if let Some(c) = pred.checks.filter(|c| c.verdict(tol) == Verdict::Agrees) {
-            return Ok(Some(format!(
-                "with --param {} the run agrees (rel_err {:.3e}): pass --param {} (or store param = \"{}\" in the file)",
-                other.name(),
-                c.rel_err,
-                other.name(),
-                other.name()
-            )));
-        }
+    let _ = writeln!(text, "{}", decision.message);
+    if decision.verdict == Some(Verdict::Disagrees)
+        && let GainSource::Trajectory(_) = src
+    {
+        let dx = diagnose_run(&problem, src, &l, tol)?;
+        let _ = writeln!(text, "hint: {}", dx.best.message);
+        json["hint"] = json!(dx.best.message);
     }
-    let Some(first) = paths.first() else { return Ok(None) };
-    let mut f = NpzReader::open(first)?;
-    let mut g0 = Vec::new();
-    f.rows("grads")?.next_rows(&mut g0, 1)?;
-    let at_start = p.x.tr_mul(&(&p.x * l.model.b0() - &p.y)) / p.n() as f64;
-    let gap = crate::numeric::rel_dist(&DVector::from_vec(g0), &at_start);
-    Ok((gap > 1e-8).then(|| {
-        format!(
-            "the first logged gradient is not ∇L at the start's b₀ (relative difference {gap:.2e}): for a full-batch \
-             loop this means it started elsewhere; store its u0 and v0 (mirror descent: alpha and b0) in the trajectory"
-        )
-    }))
+    Ok(Outcome { json, text, exit: decision.exit })
 }
 
 /// `dlncheck diagnose`: which hypothesis about a logged run makes it agree
 /// ([`crate::diagnose`]); exit 0 when one does (the run as logged included), 1 when none.
-pub fn diagnose_cmd(problem_path: &Path, paths: &[PathBuf], param: Option<Param>, user_tol: f64) -> Result<Outcome> {
+/// A trajectory is streamed once through every reading; a run file (no steps) allows
+/// only the hypotheses about the start and the parametrisation.
+pub fn diagnose_cmd(problem_path: &Path, src: &GainSource, param: Option<Param>, user_tol: f64) -> Result<Outcome> {
     let problem = Problem::load(problem_path)?;
     problem.check_interpolation(problem_path)?;
-    let src = GainSource::Trajectory(paths.to_vec());
-    let l = load_source(&src, param)?;
-    check_dim(&src, l.eff.gain.len(), problem.d())?;
-    let beta = l.beta.clone().ok_or_else(|| InputError {
+    let l = load_source(src, param)?;
+    check_dim(src, l.eff.gain.len(), problem.d())?;
+    let (tol, tol_reason) = tol_used(user_tol, &l.floors);
+    let dx = diagnose_run(&problem, src, &l, tol)?;
+    let mut text = String::new();
+    for t in &dx.tried {
+        let rel = t.rel_err.map_or("–".to_owned(), |e| format!("{e:.3e}"));
+        let _ = writeln!(text, "  {:<70} rel_err {rel}", serde_json::to_string(&t.hypothesis).unwrap_or_default());
+    }
+    let _ = writeln!(text, "best: {}", dx.best.message);
+    if let Some(reason) = &tol_reason {
+        let _ = writeln!(text, "tolerance raised from {user_tol:.0e} to {tol:.2e}: {reason}");
+    }
+    let json = json!({"best": dx.best, "tried": dx.tried, "explained": dx.explained, "tol_used": tol, "tol_reason": tol_reason});
+    Ok(Outcome { json, text, exit: if dx.explained { 0 } else { 1 } })
+}
+
+/// The diagnosis of a loaded run ([`crate::diagnose::diagnose`]).
+fn diagnose_run(problem: &Problem, src: &GainSource, l: &Loaded, tol: f64) -> Result<crate::diagnose::Diagnosis> {
+    let beta = l.beta.as_ref().ok_or_else(|| InputError {
         file: src.first_file().to_owned(),
         array: Some("beta".into()),
         what: "missing: diagnose compares the run's final iterate".into(),
     })?;
-    let (stepsizes, grads) = read_steps(paths, problem.d())?;
-    let logged = crate::diagnose::Logged { model: &l.model, stepsizes: &stepsizes, grads: &grads, beta: &beta };
-    let tried = crate::diagnose::diagnose(&problem, &logged);
-    let (tol, tol_reason) = tol_used(user_tol, &l.floors);
-    let explains = |t: &&crate::diagnose::Tried| t.rel_err.is_some_and(|e| e <= tol);
-    let best = tried.iter().find(explains);
-    let mut text = String::new();
-    for t in &tried {
-        let rel = t.rel_err.map_or("–".to_owned(), |e| format!("{e:.3e}"));
-        let _ = writeln!(text, "  {:<60} rel_err {rel}", serde_json::to_string(&t.hypothesis).unwrap_or_default());
-    }
-    let (best_json, exit) = match best {
-        Some(b) => {
-            let _ = writeln!(text, "best: {} (rel_err ≤ tol {tol:.0e})", b.message);
-            (serde_json::to_value(b).unwrap_or(Value::Null), 0)
-        }
-        None => {
-            let closest = tried.first();
-            let _ = writeln!(text, "{}", crate::diagnose::NO_EXPLANATION);
-            let mut v = serde_json::to_value(closest).unwrap_or(Value::Null);
-            v["message"] = json!(crate::diagnose::NO_EXPLANATION);
-            (v, 1)
-        }
+    let mut acc = GainAccumulator::new(problem.d());
+    (acc.gain, acc.rho) = (l.eff.gain.clone(), l.eff.rho.clone());
+    let readings = match src {
+        GainSource::Trajectory(paths) => Some(read_readings(paths, &l.model)?),
+        GainSource::Run(_) => None,
     };
-    let json = json!({"best": best_json, "tried": tried, "tol_used": tol, "tol_reason": tol_reason});
-    Ok(Outcome { json, text, exit })
+    let weights = l.weights.as_ref().map(|(wp, wm)| (wp, wm));
+    let logged = crate::diagnose::Logged { model: &l.model, acc: &acc, readings: readings.as_ref(), beta, weights };
+    Ok(crate::diagnose::diagnose(problem, &logged, tol))
 }
 
-/// Every stepsize and gradient row of a run logged in pieces, in memory (checked size).
-fn read_steps(paths: &[PathBuf], d: usize) -> Result<(Vec<f64>, Vec<f64>)> {
-    let (mut stepsizes, mut grads) = (Vec::new(), Vec::new());
+/// Every logged step of a run (in pieces, in order), streamed through the readings.
+fn read_readings(paths: &[PathBuf], model: &Model) -> Result<crate::diagnose::Readings> {
+    let d = model.dim();
+    let mut readings = crate::diagnose::Readings::new(model, d);
     for path in paths {
-        let t = ExternalTrajectory::load(path, None)?;
+        let t = ExternalTrajectory::load(path, Some(model.param))?;
         let mut f = NpzReader::open(path)?;
         let mut rows = f.rows("grads")?;
-        let need = (rows.rows as u128) * (d as u128) + grads.len() as u128;
-        limits::check_alloc("the logged gradients (diagnose holds them in memory)", need, 8).map_err(Error::Usage)?;
-        let mut block = Vec::new();
+        let (mut block, mut gammas) = (Vec::new(), t.stepsizes.iter());
         while rows.next_rows(&mut block, 1024)? > 0 {
-            grads.extend_from_slice(&block);
+            for (g, gamma) in block.chunks_exact(d).zip(&mut gammas) {
+                readings.add(*gamma, g);
+            }
         }
-        stepsizes.extend(t.stepsizes);
     }
-    Ok((stepsizes, grads))
+    Ok(readings)
 }
 
 fn prediction_json(p: &Prediction) -> Value {

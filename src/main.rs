@@ -159,13 +159,18 @@ enum Command {
         param: Option<String>,
     },
     /// Why a logged run disagrees: each mistake a loop makes (start, parametrisation,
-    /// gradient scale, lag, a missing first step) tested by recomputing the gain.
+    /// gradient scale, lag, a missing first step, momentum) tested by recomputing the gain.
     Diagnose {
         /// The problem the run trained on (.npz with X, y).
         #[arg(long)]
         problem: PathBuf,
-        /// The trajectory (stepsizes, grads, the start, beta); repeat for pieces, in order.
-        #[arg(long, required = true)]
+        /// A run or accumulator file: only the hypotheses about the start and the
+        /// parametrisation (the steps are not stored).
+        #[arg(long)]
+        run: Option<PathBuf>,
+        /// The trajectory (stepsizes, grads, the start, beta; optional final u, v);
+        /// repeat for pieces, in order.
+        #[arg(long, conflicts_with = "run")]
         trajectory: Vec<PathBuf>,
         /// The parametrisation the run claims (default: the file's `param`, else uv).
         #[arg(long)]
@@ -494,8 +499,8 @@ fn run(command: Command) -> app::Result<Outcome> {
                 out,
             })
         }
-        Command::Diagnose { problem, trajectory, param, tol } => {
-            app::diagnose_cmd(&problem, &trajectory, param_flag(param)?, tol)
+        Command::Diagnose { problem, run, trajectory, param, tol } => {
+            app::diagnose_cmd(&problem, &gain_source(run, trajectory)?, param_flag(param)?, tol)
         }
         Command::Gain { run, trajectory, param } => app::gain_cmd(&gain_source(run, trajectory)?, param_flag(param)?),
         Command::Predict { problem, run, trajectory, tol, param } => {

@@ -67,6 +67,77 @@ impl LimitChecks {
     }
 }
 
+/// Where a run's steps were taken, for the advice a verdict gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// A run of `dlncheck train`.
+    Train,
+    /// The user's own loop, logged as a trajectory file.
+    Trajectory,
+    /// The user's own loop, accumulated in Python.
+    Python,
+}
+
+/// A verdict, the sentence that explains it, and the exit code it means.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    /// `None` when there is nothing to compare (no final iterate, or a precision floor
+    /// ≥ [`MAX_FLOOR`]).
+    pub verdict: Option<Verdict>,
+    pub message: String,
+    /// 0 agrees (or nothing to compare), 1 disagrees, 4 not converged, 5 a floor so high
+    /// that no digit can be compared.
+    pub exit: u8,
+}
+
+/// The verdict on `checks` at the tolerance actually used (`tol`, after the run's
+/// precision floors), in words a user can act on.
+pub fn decide(checks: Option<&LimitChecks>, tol: f64, source: Source) -> Decision {
+    let Some(c) = checks else {
+        let message = "verdict: none (the source has no final iterate `beta` to compare)".into();
+        return Decision { verdict: None, message, exit: 0 };
+    };
+    if tol >= MAX_FLOOR {
+        let message = format!(
+            "verdict: none: the run's own arithmetic limits any agreement to {tol:.2e} (≥ {MAX_FLOOR:e}), so no \
+             digit of its limit can be compared"
+        );
+        return Decision { verdict: None, message, exit: 5 };
+    }
+    let verdict = c.verdict(tol);
+    let (message, exit) = match verdict {
+        Verdict::Agrees => (format!("verdict: agrees (rel_err {:.3e} ≤ tol {tol:.0e})", c.rel_err), 0),
+        Verdict::Disagrees => {
+            let why = match source {
+                Source::Train => "",
+                Source::Trajectory => ": `dlncheck diagnose` says why",
+                Source::Python => {
+                    ": dlncheck.diagnose(X, y, acc, beta) says why (an accumulator made with \
+                                   diagnose=True lets it test every hypothesis)"
+                }
+            };
+            (format!("verdict: disagrees (rel_err {:.3e} > tol {tol:.0e}, on a converged run){why}", c.rel_err), 1)
+        }
+        Verdict::NotConverged => {
+            let how = match source {
+                Source::Train => "run longer (a lower --tol in train)",
+                Source::Trajectory | Source::Python => "run your loop longer",
+            };
+            let message = format!(
+                "verdict: not converged: the primal residual ‖Xb − y‖/‖y‖ = {:.3e} alone can move the limit by \
+                 {:.3e} (relative), more than tol/{CONVERGED_MARGIN} = {:.0e}; the theorem speaks of the limit: {how} \
+                 until the residual is about {:.0e}",
+                c.primal_residual,
+                c.residual_error,
+                tol / CONVERGED_MARGIN,
+                c.primal_residual * tol / CONVERGED_MARGIN / c.residual_error.max(f64::MIN_POSITIVE)
+            );
+            (message, 4)
+        }
+    };
+    Decision { verdict: Some(verdict), message, exit }
+}
+
 /// float32's unit roundoff, 2⁻²⁴.
 pub const F32_UNIT_ROUNDOFF: f64 = 5.960_464_477_539_063e-8;
 
@@ -92,15 +163,32 @@ impl Precision {
         Self { floor, reason }
     }
 
-    /// From the final weights: the conservation law ln|w₊w₋| = ln α_∞² holds exactly in
-    /// exact arithmetic, so its defect 4·max_i |ln|w₊w₋| − ln α_∞,i²| (over coordinates
-    /// where both weights are nonzero) measures the digits the run lost, and b∞'s
-    /// exponents carry the same error. `None` when no coordinate has both weights.
-    pub fn conservation(eff: &EffectiveInit, w_plus: &DVector<f64>, w_minus: &DVector<f64>) -> Option<Self> {
+    /// From the final weights of a K-step run computed with unit roundoff `unit`: the
+    /// conservation law ln|w₊w₋| = ln α_∞² holds exactly in exact arithmetic, so its
+    /// defect 4·max_i |ln|w₊w₋| − ln α_∞,i²| measures the digits the run lost, and b∞'s
+    /// exponents carry the same error. Only coordinates where rounding can explain the
+    /// defect count: at most 4(K + 1)·unit·((|w₊| + |w₋|)/min(|w₊|, |w₋|) + 1 + Gain_i),
+    /// the smaller weight's relative error when it is a difference of the loop's
+    /// iterates, plus the gain's. A larger defect is not lost digits but a start or a
+    /// gain that does not match the loop (`dlncheck diagnose` recovers the start from
+    /// it). `None` when no coordinate counts.
+    pub fn conservation(
+        eff: &EffectiveInit,
+        w_plus: &DVector<f64>,
+        w_minus: &DVector<f64>,
+        steps: usize,
+        unit: f64,
+    ) -> Option<Self> {
         let ell = eff.ln_alpha_inf2();
+        let k = steps as f64 + 1.0;
         let defect = (0..ell.len())
             .filter(|&i| w_plus[i] != 0.0 && w_minus[i] != 0.0 && ell[i].is_finite())
-            .map(|i| ((w_plus[i] * w_minus[i]).abs().ln() - ell[i]).abs())
+            .filter_map(|i| {
+                let (p, m) = (w_plus[i].abs(), w_minus[i].abs());
+                let defect = ((w_plus[i] * w_minus[i]).abs().ln() - ell[i]).abs();
+                let rounding = 4.0 * k * unit * ((p + m) / p.min(m) + 1.0 + eff.gain[i].abs());
+                (defect <= rounding).then_some(defect)
+            })
             .reduce(f64::max)?;
         let reason = format!("the conservation law's defect on the final weights: 4 × {defect:.3e}");
         Some(Self { floor: 4.0 * defect, reason })

@@ -89,14 +89,10 @@ impl RunRecord {
         if !(iters >= 0.0 && iters.fract() == 0.0) {
             return Err(f.error("iters", format!("is {iters}, expected a step count")));
         }
-        let (w_plus, w_minus) = if f.contains("w_plus") {
-            (f.vector("w_plus", Some(d))?, f.vector("w_minus", Some(d))?)
-        } else {
-            let (u, v) = (f.vector("u", Some(d))?, f.vector("v", Some(d))?);
-            model
-                .w_from(&u, &v)
-                .ok_or_else(|| f.error("w_plus", "missing: a mirror-descent run stores w_plus, w_minus"))?
-        };
+        let (w_plus, w_minus) = read_weights(&mut f, &model, d)?.ok_or_else(|| {
+            f.error("u", "missing: a run file stores its final weights (u and v, or w_plus and w_minus)")
+        })?;
+        check_weights(&f, (&w_plus, &w_minus), &beta, f64::EPSILON / 2.0)?;
         Ok(Self {
             model,
             w_plus,
@@ -206,6 +202,66 @@ pub fn save_accumulated(
     w.write(path, &[])
 }
 
+/// The final weights (w₊, w₋) if the file stores them: `w_plus` and `w_minus`, or the
+/// network's `u` and `v` (each of a pair needs the other; mirror descent has no u, v).
+pub fn read_weights(f: &mut NpzReader, model: &Model, d: usize) -> npz::Result<Option<(DVector<f64>, DVector<f64>)>> {
+    let pair = |f: &mut NpzReader, a: &str, b: &str| -> npz::Result<Option<(DVector<f64>, DVector<f64>)>> {
+        match (f.contains(a), f.contains(b)) {
+            (false, false) => Ok(None),
+            (true, true) => Ok(Some((f.vector(a, Some(d))?, f.vector(b, Some(d))?))),
+            (true, false) => Err(f.error(b, format!("missing: {a} and {b} go together"))),
+            (false, true) => Err(f.error(a, format!("missing: {a} and {b} go together"))),
+        }
+    };
+    if let Some(w) = pair(f, "w_plus", "w_minus")? {
+        return Ok(Some(w));
+    }
+    match pair(f, "u", "v")? {
+        None => Ok(None),
+        Some((u, v)) => model
+            .w_from(&u, &v)
+            .map(Some)
+            .ok_or_else(|| f.error("u", "mirror descent has no u, v: store its final weights as w_plus and w_minus")),
+    }
+}
+
+/// The first coordinate where the final weights do not give the final iterate,
+/// b = ½(w₊ − w₋)(w₊ + w₋), beyond the rounding of a loop with unit roundoff `unit`
+/// (16·unit·(w₊² + w₋²)): (i, b_i, ½(w₊² − w₋²)_i). Weights and iterate from different
+/// steps or runs would otherwise pass their defect off as lost digits.
+pub fn weights_mismatch(
+    w_plus: &DVector<f64>,
+    w_minus: &DVector<f64>,
+    beta: &DVector<f64>,
+    unit: f64,
+) -> Option<(usize, f64, f64)> {
+    (0..beta.len()).find_map(|i| {
+        let (p, m) = (w_plus[i], w_minus[i]);
+        let b = crate::model::beta_of(p, m);
+        let slack = 16.0 * unit * (p * p + m * m) + f64::MIN_POSITIVE;
+        (!((beta[i] - b).abs() <= slack)).then_some((i, beta[i], b))
+    })
+}
+
+/// [`weights_mismatch`] as an input error on `f`'s `beta`.
+pub fn check_weights(
+    f: &NpzReader,
+    (wp, wm): (&DVector<f64>, &DVector<f64>),
+    beta: &DVector<f64>,
+    unit: f64,
+) -> npz::Result<()> {
+    match weights_mismatch(wp, wm, beta, unit) {
+        None => Ok(()),
+        Some((i, b, from_w)) => Err(f.error(
+            "beta",
+            format!(
+                "entry {i} is {b:e} but the final weights give {from_w:e}: beta and u, v (or w_plus, w_minus) must \
+                 come from the same step of the same run"
+            ),
+        )),
+    }
+}
+
 /// A run file or an accumulator file, as `gain` and `predict` read it.
 #[derive(Debug, Clone)]
 pub struct Loaded {
@@ -217,6 +273,8 @@ pub struct Loaded {
     pub beta: Option<DVector<f64>>,
     /// What the run's own arithmetic lets it reach (theory/README.md § Precision of a run).
     pub floors: Vec<Precision>,
+    /// The final weights (w₊, w₋), when stored.
+    pub weights: Option<(DVector<f64>, DVector<f64>)>,
 }
 
 /// Reads a run file or an accumulator file; `forced` is the command line's --param,
@@ -229,8 +287,10 @@ pub fn load_effective(path: &Path, forced: Option<Param>) -> npz::Result<Loaded>
         let rec = RunRecord::load(path)?;
         let conservation = Some(rec.conservation_residual());
         let eff = rec.effective_init();
-        let floors = Precision::conservation(&eff, &rec.w_plus, &rec.w_minus).into_iter().collect();
-        return Ok(Loaded { eff, model: rec.model, conservation, beta: Some(rec.beta), floors });
+        let unit = f64::EPSILON / 2.0;
+        let floors = Precision::conservation(&eff, &rec.w_plus, &rec.w_minus, rec.iters, unit).into_iter().collect();
+        let weights = Some((rec.w_plus, rec.w_minus));
+        return Ok(Loaded { eff, model: rec.model, conservation, beta: Some(rec.beta), floors, weights });
     }
     let gain = f.vector("gain", None)?;
     let d = gain.len();
@@ -243,5 +303,5 @@ pub fn load_effective(path: &Path, forced: Option<Param>) -> npz::Result<Loaded>
     let beta = if f.contains("beta") { Some(f.vector("beta", Some(d))?) } else { None };
     let mut acc = GainAccumulator::new(d);
     (acc.gain, acc.rho) = (gain, rho);
-    Ok(Loaded { eff: model.effective_init(&acc), model, conservation: None, beta, floors: Vec::new() })
+    Ok(Loaded { eff: model.effective_init(&acc), model, conservation: None, beta, floors: Vec::new(), weights: None })
 }

@@ -197,7 +197,8 @@ impl LossHistory {
 }
 
 /// A trajectory recorded elsewhere (the start: `alpha`, or `u0` and `v0`, md `alpha` and
-/// `b0`; optional `param`; `stepsizes` (K), `grads` (K × d), optional `beta`): its small
+/// `b0`; optional `param`; `stepsizes` (K), `grads` (K × d), optional `beta` and final
+/// `u`, `v`): its small
 /// arrays are read on [`Self::load`]; `grads` stays on disk and is streamed in blocks of
 /// rows when the gain is accumulated, so memory is O(d + block).
 #[derive(Debug, Clone)]
@@ -208,6 +209,8 @@ pub struct ExternalTrajectory {
     pub beta: Option<DVector<f64>>,
     /// Whether `grads` or `beta` is stored as float32 (theory/README.md § Precision of a run).
     pub float32: bool,
+    /// The final weights (w₊, w₋), from optional `u` and `v` (or `w_plus`, `w_minus`).
+    pub weights: Option<(DVector<f64>, DVector<f64>)>,
 }
 
 /// Rows of `grads` read at a time (with d = 1,000, 8 MB).
@@ -262,7 +265,13 @@ impl ExternalTrajectory {
         let model = crate::runfile::read_model(&mut f, d, param)?;
         let beta = if f.contains("beta") { Some(f.vector("beta", Some(d))?) } else { None };
         let float32 = grads32 || (beta.is_some() && f.is_low_precision("beta")?);
-        Ok(Self { path: path.to_owned(), model, stepsizes: stepsizes.data, beta, float32 })
+        let weights = crate::runfile::read_weights(&mut f, &model, d)?;
+        if let (Some((wp, wm)), Some(b)) = (&weights, &beta) {
+            let low = float32 || (f.contains("u") && f.is_low_precision("u")?);
+            let unit = if low { crate::predict::F32_UNIT_ROUNDOFF } else { f64::EPSILON / 2.0 };
+            crate::runfile::check_weights(&f, (wp, wm), b, unit)?;
+        }
+        Ok(Self { path: path.to_owned(), model, stepsizes: stepsizes.data, beta, float32, weights })
     }
 
     pub fn dim(&self) -> usize {

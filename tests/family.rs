@@ -407,4 +407,21 @@ fn diagnose_refuses_bad_input_and_names_none_for_an_agreeing_run() {
     problem(40, 0).save(&other, &[]).unwrap();
     let (code, _, err) = dlncheck(&["diagnose", "--problem", other.to_str().unwrap(), "--trajectory", &good]);
     assert!(code == 2 && err.contains("d = 30"), "{err}");
+    // No trajectory nor run, or both: usage errors.
+    let (code, _, err) = dlncheck(&["diagnose", "--problem", pf]);
+    assert_eq!(code, 2, "{err}");
+    let (code, _, err) = dlncheck(&["diagnose", "--problem", pf, "--trajectory", &good, "--run", &good]);
+    assert_eq!(code, 2, "{err}");
+    // A run of `train`: no steps are stored, so the step hypotheses say they were not tried.
+    let run = dir.path("run.npz");
+    let (code, _, err) =
+        dlncheck(&["train", "--problem", pf, "--alpha", "0.1", "--stepsize", "0.2", "--out", run.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = dlncheck(&["--json", "diagnose", "--problem", pf, "--run", run.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["best"]["hypothesis"], "none", "{out}");
+    let tried = json["tried"].as_array().unwrap();
+    let untried = tried.iter().filter(|t| t["rel_err"].is_null()).count();
+    assert!(untried >= 4 && tried.iter().any(|t| t["hypothesis"] == "start" && t["guess"] == "recovered"), "{out}");
 }

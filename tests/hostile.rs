@@ -515,3 +515,61 @@ fn messages_name_the_cause() {
     assert_eq!(code, 2);
     assert!(err.contains("already 0"), "{err}");
 }
+
+/// Values from 1e-300 to 1e300, signed zeros, and the non-finite ones.
+fn hostile_value() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        prop::sample::select(vec![0.0, -0.0, 1e-300, -1e-300, 1e300, -1e300, f64::NAN, f64::INFINITY, 0.1, -0.1]),
+        -2.0f64..2.0,
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Final weights in a trajectory (issue 22): any lengths, values and pairings are
+    /// read or refused by name (u, v, w_plus, w_minus, beta), weights kept only when they
+    /// give beta; and `diagnose` on what was read never panics and changes nothing.
+    #[test]
+    fn final_weights_are_read_or_refused_by_name(
+        u in prop::option::of(prop::collection::vec(hostile_value(), 2..5)),
+        v in prop::option::of(prop::collection::vec(hostile_value(), 2..5)),
+        beta in prop::collection::vec(hostile_value(), 3..4),
+        grads in prop::collection::vec(hostile_value(), 6..7),
+    ) {
+        let dir = Dir::new();
+        let path = dir.path("t.npz");
+        let mut w = NpzWriter::new();
+        w.f64("alpha", &[], &[0.1]).f64("stepsizes", &[2], &[0.1, 0.05]).f64("grads", &[2, 3], &grads).f64("beta", &[3], &beta);
+        if let Some(u) = &u { w.f64("u", &[u.len()], u); }
+        if let Some(v) = &v { w.f64("v", &[v.len()], v); }
+        w.write(&path, &[]).unwrap();
+        match dlncheck::trajectory::ExternalTrajectory::load(&path, None) {
+            Err(e) => {
+                let msg = e.to_string();
+                prop_assert!(["u", "v", "beta", "grads"].iter().any(|a| msg.contains(&format!("`{a}`")) || msg.contains(a)), "{msg}");
+            }
+            Ok(t) => {
+                if let Some((wp, wm)) = &t.weights {
+                    let b = t.beta.as_ref().unwrap();
+                    prop_assert!(dlncheck::runfile::weights_mismatch(wp, wm, b, f64::EPSILON / 2.0).is_none());
+                }
+                let (x, y) = gaussian(2, 3, 1);
+                let p = dlncheck::problem::Problem { x, y, beta_star: None, x_test: None, y_test: None };
+                let mut readings = dlncheck::diagnose::Readings::new(&t.model, 3);
+                for (g, gamma) in grads.chunks_exact(3).zip(&t.stepsizes) {
+                    readings.add(*gamma, g);
+                }
+                if let (Ok(eff), Some(b)) = (t.effective_init(), t.beta.as_ref()) {
+                    let mut acc = dlncheck::trajectory::GainAccumulator::new(3);
+                    (acc.gain, acc.rho) = (eff.gain.clone(), eff.rho.clone());
+                    let weights = t.weights.as_ref().map(|(p, m)| (p, m));
+                    let logged = dlncheck::diagnose::Logged { model: &t.model, acc: &acc, readings: Some(&readings), beta: b, weights };
+                    let dx = dlncheck::diagnose::diagnose(&p, &logged, 1e-8);
+                    prop_assert!(!dx.best.message.is_empty());
+                    prop_assert!(dx.tried.iter().all(|t| t.rel_err.is_none_or(f64::is_finite)));
+                }
+            }
+        }
+    }
+}

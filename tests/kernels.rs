@@ -149,3 +149,39 @@ fn mirror_descent_kernels_match_the_mirror_step() {
     let b = z.map(|z: f64| alpha * alpha * z.sinh());
     assert!(close(&w.b, &b, 1e-11), "mirror step");
 }
+
+/// Each reading `diagnose` keeps is the gain a plain accumulator computes from the same
+/// steps at that scale, to the bit; a reading whose factor 1 ∓ x vanishes is dropped
+/// alone (python/tests/test_diagnose.py replays a heavy-ball loop).
+#[test]
+fn diagnose_readings_are_plain_accumulations() {
+    use dlncheck::diagnose::Readings;
+    use dlncheck::model::Param;
+    let d = 7;
+    let steps: Vec<(f64, Vec<f64>)> =
+        (0..50).map(|k| (0.1 / (1.0 + k as f64), (0..d).map(|i| ((k * 7 + i) as f64).sin()).collect())).collect();
+    for param in [Param::Uv, Param::U2v2] {
+        let model = Model { param, init: dlncheck::model::Init::Alpha(DVector::from_element(d, 0.1)) };
+        let mut readings = Readings::new(&model, d);
+        steps.iter().for_each(|(gamma, g)| readings.add(*gamma, g));
+        let s = param.x_scale();
+        for a in [s / 2.0, 2.0 * s] {
+            let mut acc = GainAccumulator::new(d);
+            for (gamma, g) in &steps {
+                acc.add(&g.iter().map(|gi| a * gamma * gi).collect::<Vec<_>>()).unwrap();
+            }
+            let r = readings.at_scale(a).unwrap();
+            assert_eq!(
+                (r.gain.as_slice(), r.rho.as_slice()),
+                (acc.gain.as_slice(), acc.rho.as_slice()),
+                "{param:?} a={a}"
+            );
+        }
+        assert!(readings.at_scale(s).is_none(), "the model's own scale is not kept twice");
+    }
+    // x = 2·γ·g = 1 exactly at scale 2: that reading is dropped, the others stay.
+    let model = Model::uv(DVector::from_element(2, 0.1));
+    let mut readings = Readings::new(&model, 2);
+    readings.add(0.5, &[1.0, 0.1]);
+    assert!(readings.at_scale(2.0).is_none() && readings.at_scale(0.5).is_some());
+}

@@ -62,11 +62,12 @@ fn a_run_at_alpha_1e_minus_8_follows_double_double_gd_and_agrees() {
     }
 }
 
-/// A run file whose weights contradict its gain (the conservation law off by O(1)) leaves
-/// no digit to compare: `predict` gives no verdict and exits 5, saying why; an honest run
-/// file keeps the tolerance asked for.
+/// An honest run file keeps the tolerance asked for; one whose weights do not give its
+/// iterate is refused (exit 2, naming beta), not passed off as lost digits; one whose
+/// start does not fit its weights (the conservation law off by ln 2.25, far beyond
+/// rounding) keeps the tolerance and disagrees.
 #[test]
-fn predict_refuses_a_verdict_when_the_run_lost_every_digit() {
+fn predict_tells_lost_digits_from_a_file_that_contradicts_itself() {
     let dir = std::env::temp_dir().join(format!("dlncheck-precision-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let p = ProblemSpec::default().generate().unwrap();
@@ -89,18 +90,30 @@ fn predict_refuses_a_verdict_when_the_run_lost_every_digit() {
     // The same file with w₊ tripled: its weights no longer fit its gain.
     let rec = RunRecord::from_run(&r);
     let bad = dir.join("bad.npz");
-    let mut w = dlncheck::npz::NpzWriter::new();
-    dlncheck::runfile::write_model(&mut w, &rec.model);
-    w.vector("w_plus", &(&rec.w_plus * 3.0))
-        .vector("w_minus", &rec.w_minus)
-        .vector("beta", &rec.beta)
-        .vector("gain", &rec.gain)
-        .vector("q_plus", &rec.q_plus)
-        .vector("q_minus", &rec.q_minus)
-        .i64("iters", &[], &[rec.iters as i64]);
-    w.write(&bad, &[]).unwrap();
+    let write = |model: &Model, w_plus: &DVector<f64>| {
+        let mut w = dlncheck::npz::NpzWriter::new();
+        dlncheck::runfile::write_model(&mut w, model);
+        w.vector("w_plus", w_plus)
+            .vector("w_minus", &rec.w_minus)
+            .vector("beta", &rec.beta)
+            .vector("gain", &rec.gain)
+            .vector("q_plus", &rec.q_plus)
+            .vector("q_minus", &rec.q_minus)
+            .i64("iters", &[], &[rec.iters as i64]);
+        w.write(&bad, &[]).unwrap();
+    };
+    write(&rec.model, &(&rec.w_plus * 3.0));
+    let out = std::process::Command::new(bin)
+        .args(["--json", "predict", "--problem", problem.to_str().unwrap(), "--run", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("beta") && stderr.contains("same step"), "{stderr}");
+    // The weights and iterate as trained, credited to a start 1.5 times larger.
+    write(&Model::uv(DVector::from_element(p.d(), 0.15)), &rec.w_plus);
     let (code, json) = predict(&bad);
-    assert_eq!(code, Some(5), "{json}");
-    assert!(json["verdict"].is_null() && json["tol_reason"].as_str().unwrap().contains("conservation"), "{json}");
+    assert_eq!((code, json["verdict"].as_str()), (Some(1), Some("disagrees")), "{json}");
+    assert_eq!(json["tol_used"].as_f64(), Some(1e-8), "{json}");
     std::fs::remove_dir_all(&dir).ok();
 }

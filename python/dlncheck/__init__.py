@@ -15,9 +15,10 @@ from ._dlncheck import (
     GainAccumulator,
     NumericalError,
     basis_pursuit,
+    diagnose,
     min_l2,
     predict,
     solve_implicit,
 )
 
-__all__ = ["GainAccumulator", "NumericalError", "basis_pursuit", "min_l2", "predict", "solve_implicit"]
+__all__ = ["GainAccumulator", "NumericalError", "basis_pursuit", "diagnose", "min_l2", "predict", "solve_implicit"]

@@ -22,6 +22,10 @@ class GainAccumulator:
     ``u0`` and ``v0`` (uv, u2v2; coordinates with u₀ = ±v₀ are sign-constrained); or, for
     md, ``alpha`` and ``b0``. See theory/README.md § Other starts and parametrisations.
 
+    ``diagnose=True`` also keeps every other reading of the steps ``dlncheck.diagnose``
+    tests (the gradients at ½× and 2× scale, a one-step lag, heavy-ball replays): about
+    14·d more floats, each step about 8× the cost.
+
     Every call is transactional (one that raises leaves the accumulator as it was) and
     reads each array once, into memory of its own. Complex, boolean and object arrays
     raise TypeError; sizes beyond memory MemoryError; bad shapes and values ValueError.
@@ -36,6 +40,7 @@ class GainAccumulator:
         v0: Optional[ArrayLike] = None,
         b0: Optional[ArrayLike] = None,
         param: str = "uv",
+        diagnose: bool = False,
     ) -> None: ...
     def add(self, stepsize: float, grad: ArrayLike) -> None:
         """One step; ``grad`` is the gradient of the loss with respect to b (whatever ``param``).
@@ -64,6 +69,9 @@ class GainAccumulator:
     def beta_tilde0(self) -> Vector:
         """b̃₀ = ½(α₊² − α₋²)."""
     @property
+    def diagnose(self) -> bool:
+        """Whether the readings ``dlncheck.diagnose`` tests are kept."""
+    @property
     def float32_source(self) -> bool:
         """Whether some gradient arrived as float32 (agreement then ~1e-7 at best)."""
     def save(self, path: Union[str, PathLike[str]], beta: Optional[ArrayLike] = None) -> None:
@@ -78,7 +86,28 @@ class Prediction(TypedDict):
     primal_residual: Optional[float]
     residual_error: Optional[float]
     verdict: Optional[Literal["agrees", "disagrees", "not_converged"]]
+    message: str
     float32_source: bool
+    tol_used: float
+    tol_reason: Optional[str]
+
+class Tried(TypedDict, total=False):
+    hypothesis: Literal["none", "start-scale", "start", "param", "gradient-scale", "lag", "momentum"]
+    rel_err: Optional[float]
+    exact: bool
+    message: str
+    factor: float
+    guess: Literal["equal", "recovered"]
+    factor_min: float
+    factor_max: float
+    param: Literal["uv", "u2v2", "md"]
+    shift: Literal["late", "missing-first"]
+    mu: float
+
+class Diagnosis(TypedDict):
+    best: Tried
+    tried: list[Tried]
+    explained: bool
     tol_used: float
     tol_reason: Optional[str]
 
@@ -110,6 +139,23 @@ def predict(
     (``tol_reason`` says why): float32 gradients or a float32 ``beta``, and the
     conservation law's defect on the final weights ``u``, ``v`` when given. A floor of
     1e-2 or more leaves no digit to compare: the verdict is then None."""
+
+def diagnose(
+    x: ArrayLike,
+    y: ArrayLike,
+    acc: GainAccumulator,
+    beta: ArrayLike,
+    u: Optional[ArrayLike] = None,
+    v: Optional[ArrayLike] = None,
+    tol: float = 1e-8,
+) -> Diagnosis:
+    """Which mistake in the loop makes the run agree (the command line's ``diagnose``).
+
+    ``best`` is the first hypothesis in order of preference whose prediction is within
+    ``tol_used`` of ``beta`` (``explained``), or a heavy-ball replay that reproduces
+    ``beta`` (momentum: no exact theory, no verdict), or the closest with a message that
+    nothing explains the run. ``tried`` lists every hypothesis, closest first; those that
+    need the steps say so unless the accumulator was made with ``diagnose=True``."""
 
 def solve_implicit(x: ArrayLike, y: ArrayLike, acc: GainAccumulator) -> ImplicitSolution:
     """argmin D_{ψ_{α_∞}}(b, b̃₀) subject to X b = y."""

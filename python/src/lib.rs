@@ -151,6 +151,8 @@ struct GainAccumulator {
     g: Vec<f64>,
     x: Vec<f64>,
     float32_source: bool,
+    /// Every other reading of the steps `diagnose` tries (with `diagnose=True`).
+    readings: Option<dlncheck::diagnose::Readings>,
 }
 
 /// x = s·γ·g after checking γ (g was checked when it was read); s is the
@@ -194,15 +196,18 @@ impl GainAccumulator {
                 self.d()
             )));
         }
-        let mut acc = self.acc.clone();
+        let (mut acc, mut readings) = (self.acc.clone(), self.readings.clone());
         for (row, (gamma, grad)) in stepsizes.iter().zip(grads.chunks_exact(d.max(1))).enumerate() {
             self.g.copy_from_slice(grad);
             finite(format_args!("grads row {row} of {k}: grad"), &self.g, &[d])?;
             step_x(self.model.param, *gamma, &self.g, &mut self.x)
                 .and_then(|()| add_step(self.model.param, &mut acc, &self.x))
                 .map_err(|e| value_error(format!("row {row} of {k}: {e}")))?;
+            if let Some(r) = &mut readings {
+                r.add(*gamma, &self.g);
+            }
         }
-        self.acc = acc;
+        (self.acc, self.readings) = (acc, readings);
         self.float32_source |= low_precision;
         Ok(())
     }
@@ -210,18 +215,25 @@ impl GainAccumulator {
     /// Adds the step in `self.g` (the library's step is transactional).
     fn step(&mut self, stepsize: f64) -> PyResult<()> {
         step_x(self.model.param, stepsize, &self.g, &mut self.x).map_err(value_error)?;
-        add_step(self.model.param, &mut self.acc, &self.x).map_err(value_error)
+        add_step(self.model.param, &mut self.acc, &self.x).map_err(value_error)?;
+        if let Some(r) = &mut self.readings {
+            r.add(stepsize, &self.g);
+        }
+        Ok(())
     }
 }
 
 #[pymethods]
 impl GainAccumulator {
-    /// GainAccumulator(alpha=None, d=None, *, u0=None, v0=None, b0=None, param="uv"):
-    /// param "uv" (b = u ⊙ v), "u2v2" (b = u² − v²) or "md" (mirror descent with ψ_α);
-    /// the start is the parametrisation's default at scale alpha (a float with d, or a
-    /// vector), or u0 and v0 (uv, u2v2), or alpha and b0 (md).
+    /// GainAccumulator(alpha=None, d=None, *, u0=None, v0=None, b0=None, param="uv",
+    /// diagnose=False): param "uv" (b = u ⊙ v), "u2v2" (b = u² − v²) or "md" (mirror
+    /// descent with ψ_α); the start is the parametrisation's default at scale alpha (a
+    /// float with d, or a vector), or u0 and v0 (uv, u2v2), or alpha and b0 (md).
+    /// diagnose=True also keeps the readings `dlncheck.diagnose` tests (about 14 d
+    /// floats; each step costs about 8× more).
     #[new]
-    #[pyo3(signature = (alpha=None, d=None, *, u0=None, v0=None, b0=None, param="uv"))]
+    #[pyo3(signature = (alpha=None, d=None, *, u0=None, v0=None, b0=None, param="uv", diagnose=false))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         alpha: Option<&Bound<'_, PyAny>>,
@@ -230,6 +242,7 @@ impl GainAccumulator {
         v0: Option<&Bound<'_, PyAny>>,
         b0: Option<&Bound<'_, PyAny>>,
         param: &str,
+        diagnose: bool,
     ) -> PyResult<Self> {
         let param = Param::parse(param).map_err(value_error)?;
         let d = d.map(dimension).transpose()?;
@@ -262,8 +275,12 @@ impl GainAccumulator {
             return Err(value_error(format!("the start has {len} entries but d = {}", d.unwrap_or(0))));
         }
         model.check(len).map_err(value_error)?;
+        if diagnose {
+            accumulator_fits(16 * len as u128)?;
+        }
         Ok(Self {
             acc: trajectory::GainAccumulator::new(len),
+            readings: diagnose.then(|| dlncheck::diagnose::Readings::new(&model, len)),
             model,
             g: vec![0.0; len],
             x: vec![0.0; len],
@@ -350,6 +367,12 @@ impl GainAccumulator {
         self.eff().beta_tilde0().as_slice().to_vec().into_pyarray(py)
     }
 
+    /// Whether the accumulator keeps the readings `dlncheck.diagnose` tests.
+    #[getter]
+    fn diagnose(&self) -> bool {
+        self.readings.is_some()
+    }
+
     /// Whether some gradient came as float32 (it bounds the agreement to ~1e-7).
     #[getter]
     fn float32_source(&self) -> bool {
@@ -394,10 +417,84 @@ fn to_array<'py>(py: Python<'py>, v: &DVector<f64>) -> Bound<'py, numpy::PyArray
     v.as_slice().to_vec().into_pyarray(py)
 }
 
+/// What `predict` and `diagnose` read besides X and y: the final iterate, the final
+/// weights (w₊, w₋) from u, v, and the precision floors they and the gradients set.
+/// And the tolerance a verdict uses at the asked-for `tol`, with its reason.
+struct Evidence {
+    problem: Problem,
+    beta: Option<DVector<f64>>,
+    weights: Option<(DVector<f64>, DVector<f64>)>,
+    tol: f64,
+    tol_reason: Option<String>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn evidence(
+    py: Python<'_>,
+    x: &Bound<'_, PyAny>,
+    y: &Bound<'_, PyAny>,
+    acc: &GainAccumulator,
+    beta: Option<&Bound<'_, PyAny>>,
+    u: Option<&Bound<'_, PyAny>>,
+    v: Option<&Bound<'_, PyAny>>,
+    tol: f64,
+) -> PyResult<Evidence> {
+    if !(tol.is_finite() && tol > 0.0) {
+        return Err(value_error(format!("tol is {tol}; it must be finite and > 0")));
+    }
+    let problem = problem(py, x, y)?;
+    let d = problem.d();
+    if acc.d() != d {
+        return Err(value_error(format!("the accumulator has d = {}, X has d = {d}", acc.d())));
+    }
+    let (beta, beta32) = match beta {
+        Some(b) => {
+            let b = read_array(py, b, "beta", 1)?;
+            if b.data.len() != d {
+                return Err(value_error(format!("beta has {} entries, expected d = {d}", b.data.len())));
+            }
+            (Some(DVector::from_vec(b.data)), b.low_precision)
+        }
+        None => (None, false),
+    };
+    let eff = acc.eff();
+    let mut floors = Vec::new();
+    if acc.float32_source || beta32 {
+        let max_gain = eff.gain.iter().fold(0.0, |m: f64, g| m.max(g.abs()));
+        floors.push(prediction::Precision::float32(acc.acc.steps(), max_gain));
+    }
+    let weights = match (u, v) {
+        (Some(u), Some(v)) => {
+            let (u, v) = (read_array(py, u, "u", 1)?, read_array(py, v, "v", 1)?);
+            if u.data.len() != d || v.data.len() != d {
+                return Err(value_error(format!("u and v must have d = {d} entries each")));
+            }
+            let low = acc.float32_source || beta32 || u.low_precision || v.low_precision;
+            let (u, v) = (DVector::from_vec(u.data), DVector::from_vec(v.data));
+            let (wp, wm) = acc.model.w_from(&u, &v).ok_or_else(|| value_error("mirror descent has no u, v"))?;
+            let unit = if low { prediction::F32_UNIT_ROUNDOFF } else { f64::EPSILON / 2.0 };
+            if let Some((i, b, from_w)) =
+                beta.as_ref().and_then(|b| dlncheck::runfile::weights_mismatch(&wp, &wm, b, unit))
+            {
+                return Err(value_error(format!(
+                    "beta[{i}] is {b:e} but the final u, v give {from_w:e}: beta and u, v must come from the same step"
+                )));
+            }
+            floors.extend(prediction::Precision::conservation(&eff, &wp, &wm, acc.acc.steps(), unit));
+            Some((wp, wm))
+        }
+        (None, None) => None,
+        _ => return Err(value_error("u and v go together: give both or neither")),
+    };
+    let (tol, tol_reason) = prediction::tol_used(tol, &floors);
+    Ok(Evidence { problem, beta, weights, tol, tol_reason })
+}
+
 /// predict(X, y, acc, beta=None, tol=1e-8, u=None, v=None) → dict: the command line's
 /// `predict`. The verdict's tolerance is never below what the loop's arithmetic allows
 /// (`tol_used`, `tol_reason`): float32 gradients or a float32 `beta`, and the
-/// conservation law's defect on the final weights `u`, `v` when given.
+/// conservation law's defect on the final weights `u`, `v` when given. `message` is
+/// the command line's verdict sentence.
 #[pyfunction]
 #[pyo3(signature = (x, y, acc, beta=None, tol=1e-8, u=None, v=None))]
 #[allow(clippy::too_many_arguments)]
@@ -411,42 +508,12 @@ fn predict<'py>(
     u: Option<&Bound<'_, PyAny>>,
     v: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    if !(tol.is_finite() && tol > 0.0) {
-        return Err(value_error(format!("tol is {tol}; it must be finite and > 0")));
-    }
-    let p = problem(py, x, y)?;
-    if acc.d() != p.d() {
-        return Err(value_error(format!("the accumulator has d = {}, X has d = {}", acc.d(), p.d())));
-    }
-    let (beta, beta32) = match beta {
-        Some(b) => {
-            let b = read_array(py, b, "beta", 1)?;
-            if b.data.len() != p.d() {
-                return Err(value_error(format!("beta has {} entries, expected d = {}", b.data.len(), p.d())));
-            }
-            (Some(DVector::from_vec(b.data)), b.low_precision)
-        }
-        None => (None, false),
-    };
+    let ev = evidence(py, x, y, acc, beta, u, v, tol)?;
+    let (p, tol) = (&ev.problem, ev.tol);
     let eff = acc.eff();
-    let mut floors = Vec::new();
-    if acc.float32_source || beta32 {
-        let max_gain = eff.gain.iter().fold(0.0, |m: f64, g| m.max(g.abs()));
-        floors.push(prediction::Precision::float32(acc.acc.steps(), max_gain));
-    }
-    match (u, v) {
-        (Some(u), Some(v)) => {
-            let (u, v) = (vector_of_len(py, u, "u", p.d())?, vector_of_len(py, v, "v", p.d())?);
-            let (wp, wm) = acc.model.w_from(&u, &v).ok_or_else(|| value_error("mirror descent has no u, v"))?;
-            floors.extend(prediction::Precision::conservation(&eff, &wp, &wm));
-        }
-        (None, None) => {}
-        _ => return Err(value_error("u and v go together: give both or neither")),
-    }
-    let (tol, tol_reason) = prediction::tol_used(tol, &floors);
     let pred = py
-        .detach(|| prediction::predict(&p.x, &p.y, &eff, beta.as_ref(), &NewtonSettings::default()))
-        .map_err(solver_failed(&p))?;
+        .detach(|| prediction::predict(&p.x, &p.y, &eff, ev.beta.as_ref(), &NewtonSettings::default()))
+        .map_err(solver_failed(p))?;
     let out = PyDict::new(py);
     out.set_item("beta_theory", to_array(py, &pred.theory.beta))?;
     out.set_item("beta_gradient_flow", to_array(py, &pred.gradient_flow.beta))?;
@@ -456,17 +523,55 @@ fn predict<'py>(
     out.set_item("kkt_residual", c.and_then(|c| c.kkt_residual))?;
     out.set_item("primal_residual", c.map(|c| c.primal_residual))?;
     out.set_item("residual_error", c.map(|c| c.residual_error))?;
-    // A floor this high leaves nothing to compare: no verdict (tol_reason says why).
-    let verdict = c.filter(|_| tol < prediction::MAX_FLOOR).map(|c| match c.verdict(tol) {
+    let decision = prediction::decide(c.as_ref(), tol, prediction::Source::Python);
+    let verdict = decision.verdict.map(|v| match v {
         Verdict::Agrees => "agrees",
         Verdict::Disagrees => "disagrees",
         Verdict::NotConverged => "not_converged",
     });
     out.set_item("verdict", verdict)?;
+    out.set_item("message", decision.message)?;
     out.set_item("float32_source", acc.float32_source)?;
     out.set_item("tol_used", tol)?;
-    out.set_item("tol_reason", tol_reason)?;
+    out.set_item("tol_reason", ev.tol_reason)?;
     Ok(out)
+}
+
+/// diagnose(X, y, acc, beta, u=None, v=None, tol=1e-8) → dict: the command line's
+/// `diagnose` (best, tried, tol_used, tol_reason): which mistake in the loop makes the
+/// run agree. An accumulator made with diagnose=True lets it try every hypothesis;
+/// otherwise only those about the start and the parametrisation. The final u, v add the
+/// start recovered by the conservation law.
+#[pyfunction]
+#[pyo3(signature = (x, y, acc, beta, u=None, v=None, tol=1e-8))]
+#[allow(clippy::too_many_arguments)]
+fn diagnose<'py>(
+    py: Python<'py>,
+    x: &Bound<'_, PyAny>,
+    y: &Bound<'_, PyAny>,
+    acc: &GainAccumulator,
+    beta: &Bound<'_, PyAny>,
+    u: Option<&Bound<'_, PyAny>>,
+    v: Option<&Bound<'_, PyAny>>,
+    tol: f64,
+) -> PyResult<Bound<'py, PyAny>> {
+    let ev = evidence(py, x, y, acc, Some(beta), u, v, tol)?;
+    let beta = ev.beta.as_ref().ok_or_else(|| value_error("beta is required"))?;
+    let logged = dlncheck::diagnose::Logged {
+        model: &acc.model,
+        acc: &acc.acc,
+        readings: acc.readings.as_ref(),
+        beta,
+        weights: ev.weights.as_ref().map(|(wp, wm)| (wp, wm)),
+    };
+    let dx = py.detach(|| dlncheck::diagnose::diagnose(&ev.problem, &logged, ev.tol));
+    let out = PyDict::new(py);
+    out.set_item("best", pythonize::pythonize(py, &dx.best).map_err(value_error)?)?;
+    out.set_item("tried", pythonize::pythonize(py, &dx.tried).map_err(value_error)?)?;
+    out.set_item("explained", dx.explained)?;
+    out.set_item("tol_used", ev.tol)?;
+    out.set_item("tol_reason", &ev.tol_reason)?;
+    Ok(out.into_any())
 }
 
 /// solve_implicit(X, y, acc) → dict: argmin D_{ψ_{α_∞}}(b, b̃₀) subject to Xb = y.
@@ -537,6 +642,7 @@ fn min_l2<'py>(
 fn _dlncheck(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<GainAccumulator>()?;
     m.add_function(wrap_pyfunction!(predict, m)?)?;
+    m.add_function(wrap_pyfunction!(diagnose, m)?)?;
     m.add_function(wrap_pyfunction!(solve_implicit, m)?)?;
     m.add_function(wrap_pyfunction!(basis_pursuit, m)?)?;
     m.add_function(wrap_pyfunction!(min_l2, m)?)?;

@@ -149,13 +149,15 @@ def test_file_route_agrees_with_its_param_and_not_the_default(name, tmp_path):
         assert wrong.returncode == 1 and out["verdict"] == "disagrees"
         assert "--param u2v2" in out["hint"], out.get("hint")
     else:
-        # The same steps from the paper's start at the same scale: disagrees, and the first
-        # gradient shows the loop started elsewhere.
+        # The same steps from the paper's start at the same scale: disagrees, and the hint
+        # (`diagnose`) names u₀ = v₀ = α, or else says the first gradient shows the loop
+        # started elsewhere.
         np.savez(tmp_path / "t.npz", stepsizes=np.full(len(grads), gamma), grads=grads, beta=beta, alpha=0.1)
         wrong = predict()
         out = json.loads(wrong.stdout)
         assert wrong.returncode == 1 and out["verdict"] == "disagrees"
-        assert "started elsewhere" in out["hint"], out.get("hint")
+        expected = "u₀ = v₀ = α" if name == "u0-equals-v0" else "started elsewhere"
+        assert expected in out["hint"], out.get("hint")
 
 
 def test_sign_constrained_limit_keeps_its_sign():

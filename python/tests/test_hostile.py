@@ -283,3 +283,54 @@ def test_any_weights_through_predict(u, v, beta):
     assert out["tol_used"] >= 1e-8 and np.isfinite(out["tol_used"])
     if beta is None or out["tol_used"] >= 1e-2:
         assert out["verdict"] is None  # nothing to compare, or no digit left to compare
+
+
+@PROPERTY
+@given(u=st.one_of(st.none(), arrays), v=st.one_of(st.none(), arrays), beta=arrays, readings=st.booleans())
+def test_any_weights_through_diagnose(u, v, beta, readings):
+    X, y = problem(n=3, d=4)
+    acc = dlncheck.GainAccumulator(0.1, d=4, diagnose=readings)
+    acc.add(0.05, np.full(4, 0.1))
+    before = state(acc)
+    try:
+        out = dlncheck.diagnose(X, y, acc, beta, u=u, v=v)
+    except ERRORS as e:
+        assert str(e)
+    else:
+        assert out["best"]["message"] and out["tried"] and isinstance(out["explained"], bool)
+        assert all(t["rel_err"] is None or np.isfinite(t["rel_err"]) for t in out["tried"])
+    assert state(acc) == before  # diagnosing never changes the accumulator
+
+
+@PROPERTY
+@given(
+    scale=st.sampled_from([1e-300, 1e-150, 1e-20, 1.0, 1e20, 1e150, 1e300]),
+    param=st.sampled_from(["uv", "u2v2", "md"]),
+    grad=arrays,
+    stepsize=st.sampled_from([1e-300, 1e-3, 0.5, 1.0, 1e300]),
+)
+def test_readings_at_any_scale_keep_the_accumulator_exact(scale, param, grad, stepsize):
+    # The readings (2×, ½×, lagged, heavy-ball replays) never change what the accumulator
+    # itself computes, and never make a call raise that would not raise without them.
+    try:
+        plain = dlncheck.GainAccumulator(scale, d=4, param=param)
+    except ValueError:
+        with pytest.raises(ValueError):
+            dlncheck.GainAccumulator(scale, d=4, param=param, diagnose=True)
+        return
+    full = dlncheck.GainAccumulator(scale, d=4, param=param, diagnose=True)
+    outcomes = []
+    for acc in (plain, full):
+        try:
+            acc.add(stepsize, grad)
+            outcomes.append("added")
+        except ERRORS as e:
+            outcomes.append(type(e))
+    assert outcomes[0] == outcomes[1]
+    assert state(plain) == state(full)
+    X, y = problem(n=3, d=4)
+    try:
+        out = dlncheck.diagnose(X, y, full, X[0] * 0 + 1.0)
+    except ERRORS:
+        return
+    assert out["best"]["message"]
