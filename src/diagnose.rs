@@ -36,7 +36,8 @@ pub enum Hypothesis {
     },
     /// Another parametrisation of the same start.
     Param { param: Param },
-    /// The logged gradients are `factor` times the gradient of L = ‖Xb − y‖²/(2n).
+    /// The logged gradients are `factor` times the ones the updates used (a loss with
+    /// 1/n against one with 1/(2n): 2 or ½).
     GradientScale { factor: f64 },
     /// The log is shifted by one step against the stepsizes.
     Lag { shift: Shift },
@@ -317,10 +318,18 @@ impl Hypothesis {
                 param.name(),
                 param.name()
             ),
-            Self::GradientScale { factor } => format!(
-                "your gradients are {factor} times the gradient of L = ‖Xb − y‖²/(2n) (a loss with 1/n instead of \
-                 1/(2n) gives 2): log the gradient of that L (divide yours by {factor})"
-            ),
+            Self::GradientScale { factor } => {
+                let (why, fix) = if factor > 1.0 {
+                    ("e.g. the gradient of ‖Xb − y‖²/n logged for a loop that descends ‖Xb − y‖²/(2n)", "divide")
+                } else {
+                    ("e.g. a loop that descends ‖Xb − y‖²/n logging the gradient of ‖Xb − y‖²/(2n)", "multiply")
+                };
+                let by = if factor > 1.0 { factor } else { 1.0 / factor };
+                format!(
+                    "your logged gradients are {factor} times the ones your updates used ({why}): log the gradient \
+                     your update uses ({fix} yours by {by})"
+                )
+            }
             Self::Lag { shift: Shift::Late } => {
                 let mut s = "your gradients are logged one step late (row k is step k − 1's): log each gradient \
                              before the update that uses it"

@@ -229,8 +229,8 @@ impl GainAccumulator {
     /// diagnose=False): param "uv" (b = u ⊙ v), "u2v2" (b = u² − v²) or "md" (mirror
     /// descent with ψ_α); the start is the parametrisation's default at scale alpha (a
     /// float with d, or a vector), or u0 and v0 (uv, u2v2), or alpha and b0 (md).
-    /// diagnose=True also keeps the readings `dlncheck.diagnose` tests (about 14 d
-    /// floats; each step costs about 8× more).
+    /// diagnose=True also keeps the readings `dlncheck.diagnose` tests (about 28 d
+    /// floats; a step costs about 5× more).
     #[new]
     #[pyo3(signature = (alpha=None, d=None, *, u0=None, v0=None, b0=None, param="uv", diagnose=false))]
     #[allow(clippy::too_many_arguments)]
@@ -276,7 +276,7 @@ impl GainAccumulator {
         }
         model.check(len).map_err(value_error)?;
         if diagnose {
-            accumulator_fits(16 * len as u128)?;
+            accumulator_fits(32 * len as u128)?;
         }
         Ok(Self {
             acc: trajectory::GainAccumulator::new(len),

@@ -111,6 +111,7 @@ def test_the_named_cause_says_what_to_do():
     gammas, grads, b, _, _ = run_loop("loss-1-over-n")
     best = by_python(gammas, grads, b, alpha=ALPHA)["best"]
     assert best["factor"] == 2.0 and "divide yours by 2" in best["message"]
+    assert "‖Xb − y‖²/n" in best["message"]
     gammas, grads, b, _, _ = run_loop("sqrt2-missing")
     assert "√2" in by_python(gammas, grads, b, alpha=ALPHA)["best"]["message"]
     gammas, grads, b, _, _ = run_loop("u2v2")
