@@ -14,6 +14,7 @@
 pub mod app;
 pub mod bias;
 pub mod claims;
+pub mod cli;
 pub mod compare;
 pub mod diagnose;
 pub mod escape;

@@ -135,6 +135,12 @@ impl GainAccumulator {
         self.steps
     }
 
+    /// The accumulator of `steps` steps whose sums were stored (a run or accumulator
+    /// file): Gain and Σ(q₋ − q₊); the largest |x| is not stored, so it reads as 0.
+    pub fn from_sums(gain: DVector<f64>, rho: DVector<f64>, steps: usize) -> Self {
+        Self { gain, rho, first_order: None, steps, max_x: 0.0 }
+    }
+
     /// max over the steps added and their coordinates of |x_k,i| = |γ_k g_k,i| (0 before
     /// any step), from the bounds the callers pass, which are exact maxima: the
     /// sign of every q, q₊, q₋ term follows from it (theory/README.md § Objects).

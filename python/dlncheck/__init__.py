@@ -21,4 +21,23 @@ from ._dlncheck import (
     solve_implicit,
 )
 
-__all__ = ["GainAccumulator", "NumericalError", "basis_pursuit", "diagnose", "min_l2", "predict", "solve_implicit"]
+from ._commands import Cell, check, compare, gen, run_cell, sweep, sweep_cells, threshold, train
+
+__all__ = [
+    "Cell",
+    "GainAccumulator",
+    "NumericalError",
+    "basis_pursuit",
+    "check",
+    "compare",
+    "diagnose",
+    "gen",
+    "min_l2",
+    "predict",
+    "run_cell",
+    "solve_implicit",
+    "sweep",
+    "sweep_cells",
+    "threshold",
+    "train",
+]

@@ -387,6 +387,25 @@ impl GainAccumulator {
         dlncheck::runfile::save_accumulated(&path, &self.model, &self.acc, beta.as_ref()).map_err(value_error)
     }
 
+    /// GainAccumulator.load(path): the accumulator a run file (`dlncheck train`,
+    /// `dlncheck.train`) or an accumulator file (`save`) holds: its model, Gain, Σ(q₋ − q₊)
+    /// and step count, ready for `predict` and `diagnose` (without readings).
+    #[staticmethod]
+    fn load(path: std::path::PathBuf) -> PyResult<Self> {
+        let l = dlncheck::runfile::load_effective(&path, None).map_err(value_error)?;
+        let iters = dlncheck::npz::NpzReader::open(&path).and_then(|mut f| f.scalar("iters")).map_err(value_error)?;
+        let d = l.model.dim();
+        let steps = if iters >= 0.0 && iters.fract() == 0.0 { iters as usize } else { 0 };
+        Ok(Self {
+            acc: trajectory::GainAccumulator::from_sums(l.eff.gain.clone(), l.eff.rho.clone(), steps),
+            model: l.model,
+            g: vec![0.0; d],
+            x: vec![0.0; d],
+            float32_source: false,
+            readings: None,
+        })
+    }
+
     fn __repr__(&self) -> String {
         format!("GainAccumulator(d={}, steps={}, param=\"{}\")", self.d(), self.acc.steps(), self.model.param.name())
     }
@@ -574,6 +593,56 @@ fn diagnose<'py>(
     Ok(out.into_any())
 }
 
+/// command(argv) → (exit, json, text): one command line, run in this process (the
+/// binary's code: [`dlncheck::cli::execute`]) with the GIL released. `json` is the
+/// command's JSON object as text (`None` for help and errors), `text` what it prints
+/// (the error message for exit ≥ 2 before it ran).
+#[pyfunction]
+fn command(py: Python<'_>, argv: Vec<String>) -> (u8, Option<String>, String) {
+    use dlncheck::cli::{Invocation, execute};
+    match py.detach(|| execute(argv)) {
+        Invocation::Done { outcome, .. } => (outcome.exit, Some(outcome.json.to_string()), outcome.text),
+        Invocation::Help(text) => (0, None, text),
+        Invocation::Failed { message, exit } => (exit, None, message),
+    }
+}
+
+/// The grid of `dlncheck sweep` flags (checked as the command checks it).
+fn grid(argv: Vec<String>) -> PyResult<dlncheck::sweep::Grid> {
+    let grid = dlncheck::cli::grid_from_args(argv).map_err(value_error)?;
+    grid.check().map_err(value_error)?;
+    Ok(grid)
+}
+
+/// A cell: (index, mean, alpha, batch, seed, step) — `step` a fraction of the threshold
+/// or a stepsize, as the grid says.
+type CellTuple = (usize, f64, f64, Option<usize>, u64, f64);
+
+/// sweep_plan(argv) → (fingerprint, cells): the grid of these `dlncheck sweep` flags.
+#[pyfunction]
+fn sweep_plan(argv: Vec<String>) -> PyResult<(String, Vec<CellTuple>)> {
+    let grid = grid(argv)?;
+    let cells = grid.cells().iter().map(|c| (c.index, c.mean, c.alpha, c.batch, c.seed, c.step)).collect();
+    Ok((grid.fingerprint(), cells))
+}
+
+/// sweep_cell(argv, index) → the JSON line `dlncheck sweep` writes for that cell.
+#[pyfunction]
+fn sweep_cell(py: Python<'_>, argv: Vec<String>, index: usize) -> PyResult<String> {
+    let grid = grid(argv)?;
+    let fingerprint = grid.fingerprint();
+    let count = grid.cell_count();
+    let cell = grid
+        .cells()
+        .into_iter()
+        .find(|c| c.index == index)
+        .ok_or_else(|| value_error(format!("cell {index} is not in the grid (it has {count} cells)")))?;
+    let result = py
+        .detach(|| dlncheck::sweep::run_cell(&grid, &fingerprint, &cell))
+        .map_err(|e| PyErr::new::<NumericalError, _>(format!("cell {index}: {e}")))?;
+    serde_json::to_string(&result).map_err(value_error)
+}
+
 /// solve_implicit(X, y, acc) → dict: argmin D_{ψ_{α_∞}}(b, b̃₀) subject to Xb = y.
 #[pyfunction]
 fn solve_implicit<'py>(
@@ -643,6 +712,9 @@ fn _dlncheck(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<GainAccumulator>()?;
     m.add_function(wrap_pyfunction!(predict, m)?)?;
     m.add_function(wrap_pyfunction!(diagnose, m)?)?;
+    m.add_function(wrap_pyfunction!(command, m)?)?;
+    m.add_function(wrap_pyfunction!(sweep_plan, m)?)?;
+    m.add_function(wrap_pyfunction!(sweep_cell, m)?)?;
     m.add_function(wrap_pyfunction!(solve_implicit, m)?)?;
     m.add_function(wrap_pyfunction!(basis_pursuit, m)?)?;
     m.add_function(wrap_pyfunction!(min_l2, m)?)?;

@@ -3,17 +3,14 @@ make one mistake a real loop makes: both routes name it (or, for momentum, say t
 is no exact theory), and agree with each other."""
 
 import json
-import os
-import pathlib
 import subprocess
 
 import numpy as np
 import pytest
 
 import dlncheck
+from _cli import cli
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-CLI = pathlib.Path(os.environ.get("DLNCHECK_BIN", ROOT / "target" / "release" / "dlncheck"))
 
 rng = np.random.default_rng(0)
 X = rng.standard_normal((20, 30))
@@ -61,7 +58,7 @@ def u2v2(u, v):
 def by_cli(tmp_path, gammas, grads, beta, data=(X, Y), extra=(), **stored):
     np.savez(tmp_path / "p.npz", X=np.asarray(data[0], dtype=np.float64), y=np.asarray(data[1], dtype=np.float64))
     np.savez(tmp_path / "t.npz", stepsizes=np.asarray(gammas), grads=grads, beta=beta, **stored)
-    cmd = [str(CLI), "--json", "diagnose", "--problem", str(tmp_path / "p.npz"), "--trajectory", str(tmp_path / "t.npz")]
+    cmd = [cli(), "--json", "diagnose", "--problem", str(tmp_path / "p.npz"), "--trajectory", str(tmp_path / "t.npz")]
     res = subprocess.run(cmd + list(extra), capture_output=True, text=True)
     assert res.returncode in (0, 1), res.stderr
     return res.returncode, json.loads(res.stdout)
@@ -213,7 +210,7 @@ def test_predict_carries_the_command_lines_message(tmp_path):
     np.savez(tmp_path / "p.npz", X=X, y=Y)
     np.savez(tmp_path / "t.npz", stepsizes=np.asarray(gammas), grads=grads, beta=b, alpha=ALPHA)
     res = subprocess.run(
-        [str(CLI), "--json", "predict", "--problem", str(tmp_path / "p.npz"), "--trajectory", str(tmp_path / "t.npz")],
+        [cli(), "--json", "predict", "--problem", str(tmp_path / "p.npz"), "--trajectory", str(tmp_path / "t.npz")],
         capture_output=True,
         text=True,
     )

@@ -2,17 +2,13 @@
 command line on the same steps, and bad inputs."""
 
 import json
-import os
-import pathlib
 import subprocess
 
 import numpy as np
 import pytest
 
 import dlncheck
-
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-CLI = pathlib.Path(os.environ.get("DLNCHECK_BIN", ROOT / "target" / "release" / "dlncheck"))
+from _cli import cli
 
 
 def problem(n=20, d=30, s=3, seed=0):
@@ -84,7 +80,7 @@ def test_add_many_equals_add_and_the_cli_to_the_bit(tmp_path):
     np.testing.assert_array_equal(one.rho, many.rho)
     traj = tmp_path / "t.npz"
     np.savez(traj, alpha=0.1, stepsizes=np.full(len(G), 0.3), grads=G, beta=beta)
-    cli = json.loads(subprocess.run([CLI, "gain", "--trajectory", traj, "--json"], capture_output=True, check=True).stdout)
+    cli = json.loads(subprocess.run([cli(), "gain", "--trajectory", traj, "--json"], capture_output=True, check=True).stdout)
     np.testing.assert_array_equal(np.array(cli["gain"]), one.gain)
     np.testing.assert_array_equal(np.array(cli["rho"]), one.rho)
     assert one.steps == 3000
@@ -96,17 +92,17 @@ def test_save_round_trips_through_the_cli(tmp_path):
     beta = loop(X, y, 0.1, 0.2, 1_000_000, acc=acc, tol=1e-27)
     acc.save(tmp_path / "acc.npz", beta=beta)
     np.savez(tmp_path / "p.npz", X=X, y=y)
-    gain = json.loads(subprocess.run([CLI, "gain", tmp_path / "acc.npz", "--json"], capture_output=True, check=True).stdout)
+    gain = json.loads(subprocess.run([cli(), "gain", tmp_path / "acc.npz", "--json"], capture_output=True, check=True).stdout)
     np.testing.assert_array_equal(np.array(gain["gain"]), acc.gain)
     res = subprocess.run(
-        [CLI, "predict", "--problem", tmp_path / "p.npz", "--run", tmp_path / "acc.npz", "--json"], capture_output=True
+        [cli(), "predict", "--problem", tmp_path / "p.npz", "--run", tmp_path / "acc.npz", "--json"], capture_output=True
     )
     assert res.returncode == 0, res.stderr
     pred = json.loads(res.stdout)
     assert pred["verdict"] == "agrees"
     np.testing.assert_array_equal(np.array(pred["beta_theory"]), dlncheck.predict(X, y, acc)["beta_theory"])
     res = subprocess.run(
-        [CLI, "compare", "--problem", tmp_path / "p.npz", "--trajectory", f"{tmp_path / 'acc.npz'}:mine", "--json"],
+        [cli(), "compare", "--problem", tmp_path / "p.npz", "--trajectory", f"{tmp_path / 'acc.npz'}:mine", "--json"],
         capture_output=True,
     )
     assert res.returncode == 0, res.stderr

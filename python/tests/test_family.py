@@ -5,17 +5,13 @@ by the Python route (the accumulator) and the file route (`dlncheck predict
 --trajectory`), and `disagrees` with the default one."""
 
 import json
-import os
-import pathlib
 import subprocess
 
 import numpy as np
 import pytest
 
 import dlncheck
-
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-CLI = pathlib.Path(os.environ.get("DLNCHECK_BIN", ROOT / "target" / "release" / "dlncheck"))
+from _cli import cli
 
 
 def problem(n=20, d=30, s=3, seed=0, positive=False):
@@ -132,7 +128,7 @@ def test_file_route_agrees_with_its_param_and_not_the_default(name, tmp_path):
     np.savez(tmp_path / "t.npz", stepsizes=np.full(len(grads), gamma), grads=grads, beta=beta, **start)
 
     def predict(*extra):
-        cmd = [CLI, "--json", "predict", "--problem", tmp_path / "p.npz", "--trajectory", tmp_path / "t.npz", *extra]
+        cmd = [cli(), "--json", "predict", "--problem", tmp_path / "p.npz", "--trajectory", tmp_path / "t.npz", *extra]
         return subprocess.run([str(c) for c in cmd], capture_output=True, text=True)
 
     good = predict("--param", param)
@@ -220,8 +216,8 @@ def test_save_records_the_parametrisation_and_start(name, tmp_path):
     saved = np.load(tmp_path / "acc.npz")
     assert str(saved["param"]) == param
     np.savez(tmp_path / "p.npz", X=X, y=y)
-    gain = subprocess.run([str(CLI), "--json", "gain", str(tmp_path / "acc.npz")], capture_output=True, text=True)
+    gain = subprocess.run([cli(), "--json", "gain", str(tmp_path / "acc.npz")], capture_output=True, text=True)
     assert gain.returncode == 0 and json.loads(gain.stdout)["param"] == param, gain.stderr
-    cmd = [str(CLI), "--json", "predict", "--problem", str(tmp_path / "p.npz"), "--run", str(tmp_path / "acc.npz")]
+    cmd = [cli(), "--json", "predict", "--problem", str(tmp_path / "p.npz"), "--run", str(tmp_path / "acc.npz")]
     out = subprocess.run(cmd, capture_output=True, text=True)
     assert out.returncode == 0 and json.loads(out.stdout)["verdict"] == "agrees", out.stderr

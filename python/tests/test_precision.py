@@ -3,17 +3,14 @@ a run): a float32 loop gets `agrees` with a tolerance raised to its floor, and s
 a float64 loop keeps the tolerance asked for; the file route does the same."""
 
 import json
-import os
-import pathlib
 import subprocess
 
 import numpy as np
 import pytest
 
 import dlncheck
+from _cli import cli
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-CLI = pathlib.Path(os.environ.get("DLNCHECK_BIN", ROOT / "target" / "release" / "dlncheck"))
 U32 = 2.0**-24
 
 
@@ -52,7 +49,7 @@ def test_a_float32_loop_agrees_at_its_floor_and_says_why(tmp_path):
     # The file route: float32 gradients and beta in the trajectory, the same floor.
     np.savez(tmp_path / "p.npz", X=X, y=y)
     np.savez(tmp_path / "t.npz", alpha=0.1, stepsizes=np.full(steps, 0.2), grads=grads, beta=beta)
-    cmd = [str(CLI), "--json", "predict", "--problem", str(tmp_path / "p.npz"), "--trajectory", str(tmp_path / "t.npz")]
+    cmd = [cli(), "--json", "predict", "--problem", str(tmp_path / "p.npz"), "--trajectory", str(tmp_path / "t.npz")]
     res = subprocess.run(cmd, capture_output=True, text=True)
     got = json.loads(res.stdout)
     assert res.returncode == 0 and got["verdict"] == "agrees", res.stderr
