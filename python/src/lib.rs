@@ -387,6 +387,32 @@ impl GainAccumulator {
         dlncheck::runfile::save_accumulated(&path, &self.model, &self.acc, beta.as_ref()).map_err(value_error)
     }
 
+    /// GainAccumulator.from_sums(gain, rho, steps, alpha=None, d=None, *, u0, v0, b0,
+    /// param): the accumulator whose sums Gain and Σ(q₋ − q₊) were accumulated elsewhere
+    /// (on a device: `dlncheck.torch`, `dlncheck.jax`), for the start given as in the
+    /// constructor. Both must be finite, of length d.
+    #[staticmethod]
+    #[pyo3(signature = (gain, rho, steps, alpha=None, d=None, *, u0=None, v0=None, b0=None, param="uv"))]
+    #[allow(clippy::too_many_arguments)]
+    fn from_sums(
+        py: Python<'_>,
+        gain: &Bound<'_, PyAny>,
+        rho: &Bound<'_, PyAny>,
+        steps: usize,
+        alpha: Option<&Bound<'_, PyAny>>,
+        d: Option<&Bound<'_, PyAny>>,
+        u0: Option<&Bound<'_, PyAny>>,
+        v0: Option<&Bound<'_, PyAny>>,
+        b0: Option<&Bound<'_, PyAny>>,
+        param: &str,
+    ) -> PyResult<Self> {
+        let mut acc = Self::new(py, alpha, d, u0, v0, b0, param, false)?;
+        let len = acc.d();
+        let (gain, rho) = (vector_of_len(py, gain, "gain", len)?, vector_of_len(py, rho, "rho", len)?);
+        acc.acc = trajectory::GainAccumulator::from_sums(gain, rho, steps);
+        Ok(acc)
+    }
+
     /// GainAccumulator.load(path): the accumulator a run file (`dlncheck train`,
     /// `dlncheck.train`) or an accumulator file (`save`) holds: its model, Gain, Σ(q₋ − q₊)
     /// and step count, ready for `predict` and `diagnose` (without readings).

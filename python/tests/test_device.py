@@ -1,0 +1,100 @@
+"""The on-device accumulators (issue 23, item 3) against the Rust one: the same steps give
+the same Gain and Σ(q₋ − q₊) to ≤ 1e-13 relative to the largest entry (a coordinate of
+Σ(q₋ − q₊) can be a small difference of large increments), in every branch (series below 1/4,
+logarithms above, |x| > 1), for every parametrisation; a degenerate step is flagged.
+The shared formula is checked through numpy as well, so it is held even where neither
+framework is installed (torch is not installed in CI: 2 GB)."""
+
+import numpy as np
+import pytest
+
+import dlncheck
+from dlncheck import _device
+
+RNG = np.random.default_rng(0)
+D = 40
+# Stepsizes × gradients spanning every branch: |x| from 1e-12 to 3.
+STEPS = [(gamma, RNG.standard_normal(D) * scale) for gamma in (0.01, 0.3) for scale in (1e-10, 1e-3, 0.05, 0.4, 3.0)]
+
+
+def rust(param="uv"):
+    acc = dlncheck.GainAccumulator(0.1, d=D, param=param)
+    for gamma, g in STEPS:
+        acc.add(gamma, g)
+    return acc
+
+
+def close(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    return np.max(np.abs(a - b)) <= 1e-13 * np.max(np.abs(b))
+
+
+def test_the_shared_formula_is_the_rust_accumulators():
+    gain, rho = np.zeros(D), np.zeros(D)
+    with np.errstate(all="ignore"):  # the unselected side of each `where`
+        for gamma, g in STEPS:
+            dq, dr, bad = _device.increments(np, gamma * g)
+            assert not bad.any()
+            gain, rho = gain + dq, rho + dr
+    acc = rust()  # its ρ is Σ(q₋ − q₊): the default start has w₊,₀ = w₋,₀
+    assert close(gain, acc.gain) and close(rho, acc.rho)
+
+
+def test_a_degenerate_step_is_flagged():
+    with np.errstate(all="ignore"):
+        _, _, bad = _device.increments(np, np.array([0.5, 1.0, -1.0, np.inf, np.nan]))
+    assert bad.tolist() == [False, True, True, True, True]
+
+
+@pytest.mark.parametrize("param", ["uv", "u2v2", "md"])
+def test_jax_equals_the_rust_accumulator(param):
+    jax = pytest.importorskip("jax", reason="jax is not installed (CI installs the CPU build)")
+    jax.config.update("jax_enable_x64", True)
+    import dlncheck.jax as dj
+
+    update = jax.jit(lambda s, gamma, g: dj.gain_update(s, gamma, g, param))
+    state = dj.gain_init(D)
+    for gamma, g in STEPS:
+        state = update(state, gamma, g)
+    acc = dj.to_accumulator(state, 0.1, D, param=param)
+    ref = rust(param)
+    assert acc.steps == ref.steps == len(STEPS)
+    assert close(acc.gain, ref.gain) and close(acc.rho, ref.rho)
+
+
+def test_jax_inside_scan_and_degenerate_steps():
+    jax = pytest.importorskip("jax", reason="jax is not installed (CI installs the CPU build)")
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+
+    import dlncheck.jax as dj
+
+    gammas = jnp.array([s[0] for s in STEPS])
+    grads = jnp.stack([s[1] for s in STEPS])
+    state, _ = jax.lax.scan(lambda s, step: (dj.gain_update(s, step[0], step[1]), None), dj.gain_init(D), (gammas, grads))
+    assert close(state.gain, rust().gain)
+    bad = dj.gain_update(dj.gain_init(D), 1.0, jnp.ones(D))
+    with pytest.raises(ValueError, match="exactly 0"):
+        dj.to_accumulator(bad, 0.1, D)
+
+
+def test_torch_equals_the_rust_accumulator():
+    torch = pytest.importorskip("torch", reason="torch is not installed (CI does not install it: 2 GB)")
+    import dlncheck.torch as dt
+
+    for param in ("uv", "u2v2", "md"):
+        acc = dt.GainAccumulator(0.1, d=D, param=param)
+        for gamma, g in STEPS:
+            acc.add(gamma, torch.from_numpy(g))
+        host, ref = acc.to_accumulator(), rust(param)
+        assert host.steps == ref.steps and close(host.gain, ref.gain) and close(host.rho, ref.rho)
+
+
+def test_from_sums_checks_what_it_is_given():
+    with pytest.raises(ValueError, match="gain has 3 entries"):
+        dlncheck.GainAccumulator.from_sums(np.zeros(3), np.zeros(D), 1, 0.1, D)
+    with pytest.raises(ValueError, match="not finite|nan"):
+        dlncheck.GainAccumulator.from_sums(np.full(D, np.nan), np.zeros(D), 1, 0.1, D)
+    ref = rust()
+    acc = dlncheck.GainAccumulator.from_sums(ref.gain, ref.rho, ref.steps, 0.1, D)
+    assert np.array_equal(acc.alpha_inf, ref.alpha_inf) and acc.steps == ref.steps
