@@ -535,8 +535,52 @@ pub fn plot_cmd(sweep: &Path, out: &Path, formats: &[ImageFormat]) -> Result<Out
     if results.is_empty() {
         return Err(Error::Usage(format!("{}: no cells", sweep.display())));
     }
-    let files = crate::plot::sweep_figures(&results, out, formats).map_err(Error::Usage)?;
+    let files = figures::sweep(&results, out, formats)?;
     Ok(files_outcome(&files))
+}
+
+/// The figure renderers, or (in a build without the `figures` feature, as the Python
+/// package is) a usage error saying so.
+mod figures {
+    use std::path::{Path, PathBuf};
+
+    use super::{Error, Result};
+    use crate::image::ImageFormat;
+    use crate::sweep::CellResult;
+
+    #[cfg(feature = "figures")]
+    pub fn available() -> Result<()> {
+        Ok(())
+    }
+
+    #[cfg(feature = "figures")]
+    pub fn sweep(results: &[CellResult], out: &Path, formats: &[ImageFormat]) -> Result<Vec<PathBuf>> {
+        crate::plot::sweep_figures(results, out, formats).map_err(Error::Usage)
+    }
+
+    #[cfg(feature = "figures")]
+    pub fn edge_of_stability(out: &Path, fraction: f64, formats: &[ImageFormat]) -> Result<Vec<PathBuf>> {
+        crate::plot::edge_of_stability_figures(out, fraction, formats).map_err(Error::Usage)
+    }
+
+    #[cfg(not(feature = "figures"))]
+    const NONE: &str = "this build has no figures (built without the `figures` feature, as the Python package \
+                        is): draw them with the command line's `dlncheck plot` on the sweep file";
+
+    #[cfg(not(feature = "figures"))]
+    pub fn available() -> Result<()> {
+        Err(Error::Usage(NONE.into()))
+    }
+
+    #[cfg(not(feature = "figures"))]
+    pub fn sweep(_: &[CellResult], _: &Path, _: &[ImageFormat]) -> Result<Vec<PathBuf>> {
+        Err(Error::Usage(NONE.into()))
+    }
+
+    #[cfg(not(feature = "figures"))]
+    pub fn edge_of_stability(_: &Path, _: f64, _: &[ImageFormat]) -> Result<Vec<PathBuf>> {
+        Err(Error::Usage(NONE.into()))
+    }
 }
 
 fn files_outcome(files: &[PathBuf]) -> Outcome {
@@ -547,6 +591,7 @@ fn files_outcome(files: &[PathBuf]) -> Outcome {
 /// `dlncheck figures`: the default sweep (centred and uncentred), its figures, and the
 /// edge-of-stability figures, all into `out`.
 pub fn figures_cmd(out: &Path, seeds: usize, fraction: f64, formats: &[ImageFormat]) -> Result<Outcome> {
+    figures::available()?;
     if !(fraction > 0.0 && fraction < 1.0) {
         return Err(Error::Usage(format!("--fraction {fraction} must be in (0, 1)")));
     }
@@ -556,8 +601,8 @@ pub fn figures_cmd(out: &Path, seeds: usize, fraction: f64, formats: &[ImageForm
     let _ = std::fs::remove_file(&sweep_file);
     run_sweep(&grid, &sweep_file, false, None, true).map_err(Error::Usage)?;
     let results = crate::sweep::read(&sweep_file).map_err(Error::Usage)?;
-    let mut files = crate::plot::sweep_figures(&results, out, formats).map_err(Error::Usage)?;
-    files.extend(crate::plot::edge_of_stability_figures(out, fraction, formats).map_err(Error::Usage)?);
+    let mut files = figures::sweep(&results, out, formats)?;
+    files.extend(figures::edge_of_stability(out, fraction, formats)?);
     files.push(sweep_file);
     Ok(files_outcome(&files))
 }

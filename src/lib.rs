@@ -25,6 +25,7 @@ pub mod model;
 pub mod npz;
 pub mod numeric;
 pub mod output;
+#[cfg(feature = "figures")]
 pub mod plot;
 pub mod predict;
 pub mod problem;

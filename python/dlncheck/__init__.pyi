@@ -74,6 +74,23 @@ class GainAccumulator:
     @property
     def float32_source(self) -> bool:
         """Whether some gradient arrived as float32 (agreement then ~1e-7 at best)."""
+    @staticmethod
+    def load(path: Union[str, PathLike[str]]) -> "GainAccumulator":
+        """The accumulator a run file (`train`) or an accumulator file (`save`) holds."""
+    @staticmethod
+    def from_sums(
+        gain: ArrayLike,
+        rho: ArrayLike,
+        steps: int,
+        alpha: Union[float, ArrayLike, None] = None,
+        d: Optional[int] = None,
+        *,
+        u0: Optional[ArrayLike] = None,
+        v0: Optional[ArrayLike] = None,
+        b0: Optional[ArrayLike] = None,
+        param: str = "uv",
+    ) -> "GainAccumulator":
+        """Sums accumulated elsewhere (dlncheck.torch, dlncheck.jax) for this start."""
     def save(self, path: Union[str, PathLike[str]], beta: Optional[ArrayLike] = None) -> None:
         """A file the command line's gain, predict --run, solve --run and compare --trajectory read."""
 
@@ -165,3 +182,14 @@ def basis_pursuit(x: ArrayLike, y: ArrayLike, weights: Optional[ArrayLike] = Non
 
 def min_l2(x: ArrayLike, y: ArrayLike) -> Vector:
     """The minimum-ℓ2 interpolator."""
+
+# The command line's commands (dlncheck/_commands.py, typed there).
+from ._commands import Cell as Cell
+from ._commands import check as check
+from ._commands import compare as compare
+from ._commands import gen as gen
+from ._commands import run_cell as run_cell
+from ._commands import sweep as sweep
+from ._commands import sweep_cells as sweep_cells
+from ._commands import threshold as threshold
+from ._commands import train as train

@@ -214,9 +214,9 @@ def test_predict_carries_the_command_lines_message(tmp_path):
         capture_output=True,
         text=True,
     )
-    cli = json.loads(res.stdout)
-    assert res.returncode == 1 and cli["message"].startswith("verdict: disagrees")
-    assert "divide yours by 2" in cli["hint"]
+    cli_out = json.loads(res.stdout)
+    assert res.returncode == 1 and cli_out["message"].startswith("verdict: disagrees")
+    assert "divide yours by 2" in cli_out["hint"]
 
 
 def test_the_accumulator_with_readings_keeps_its_gain_and_stays_transactional():

@@ -80,9 +80,9 @@ def test_add_many_equals_add_and_the_cli_to_the_bit(tmp_path):
     np.testing.assert_array_equal(one.rho, many.rho)
     traj = tmp_path / "t.npz"
     np.savez(traj, alpha=0.1, stepsizes=np.full(len(G), 0.3), grads=G, beta=beta)
-    cli = json.loads(subprocess.run([cli(), "gain", "--trajectory", traj, "--json"], capture_output=True, check=True).stdout)
-    np.testing.assert_array_equal(np.array(cli["gain"]), one.gain)
-    np.testing.assert_array_equal(np.array(cli["rho"]), one.rho)
+    cli_out = json.loads(subprocess.run([cli(), "gain", "--trajectory", traj, "--json"], capture_output=True, check=True).stdout)
+    np.testing.assert_array_equal(np.array(cli_out["gain"]), one.gain)
+    np.testing.assert_array_equal(np.array(cli_out["rho"]), one.rho)
     assert one.steps == 3000
 
 
