@@ -743,6 +743,9 @@ pub struct CheckArgs {
     pub out: Vec<PathBuf>,
     /// Write the claim's snapshot (`--claim ID` only).
     pub accept: bool,
+    /// Report progress on stderr: a bar on a terminal, else one line per finished claim
+    /// and the summary (a CI log); off from Python.
+    pub progress: bool,
 }
 
 /// `dlncheck check`: loads every claim file of `dir`, runs the loadable ones (in
@@ -775,7 +778,9 @@ pub fn check_cmd(a: &CheckArgs) -> Result<Outcome> {
     if let (Some(id), true, true) = (only, claims.is_empty(), errors.is_empty()) {
         return Err(Error::Usage(format!("no claim with id `{id}` in {}", dir.display())));
     }
-    let reports: Vec<_> = claims.par_iter().map(|c| run_claim(c, a.quick)).collect();
+    let progress = Progress::new(a.progress, claims.len());
+    let reports: Vec<_> = claims.par_iter().map(|c| progress.finished(run_claim(c, a.quick))).collect();
+    progress.done(&table::summary(&reports, &errors));
     let exit = if !errors.is_empty() || reports.iter().any(|r| r.verdict == Verdict::Invalid) {
         2
     } else if reports.iter().any(|r| matches!(r.verdict, Verdict::Fails | Verdict::Error)) {
@@ -805,6 +810,50 @@ pub fn check_cmd(a: &CheckArgs) -> Result<Outcome> {
         text += &accept(dir, &reports)?;
     }
     Ok(Outcome { json: value, text, exit })
+}
+
+/// What `check` shows while it runs: a bar on a terminal; elsewhere (a CI log) one line
+/// per finished claim, `[k/N] id: verdict (seconds)`, and the summary.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    lines: bool,
+    done: std::sync::atomic::AtomicUsize,
+    total: usize,
+}
+
+impl Progress {
+    fn new(on: bool, total: usize) -> Self {
+        use std::io::IsTerminal;
+        let terminal = std::io::stderr().is_terminal();
+        let bar = (on && terminal).then(|| {
+            let bar = indicatif::ProgressBar::new(total as u64);
+            if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} claims, {elapsed}") {
+                bar.set_style(style);
+            }
+            bar
+        });
+        Self { bar, lines: on && !terminal, done: 0.into(), total }
+    }
+
+    fn finished(&self, r: crate::claims::ClaimReport) -> crate::claims::ClaimReport {
+        let k = self.done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        if self.lines {
+            eprintln!("[{k}/{}] {}: {} ({:.1} s)", self.total, r.id, r.verdict.label(), r.seconds);
+        }
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+        }
+        r
+    }
+
+    fn done(&self, summary: &str) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+        if self.lines {
+            eprintln!("check: {summary}");
+        }
+    }
 }
 
 /// Every file `check` reads or may write besides its reports: the claim files, the

@@ -671,7 +671,7 @@ pub fn run(command: Command) -> app::Result<Outcome> {
         Command::Check { dir, claim, quick, format, out, accept } => {
             let format = app::CheckFormat::parse(format.as_deref().unwrap_or("md")).map_err(app::Error::Usage)?;
             let dir = dir.unwrap_or_else(|| PathBuf::from("theory"));
-            app::check_cmd(&app::CheckArgs { dir, only: claim, quick, format, out, accept })
+            app::check_cmd(&app::CheckArgs { dir, only: claim, quick, format, out, accept, progress: true })
         }
         Command::NewClaim { id, like, dir } => app::new_claim_cmd(&dir, &id, like.as_deref()),
     }

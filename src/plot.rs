@@ -29,11 +29,22 @@ pub struct Series {
     pub stems: bool,
     /// (x, lower, upper) of a shaded band around the curve (a 95% interval over seeds).
     pub band: Vec<(f64, f64, f64)>,
+    /// Points drawn hollow over the curve (a run behind them stopped unconverged).
+    pub hollow: Vec<(f64, f64)>,
 }
 
 impl Series {
     pub fn line(label: impl Into<String>, points: Vec<(f64, f64)>, color: RGBColor) -> Self {
-        Self { label: label.into(), points, color, dashed: false, markers: false, stems: false, band: Vec::new() }
+        Self {
+            label: label.into(),
+            points,
+            color,
+            dashed: false,
+            markers: false,
+            stems: false,
+            band: Vec::new(),
+            hollow: Vec::new(),
+        }
     }
 }
 
@@ -204,6 +215,9 @@ macro_rules! draw_on {
             if s.markers || s.stems {
                 chart.draw_series(pts.iter().map(|p| Circle::new(*p, 3, color.filled()))).map_err(|e| err(&e))?;
             }
+            let hollow = s.hollow.iter().copied().filter(|(x, y)| x.is_finite() && y.is_finite());
+            chart.draw_series(hollow.clone().map(|p| Circle::new(p, 5, WHITE.filled()))).map_err(|e| err(&e))?;
+            chart.draw_series(hollow.map(|p| Circle::new(p, 5, color.stroke_width(2)))).map_err(|e| err(&e))?;
         }
         // Thresholds last: above the grid and the bands, labelled at the top.
         for (x, label, color) in &$fig.vlines {
@@ -359,84 +373,129 @@ fn algo_label(batch: Option<usize>) -> String {
 }
 
 fn algo_color(batch: Option<usize>) -> RGBColor {
-    if batch.is_some() { SGD_COLOR } else { GD_COLOR }
+    match batch {
+        None => GD_COLOR,
+        Some(1) => SGD_COLOR,
+        Some(m) => [RGBColor(130, 60, 170), SUPPORT_COLOR, RGBColor(220, 130, 0), RGBColor(120, 80, 40)]
+            [m.saturating_sub(2) % 4],
+    }
 }
 
-/// Per algorithm: at each grid step the mean over seeds of γ and of the value, with a
-/// 95% Student-t band; the mean threshold; and the number of seeds.
+/// One series of a sweep figure: whatever the grid varies besides the stepsize and the
+/// seed (the feature mean has figures of its own): the algorithm with its batch, and α.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct SeriesKey {
+    batch: Option<usize>,
+    alpha_bits: u64,
+}
+
+/// Per series: at each grid step the geometric mean over seeds with a 95% Student-t
+/// interval of the log values (a band that lives on a log axis), the steps with an
+/// unconverged run, the mean threshold, and the number of seeds.
 struct Curve {
     points: Vec<(f64, f64)>,
     band: Vec<(f64, f64, f64)>,
+    hollow: Vec<(f64, f64)>,
     threshold: Option<f64>,
     seeds: usize,
 }
-type Curves = BTreeMap<Option<usize>, Curve>;
-/// Grid step (as bits) → the seeds' (γ, value).
-type ByStep = BTreeMap<u64, Vec<(f64, f64)>>;
+type Curves = BTreeMap<SeriesKey, Curve>;
+/// Grid step (as bits) → the seeds' (x, value, converged).
+type ByStep = BTreeMap<u64, Vec<(f64, f64, bool)>>;
 /// A traced point: (time γk, loss, b).
 type Sample = (f64, f64, Vec<f64>);
 
-fn curves(cells: &[&CellResult], value: impl Fn(&CellResult) -> Option<f64>) -> Curves {
-    let mut by_algo: BTreeMap<Option<usize>, ByStep> = BTreeMap::new();
-    let mut thresholds: BTreeMap<Option<usize>, Vec<f64>> = BTreeMap::new();
-    let mut seeds: BTreeMap<Option<usize>, std::collections::BTreeSet<u64>> = BTreeMap::new();
+/// The curves of `value` over finished cells; x is the fraction of each seed's threshold
+/// when the grid gives fractions (`fraction_axis`), else the stepsize.
+fn curves(cells: &[&CellResult], fraction_axis: bool, value: impl Fn(&CellResult) -> Option<f64>) -> Curves {
+    let mut by_series: BTreeMap<SeriesKey, ByStep> = BTreeMap::new();
+    let mut thresholds: BTreeMap<SeriesKey, Vec<f64>> = BTreeMap::new();
+    let mut seeds: BTreeMap<SeriesKey, std::collections::BTreeSet<u64>> = BTreeMap::new();
     for c in cells {
+        let key = SeriesKey { batch: c.batch, alpha_bits: c.alpha.to_bits() };
+        let x = if fraction_axis { c.fraction.unwrap_or(f64::NAN) } else { c.stepsize };
         // Group by the grid step: the fraction (or γ) as exact bits.
-        let key = c.fraction.unwrap_or(c.stepsize).to_bits();
-        if let Some(v) = value(c) {
-            by_algo.entry(c.batch).or_default().entry(key).or_default().push((c.stepsize, v));
-            seeds.entry(c.batch).or_default().insert(c.seed);
+        let step = c.fraction.unwrap_or(c.stepsize).to_bits();
+        if let Some(v) = value(c).filter(|v| *v > 0.0 && v.is_finite()) {
+            by_series.entry(key).or_default().entry(step).or_default().push((x, v, c.converged));
+            seeds.entry(key).or_default().insert(c.seed);
         }
         if let Some(t) = c.threshold {
-            thresholds.entry(c.batch).or_default().push(t);
+            thresholds.entry(key).or_default().push(t);
         }
     }
-    by_algo
+    by_series
         .into_iter()
-        .map(|(algo, steps)| {
-            let mut rows: Vec<(f64, f64, f64)> = steps
+        .map(|(key, steps)| {
+            let mut rows: Vec<(f64, f64, f64, bool)> = steps
                 .values()
                 .map(|v| {
-                    let gamma = v.iter().map(|p| p.0).sum::<f64>() / v.len() as f64;
-                    let values: Vec<f64> = v.iter().map(|p| p.1).collect();
-                    let (mean, hw) = crate::report::mean_ci(&values);
-                    (gamma, mean, if hw.is_finite() { hw } else { 0.0 })
+                    let x = v.iter().map(|p| p.0).sum::<f64>() / v.len() as f64;
+                    let logs: Vec<f64> = v.iter().map(|p| p.1.ln()).collect();
+                    let (mean, hw) = crate::report::mean_ci(&logs);
+                    (x, mean, if hw.is_finite() { hw } else { 0.0 }, v.iter().all(|p| p.2))
                 })
                 .collect();
             rows.sort_by(|a, b| a.0.total_cmp(&b.0));
-            let threshold = thresholds.get(&algo).map(|t| t.iter().sum::<f64>() / t.len() as f64);
+            let threshold = thresholds.get(&key).map(|t| t.iter().sum::<f64>() / t.len() as f64);
             let curve = Curve {
-                points: rows.iter().map(|r| (r.0, r.1)).collect(),
-                band: rows.iter().filter(|r| r.2 > 0.0).map(|r| (r.0, r.1 - r.2, r.1 + r.2)).collect(),
+                points: rows.iter().map(|r| (r.0, r.1.exp())).collect(),
+                band: rows.iter().filter(|r| r.2 > 0.0).map(|r| (r.0, (r.1 - r.2).exp(), (r.1 + r.2).exp())).collect(),
+                hollow: rows.iter().filter(|r| !r.3).map(|r| (r.0, r.1.exp())).collect(),
                 threshold,
-                seeds: seeds.get(&algo).map_or(0, |s| s.len()),
+                seeds: seeds.get(&key).map_or(0, |s| s.len()),
             };
-            (algo, curve)
+            (key, curve)
         })
         .collect()
 }
 
-fn stepsize_figure(title: String, y_label: &str, curves: Curves) -> Figure {
+/// How many cells of a figure's data stopped unconverged or diverged, of how many.
+#[derive(Debug, Clone, Copy)]
+struct CellCounts {
+    unconverged: usize,
+    diverged: usize,
+    total: usize,
+}
+
+fn stepsize_figure(title: String, y_label: &str, curves: Curves, fraction_axis: bool, n: CellCounts) -> Figure {
+    let x_label = if fraction_axis { "γ / θ (θ: each seed's convergence threshold)" } else { "stepsize γ" };
     let mut fig =
-        Figure {
-            title, x_label: "stepsize γ".into(), y_label: y_label.into(), y_log: Some(true), ..Figure::default()
-        };
+        Figure { title, x_label: x_label.into(), y_label: y_label.into(), y_log: Some(true), ..Figure::default() };
+    let alphas: std::collections::BTreeSet<u64> = curves.keys().map(|k| k.alpha_bits).collect();
     let mut seeds = Vec::new();
-    for (algo, c) in curves {
-        let color = algo_color(algo);
-        let mut s = Series::line(algo_label(algo), c.points, color);
-        s.markers = true;
-        s.band = c.band;
+    for (key, c) in curves {
+        let color = algo_color(key.batch);
+        let alpha_index = alphas.iter().position(|a| *a == key.alpha_bits).unwrap_or(0);
+        let label = match alphas.len() {
+            1 => algo_label(key.batch),
+            _ => format!("{}, α = {}", algo_label(key.batch), f64::from_bits(key.alpha_bits)),
+        };
+        let mut s = Series::line(label.clone(), c.points, color);
+        (s.markers, s.dashed, s.band, s.hollow) = (true, alpha_index % 2 == 1, c.band, c.hollow);
         fig.series.push(s);
         seeds.push(c.seeds);
-        if let Some(t) = c.threshold {
-            let name = if algo.is_some() { "θ SGD (mean threshold)" } else { "θ GD (mean threshold)" };
-            fig.vlines.push((t, name.into(), color));
+        if let (Some(t), false) = (c.threshold, fraction_axis) {
+            fig.vlines.push((t, format!("θ {label} (mean threshold)"), color));
         }
     }
+    seeds.sort_unstable();
     seeds.dedup();
-    let k = seeds.iter().map(|s| s.to_string()).collect::<Vec<_>>().join("/");
-    fig.note = format!("points: mean over {k} seeds\nband: 95% Student-t interval\nθ: convergence threshold");
+    let mut note = match seeds.as_slice() {
+        [1] => "points: one seed (no band)".to_string(),
+        s => {
+            let k = s.iter().map(|s| s.to_string()).collect::<Vec<_>>().join("/");
+            format!("points: geometric mean over {k} seeds\nband: 95% t-interval of log values")
+        }
+    };
+    if n.unconverged > 0 {
+        note += "\nhollow: a run stopped unconverged";
+    }
+    note += &format!("\n{} of {} cells unconverged,\n{} diverged (not drawn)", n.unconverged, n.total, n.diverged);
+    if !fraction_axis {
+        note += "\nθ: convergence threshold";
+    }
+    fig.note = note;
     fig
 }
 
@@ -450,17 +509,34 @@ pub fn sweep_figures(results: &[CellResult], dir: &Path, formats: &[ImageFormat]
     means.dedup();
     let mut written = Vec::new();
     for mean in means {
-        let cells: Vec<&CellResult> = results.iter().filter(|r| r.mean == mean && !r.diverged).collect();
+        let all: Vec<&CellResult> = results.iter().filter(|r| r.mean == mean).collect();
+        let cells: Vec<&CellResult> = all.iter().copied().filter(|r| !r.diverged).collect();
+        let fraction_axis = cells.iter().all(|c| c.fraction.is_some());
+        let counts = CellCounts {
+            unconverged: cells.iter().filter(|c| !c.converged).count(),
+            diverged: all.len() - cells.len(),
+            total: all.len(),
+        };
         let data = if mean == 0.0 { "centred".to_string() } else { format!("uncentred, feature mean {mean}") };
         let tag = if mean == 0.0 { "centred".to_string() } else { format!("mean{mean}") };
         let figures = [
-            ("error_vs_stepsize", "Recovery error vs stepsize", "‖β∞ − β*‖₂", curves(&cells, |c| c.error)),
-            ("test_loss_vs_stepsize", "Test loss vs stepsize", "test loss (held-out)", curves(&cells, |c| c.test_loss)),
-            ("gain_vs_stepsize", "‖Gain‖₁ vs stepsize", "‖Gain‖₁", curves(&cells, |c| c.gain_l1)),
+            (
+                "error_vs_stepsize",
+                "Recovery error vs stepsize",
+                "‖β∞ − β*‖₂",
+                curves(&cells, fraction_axis, |c| c.error),
+            ),
+            (
+                "test_loss_vs_stepsize",
+                "Test loss vs stepsize",
+                "test loss (held-out)",
+                curves(&cells, fraction_axis, |c| c.test_loss),
+            ),
+            ("gain_vs_stepsize", "‖Gain‖₁ vs stepsize", "‖Gain‖₁", curves(&cells, fraction_axis, |c| c.gain_l1)),
         ];
         let diverged = results.iter().filter(|r| r.mean == mean && r.diverged).count();
         for (name, title, y_label, c) in figures {
-            let mut fig = stepsize_figure(format!("{title} ({data})"), y_label, c);
+            let mut fig = stepsize_figure(format!("{title} ({data})"), y_label, c, fraction_axis, counts);
             if fig.series.is_empty() {
                 fig.note = no_data_note(diverged, cells.len());
             }

@@ -30,9 +30,9 @@ fn plot_draws_the_sweep_figures_in_every_format() {
     for (name, needles) in [
         (
             "error_vs_stepsize_centred",
-            &["stepsize γ", "θ GD (mean threshold)", "θ SGD (mean threshold)", "SGD (batch 1)", "mean over 2 seeds"][..],
+            &["γ / θ (θ: each seed", "convergence threshold)", "SGD (batch 1)", "geometric mean over 2 seeds"][..],
         ),
-        ("test_loss_vs_stepsize_mean1", &["test loss (held-out)", "uncentred", "95% Student-t"][..]),
+        ("test_loss_vs_stepsize_mean1", &["test loss (held-out)", "uncentred", "95% t-interval of log values"][..]),
         ("gain_vs_stepsize_mean1", &["‖Gain‖₁ vs stepsize", "‖Gain‖₁"][..]),
         ("gain_per_coordinate_centred", &["supp(β*)", "Gainᵢ"][..]),
     ] {
@@ -49,11 +49,12 @@ fn plot_draws_the_sweep_figures_in_every_format() {
         let pdf_text = String::from_utf8_lossy(&pdf);
         assert!(pdf_text.contains("DejaVuSans"), "{name}: the bundled font is embedded");
     }
-    // The legend (x from 716) draws each dashed threshold as three segments, as in the
-    // plot, and each solid curve as one.
+    // Against fractions of each seed's own threshold, θ is x = 1 for every seed: no
+    // threshold lines, so the legend (x from 716) has the two curves, each solid.
     let svg = std::fs::read_to_string(figs.join("error_vs_stepsize_centred.svg")).unwrap();
-    assert_eq!(svg.matches("points=\"716,").count(), 4, "four entries");
-    assert_eq!(svg.matches("points=\"729,").count(), 2, "two dashed entries: the thresholds");
+    assert_eq!(svg.matches("points=\"716,").count(), 2, "two entries");
+    assert_eq!(svg.matches("points=\"729,").count(), 0, "no dashed entry");
+    assert!(!svg.contains("mean threshold"));
     let (code, out, _) = dlncheck(&["plot", &s(&sweep), "--out", &s(&figs), "--format", "png"]);
     assert_eq!(code, 0);
     assert!(out.lines().all(|l| l.ends_with(".png")), "{out}");
@@ -82,4 +83,43 @@ fn edge_of_stability_figures_compare_with_gradient_flow() {
 fn figure_formats_parse() {
     assert_eq!(ImageFormat::parse_list("svg,png,pdf").unwrap().len(), 3);
     assert!(ImageFormat::parse_list("svg, jpg").unwrap_err().contains("jpg"));
+}
+
+/// Every series of a grid gets its own colour and label (gd, sgd, sgd:2 once drew batch 1
+/// and 2 alike, with two thresholds both "θ SGD"); a run stopped at the step cap is drawn hollow
+/// and counted; one seed draws no band and says so.
+#[test]
+fn every_series_is_distinguishable_and_unconverged_cells_are_marked() {
+    let dir = tempfile::tempdir().unwrap();
+    let sweep = dir.path().join("s.jsonl");
+    let s = |p: &std::path::Path| p.to_str().unwrap().to_owned();
+    let (code, _, err) = dlncheck(&[
+        "sweep",
+        "--out",
+        &s(&sweep),
+        "--algorithm",
+        "gd,sgd,sgd:2",
+        "--stepsizes",
+        "0.05,0.1",
+        "--iters",
+        "2000",
+        "--tol",
+        "1e-20",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let figs = dir.path().join("figs");
+    let (code, _, err) = dlncheck(&["plot", &s(&sweep), "--out", &s(&figs), "--format", "svg"]);
+    assert_eq!(code, 0, "{err}");
+    let svg = std::fs::read_to_string(figs.join("gain_vs_stepsize_centred.svg")).unwrap();
+    for label in ["GD", "SGD (batch 1)", "SGD (batch 2)"] {
+        assert!(svg.contains(&format!(">\n{label}\n<")), "lacks the legend entry {label}");
+    }
+    let colours: std::collections::BTreeSet<&str> =
+        ["#C82828", "#1E5AC8", "#823CAA"].into_iter().filter(|c| svg.contains(&format!("stroke=\"{c}\""))).collect();
+    assert_eq!(colours.len(), 3, "three colours: {colours:?}");
+    // 2,000 steps end no run at loss 1e-20: every cell is unconverged, hollow, counted.
+    assert!(svg.contains("6 of 6 cells unconverged,"), "the count");
+    assert!(svg.contains("hollow: a run stopped unconverged"));
+    assert!(svg.contains("fill=\"#FFFFFF\""), "hollow markers");
+    assert!(svg.contains("points: one seed (no band)") && !svg.contains("mean over 1"));
 }

@@ -84,7 +84,6 @@ pub fn junit(reports: &[ClaimReport], errors: &[ClaimError]) -> String {
 /// each claim's statement and explanation, and the given SVG figures inline.
 pub fn html(reports: &[ClaimReport], errors: &[ClaimError], figures: &[Figure]) -> String {
     use base64::Engine;
-    let count = |v: Verdict| reports.iter().filter(|r| r.verdict == v).count();
     let mut s = String::from(concat!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n",
         "<title>dlncheck check</title>\n<style>\n",
@@ -94,16 +93,7 @@ pub fn html(reports: &[ClaimReport], errors: &[ClaimError], figures: &[Figure]) 
         ".known{color:#8a5a00}\npre{white-space:pre-wrap;font-size:.85rem}figure{margin:1rem 0}",
         "figure img{max-width:100%;height:auto}\n</style>\n</head>\n<body>\n<h1>dlncheck check</h1>\n"
     ));
-    let _ = writeln!(
-        s,
-        "<p id=\"summary\">{} claims: {} hold, {} fail, {} known disagreements, {} errors; {} files could not be loaded.</p>",
-        reports.len(),
-        count(Verdict::Holds),
-        count(Verdict::Fails),
-        count(Verdict::KnownDisagreement) + count(Verdict::NotReproduced),
-        count(Verdict::Error) + count(Verdict::Invalid),
-        errors.len()
-    );
+    let _ = writeln!(s, "<p id=\"summary\">{}.</p>", esc(&super::table::summary(reports, errors)));
     s += "<table id=\"claims\">\n<thead><tr><th>claim</th><th>verdict</th><th>measured</th><th>time</th></tr></thead>\n<tbody>\n";
     for r in reports {
         let class = match r.verdict {

@@ -35,6 +35,26 @@ fn measured(c: &ComparisonReport) -> String {
 }
 
 /// The Markdown report.
+/// One line: how many claims hold, fail, are known disagreements (and how many of those
+/// were not reproduced), errors, and files that could not be loaded, with plurals right.
+pub fn summary(reports: &[ClaimReport], errors: &[ClaimError]) -> String {
+    let count = |v: Verdict| reports.iter().filter(|r| r.verdict == v).count();
+    format!(
+        "{}: {}, {}, {} ({} not reproduced), {}; {} could not be loaded",
+        counted(reports.len(), "claim", "claims"),
+        counted(count(Verdict::Holds), "holds", "hold"),
+        counted(count(Verdict::Fails), "fails", "fail"),
+        counted(
+            count(Verdict::KnownDisagreement) + count(Verdict::NotReproduced),
+            "known disagreement",
+            "known disagreements"
+        ),
+        count(Verdict::NotReproduced),
+        counted(count(Verdict::Error) + count(Verdict::Invalid), "error", "errors"),
+        counted(errors.len(), "file", "files"),
+    )
+}
+
 pub fn markdown(reports: &[ClaimReport], errors: &[ClaimError]) -> String {
     let mut t = String::from("| claim | source | measured | relation | verdict | time |\n|---|---|---|---|---|---|\n");
     for r in reports {
@@ -49,22 +69,7 @@ pub fn markdown(reports: &[ClaimReport], errors: &[ClaimError]) -> String {
         let (id, source) = (markdown_cell(&r.id), markdown_cell(&r.source));
         let _ = writeln!(t, "| {id} | {source} | {m} | {rel} | {} | {:.1} s |", r.verdict.label(), r.seconds);
     }
-    let count = |v: Verdict| reports.iter().filter(|r| r.verdict == v).count();
-    let _ = writeln!(
-        t,
-        "\n{}: {}, {}, {} ({} not reproduced), {}; {} could not be loaded",
-        counted(reports.len(), "claim", "claims"),
-        counted(count(Verdict::Holds), "holds", "hold"),
-        counted(count(Verdict::Fails), "fails", "fail"),
-        counted(
-            count(Verdict::KnownDisagreement) + count(Verdict::NotReproduced),
-            "known disagreement",
-            "known disagreements"
-        ),
-        count(Verdict::NotReproduced),
-        counted(count(Verdict::Error) + count(Verdict::Invalid), "error", "errors"),
-        counted(errors.len(), "file", "files"),
-    );
+    let _ = writeln!(t, "\n{}", summary(reports, errors));
     for r in reports {
         if let Some(e) = &r.error {
             let _ = writeln!(t, "\nerror in {} ({}): {e}", r.id, r.file.display());
