@@ -808,6 +808,7 @@ pub fn check_cmd(a: &CheckArgs) -> Result<Outcome> {
     }
     if a.accept {
         text += &accept(dir, &reports)?;
+        text += &quick_agrees(&claims, &reports);
     }
     Ok(Outcome { json: value, text, exit })
 }
@@ -933,6 +934,26 @@ fn accept(dir: &Path, reports: &[crate::claims::ClaimReport]) -> Result<String> 
         }
     }
     Ok(text)
+}
+
+/// After `--accept`: the claims' quick runs, and a warning for each whose `--quick`
+/// verdict differs from the full run's (too few quick seeds for its test, say).
+fn quick_agrees(claims: &[crate::claims::Claim], full: &[crate::claims::ClaimReport]) -> String {
+    let mut text = String::new();
+    for (c, r) in claims.iter().zip(full) {
+        let quick = crate::claims::run_claim(c, true);
+        if quick.verdict != r.verdict {
+            let _ = writeln!(
+                text,
+                "warning: `check --quick` decides {} `{}` but the full run `{}`: give quick_seeds the power to \
+                 decide its test (a paired t-test on 2 seeds has one degree of freedom: t must exceed 6.3)",
+                c.id,
+                quick.verdict.label(),
+                r.verdict.label()
+            );
+        }
+    }
+    text
 }
 
 /// `dlncheck new-claim`: writes `DIR/claims/ID.toml`, a commented template or a copy of

@@ -449,3 +449,26 @@ fn check_writes_junit_and_html_reports() {
     assert_eq!(base64::engine::general_purpose::STANDARD.decode(src).unwrap(), svg.as_bytes());
     assert!(!body.contains("<script") && !body.contains("onload") && !body.contains("<circle"));
 }
+
+/// The template's quick seeds can decide its paired t-test (`check --quick` agrees with
+/// the full run), and `--accept` warns when a claim's quick run would decide otherwise
+/// (the template with the former quick_seeds = 2: one degree of freedom).
+#[test]
+fn the_templates_quick_run_decides_as_the_full_run_and_accept_warns_otherwise() {
+    let dir = common::Dir::new();
+    let t = dir.path("theory");
+    let t = t.to_str().unwrap();
+    assert_eq!(dlncheck(&["new-claim", "mine", "--dir", t]).0, 0);
+    let (quick, full) =
+        (dlncheck(&["check", t, "--claim", "mine", "--quick"]), dlncheck(&["check", t, "--claim", "mine"]));
+    assert_eq!((quick.0, full.0), (0, 0), "{}{}", quick.1, full.1);
+    let (_, out, _) = dlncheck(&["check", t, "--claim", "mine", "--accept"]);
+    assert!(!out.contains("warning"), "{out}");
+    let file = dir.path("theory/claims/mine.toml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let two = text.replace("quick_seeds = 4 ", "quick_seeds = 2 ");
+    assert_ne!(two, text, "the template sets quick_seeds = 4");
+    std::fs::write(&file, two).unwrap();
+    let (_, out, _) = dlncheck(&["check", t, "--claim", "mine", "--accept"]);
+    assert!(out.contains("warning: `check --quick` decides mine `FAILS` but the full run `holds`"), "{out}");
+}
