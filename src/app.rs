@@ -790,7 +790,9 @@ pub fn check_cmd(a: &CheckArgs) -> Result<Outcome> {
     };
     let value = table::to_json(&reports, &errors);
     let markdown = table::markdown(&reports, &errors);
-    let figures = figures_beside(dir);
+    let wants_html =
+        a.format == CheckFormat::Html || a.out.iter().any(|o| CheckFormat::of_file(o) == Some(CheckFormat::Html));
+    let figures = if wants_html { figures_named(dir, &claims)? } else { Vec::new() };
     let render = |format: CheckFormat| match format {
         CheckFormat::Markdown => markdown.clone(),
         CheckFormat::Json => format!("{value:#}\n"),
@@ -879,21 +881,27 @@ fn refuse_inside(out: &Path, dir: &Path) -> Result<()> {
     }
 }
 
-/// The SVG figures in `figures/` beside a theory directory, by name, for the HTML report.
-fn figures_beside(theory: &Path) -> Vec<crate::claims::ci::Figure> {
+/// The figures the checked claims name (`figures = [...]`), read from `figures/` beside
+/// the theory directory, for the HTML report; a named figure that is missing is an error
+/// of that report, said by name.
+fn figures_named(theory: &Path, claims: &[crate::claims::Claim]) -> Result<Vec<crate::claims::ci::Figure>> {
     let dir = crate::claims::author::snapshot_dir(theory).with_file_name("figures");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .map(|d| {
-            d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "svg")).collect()
-        })
-        .unwrap_or_default();
-    files.sort();
-    files
+    let mut names: Vec<&str> = claims.iter().flat_map(|c| c.figures.iter().map(String::as_str)).collect();
+    names.sort_unstable();
+    names.dedup();
+    names
         .into_iter()
-        .filter_map(|path| {
-            let name = path.file_name()?.to_string_lossy().into_owned();
-            let svg = std::fs::read_to_string(&path).ok()?;
-            Some(crate::claims::ci::Figure { path, name, svg })
+        .map(|name| {
+            let path = dir.join(name);
+            let claims = claims.iter().filter(|c| c.figures.iter().any(|f| f == name)).map(|c| c.id.clone()).collect();
+            let svg = std::fs::read_to_string(&path).map_err(|e| {
+                Error::Usage(format!(
+                    "{}: {e} (a figure named by a claim; make it with `dlncheck figures --out {}`)",
+                    path.display(),
+                    dir.display()
+                ))
+            })?;
+            Ok(crate::claims::ci::Figure { path, name: name.to_owned(), svg, claims })
         })
         .collect()
 }

@@ -309,7 +309,21 @@ fn legend<DB: DrawingBackend>(area: &DrawingArea<DB, plotters::coord::Shift>, fi
 pub fn render(fig: &Figure, stem: &Path, formats: &[ImageFormat]) -> Result<Vec<PathBuf>, String> {
     let mut svg = String::new();
     draw(fig, &mut svg)?;
-    crate::image::write_all(&svg, stem, formats)
+    crate::image::write_all(&with_provenance(&svg), stem, formats)
+}
+
+/// The SVG with the command that drew it as its `<desc>` (`made by: dlncheck …`), which
+/// the HTML report of `check` prints under the figure.
+fn with_provenance(svg: &str) -> String {
+    let mut command: Vec<String> = std::env::args().collect();
+    if let Some(program) = command.first_mut() {
+        *program = program.rsplit('/').next().unwrap_or("dlncheck").to_owned();
+    }
+    let desc = format!("<desc>made by: {}</desc>", crate::escape::xml_text(&command.join(" ")));
+    match svg.find("<svg").and_then(|i| svg[i..].find('>').map(|j| i + j + 1)) {
+        Some(at) => format!("{}\n{desc}{}", &svg[..at], &svg[at..]),
+        None => svg.to_owned(),
+    }
 }
 
 fn draw(fig: &Figure, svg: &mut String) -> Result<(), String> {

@@ -432,7 +432,18 @@ fn check_writes_junit_and_html_reports() {
     std::fs::create_dir_all(dir.path("figures")).unwrap();
     let svg = "<?xml version=\"1.0\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" onload=\"alert(1)\"><script>alert(2)</script><circle r=\"1\"/></svg>";
     std::fs::write(dir.path("figures/f.svg"), svg).unwrap();
+    std::fs::write(dir.path("figures/unnamed.svg"), "<svg xmlns=\"http://www.w3.org/2000/svg\"/>").unwrap();
     std::fs::remove_file(&bad).unwrap();
+    // Only the figures a claim names are shown (issue 24), with the claims naming them.
+    let q = mine.join("claims/q-split.toml");
+    let text = std::fs::read_to_string(&q).unwrap();
+    let named = text.replacen("\nsource = ", "\nfigures = [\"missing.svg\"]\nsource = ", 1);
+    std::fs::write(&q, &named).unwrap();
+    let (code, _, err) = dlncheck(&["check", t, "--format", "html"]);
+    assert!(code == 2 && err.contains("missing.svg") && err.contains("dlncheck figures"), "{err}");
+    let (code, _, err) = dlncheck(&["check", t, "--claim", "q-split"]);
+    assert_eq!(code, 0, "a missing figure matters only to the HTML report: {err}");
+    std::fs::write(&q, named.replace("missing.svg", "f.svg")).unwrap();
     let (code, html, _) = dlncheck(&["check", t, "--format", "html"]);
     assert_eq!(code, 0);
     assert!(html.starts_with("<!DOCTYPE html>") && html.trim_end().ends_with("</html>"));
@@ -448,6 +459,7 @@ fn check_writes_junit_and_html_reports() {
     use base64::Engine;
     assert_eq!(base64::engine::general_purpose::STANDARD.decode(src).unwrap(), svg.as_bytes());
     assert!(!body.contains("<script") && !body.contains("onload") && !body.contains("<circle"));
+    assert!(body.contains("f.svg, for q-split; made by"), "the caption names the claim");
 }
 
 /// The template's quick seeds can decide its paired t-test (`check --quick` agrees with

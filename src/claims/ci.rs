@@ -14,6 +14,18 @@ pub struct Figure {
     pub path: std::path::PathBuf,
     pub name: String,
     pub svg: String,
+    /// The claims that name it (their `figures` field).
+    pub claims: Vec<String>,
+}
+
+impl Figure {
+    /// The command that drew it, from the SVG's `<desc>made by: …</desc>` (`plot` and
+    /// `figures` write it).
+    pub fn made_by(&self) -> Option<&str> {
+        let start = self.svg.find("<desc>made by: ")? + "<desc>made by: ".len();
+        let len = self.svg[start..].find("</desc>")?;
+        Some(&self.svg[start..start + len])
+    }
 }
 
 /// One comparison as a line: relation, both sides and how it was decided.
@@ -135,8 +147,11 @@ pub fn html(reports: &[ClaimReport], errors: &[ClaimError], figures: &[Figure]) 
         let data = base64::engine::general_purpose::STANDARD.encode(f.svg.as_bytes());
         let _ = writeln!(
             s,
-            "<figure><img src=\"data:image/svg+xml;base64,{data}\" alt=\"{name}\"/><figcaption>{name}</figcaption></figure>",
-            name = esc(&f.name)
+            "<figure><img src=\"data:image/svg+xml;base64,{data}\" alt=\"{name}\"/><figcaption>{name}, for {claims}; \
+             made by <code>{made_by}</code></figcaption></figure>",
+            name = esc(&f.name),
+            claims = esc(&f.claims.join(", ")),
+            made_by = esc(f.made_by().unwrap_or("a command that did not record itself")),
         );
     }
     s + "</body>\n</html>\n"

@@ -43,6 +43,10 @@ struct RawClaim {
     check: Option<RawCheck>,
     symbolic: Option<RawSymbolic>,
     known_disagreement: Option<String>,
+    /// SVG files in `figures/` beside the theory directory that the HTML report shows
+    /// with this claim.
+    #[serde(default)]
+    figures: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -310,6 +314,8 @@ pub struct Claim {
     pub texts: Vec<String>,
     pub test: Test,
     pub known_disagreement: Option<String>,
+    /// Figures the HTML report shows with this claim (file names in `figures/`).
+    pub figures: Vec<String>,
     /// Whether some expression reads `run.first_order_gain`.
     pub first_order_gain: bool,
     /// A symbolic claim (then there are no runs or comparisons).
@@ -482,9 +488,29 @@ pub fn parse(file: &Path, src: &str) -> Result<Claim, ClaimError> {
         texts,
         test,
         known_disagreement: raw.known_disagreement,
+        figures: figure_names(&raw.figures).map_err(|e| l.error(0, e))?,
         first_order_gain,
         symbolic: None,
     })
+}
+
+/// A claim's `figures`: plain SVG file names (no directory), each at most once.
+fn figure_names(names: &[String]) -> Result<Vec<String>, String> {
+    let mut out: Vec<String> = Vec::new();
+    for n in names {
+        let plain = !n.is_empty()
+            && n.len() <= 100
+            && n.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+            && !n.starts_with('.');
+        if !(plain && n.ends_with(".svg")) {
+            return Err(format!("figures: `{}` is not a plain .svg file name in figures/", n.escape_debug()));
+        }
+        if out.contains(n) {
+            return Err(format!("figures: `{n}` is named twice"));
+        }
+        out.push(n.clone());
+    }
+    Ok(out)
 }
 
 /// The seeds `--quick` uses: the first `k` of `seeds`, or a list of them (so a known
@@ -605,6 +631,7 @@ fn symbolic_claim(l: &Loader, raw: &RawClaim, s: &RawSymbolic) -> Result<Claim, 
         texts: Vec::new(),
         test: Test::EverySeed,
         known_disagreement: raw.known_disagreement.clone(),
+        figures: figure_names(&raw.figures).map_err(|e| l.error(0, e))?,
         first_order_gain: false,
         symbolic: Some(symbolic),
     })
