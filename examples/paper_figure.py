@@ -34,7 +34,9 @@ th = dlncheck.threshold(p["X"], p["y"], 0.1, beta_star=p["beta_star"])
 print(f"seed 0: GD converges below γ = {th['convergence']['lo']:.4f} (stability bound {th['bound']:.4f})")
 
 grid = dict(fractions=f"0.05:0.95:{args.points}", algorithm="gd,sgd", seeds=args.seeds)
-sweep_file = out / "sweep.jsonl"
+# One file per grid (named by its fingerprint): a rerun of the same grid resumes it, and
+# another grid never meets a file it cannot extend.
+sweep_file = out / f"sweep-{dlncheck.sweep_cells(**grid)[0].grid}.jsonl"
 with concurrent.futures.ProcessPoolExecutor(2) as pool:
     rows = dlncheck.sweep(pool, out=sweep_file, **grid)
 print(f"{len(rows)} cells in {sweep_file}")
