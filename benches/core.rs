@@ -8,7 +8,7 @@ use dlncheck::model::{Init, Model, Param};
 use dlncheck::predict::predict;
 use dlncheck::problem::{Problem, ProblemSpec};
 use dlncheck::solve::{NewtonSettings, NewtonSystem, Potential, solve_implicit, solve_potential};
-use dlncheck::train::{Batching, Stepsizes, TrainConfig, dot, train};
+use dlncheck::train::{Batching, Momentum, Stepsizes, TrainConfig, dot, train};
 use nalgebra::DVector;
 use rayon::prelude::*;
 use std::hint::black_box;
@@ -43,6 +43,28 @@ fn steps(c: &mut Criterion) {
         g.bench_function(format!("sgd {name} batch 1 d=1000 (per 100k steps)"), |b| {
             b.iter(|| train(black_box(&wide), &cfg).unwrap())
         });
+    }
+    // Depth and momentum (issue 25): within 2× of the uv kernel per step. Stepsizes small
+    // enough that no run stops early (checked below).
+    let variants: [(String, Option<Param>, Option<Momentum>, f64); 4] = [
+        ("depth:3".into(), Some(Param::Depth(3)), None, 0.02),
+        ("depth:4".into(), Some(Param::Depth(4)), None, 0.02),
+        ("uv heavy ball".into(), None, Some(Momentum { mu: 0.5, nesterov: false }), 0.05),
+        ("uv nesterov".into(), None, Some(Momentum { mu: 0.5, nesterov: true }), 0.05),
+    ];
+    for (name, param, momentum, gamma) in variants {
+        for (p, batching, label) in [
+            (&small, Batching::Full, "gd n=20 d=30"),
+            (&wide, Batching::Random { m: 1, seed: 1 }, "sgd batch 1 d=1000"),
+        ] {
+            let gamma = if matches!(batching, Batching::Full) { gamma } else { 0.001 };
+            let mut cfg = family(config(p, gamma, batching, k), param.unwrap_or(Param::Uv));
+            cfg.momentum = momentum;
+            assert_eq!(train(p, &cfg).unwrap().iters, k, "{name} {label} stops early");
+            g.bench_function(format!("{label} {name} (per 100k steps)"), |b| {
+                b.iter(|| train(black_box(p), &cfg).unwrap())
+            });
+        }
     }
     g.finish();
 }

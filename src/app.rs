@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::bias::{EffectiveInit, Side};
 use crate::compare::{CompareSpec, LoggedRun, ProblemSource, compare};
-use crate::image::ImageFormat;
+use crate::image::FigureOutput;
 use crate::model::{Model, Param};
 use crate::npz::{self, InputError, NpzReader};
 use crate::predict::{Precision, Prediction, Source, Verdict, decide, predict, tol_used};
@@ -171,6 +171,7 @@ pub struct TrainArgs {
     pub iters: usize,
     pub tol: f64,
     pub record_batches: bool,
+    pub momentum: Option<crate::train::Momentum>,
     pub out: Option<PathBuf>,
 }
 
@@ -204,6 +205,7 @@ pub fn train_cmd(a: &TrainArgs) -> Result<Outcome> {
     config.max_iters = a.iters;
     config.tol = a.tol;
     config.record_batches = a.record_batches;
+    config.momentum = a.momentum;
     let schedule_len = if a.schedule.is_some() { config.stepsizes.len() } else { None };
     let run = train(&problem, &config)?;
     if let (Some(out), false) = (&a.out, run.diverged()) {
@@ -235,7 +237,9 @@ fn train_outcome(run: &Run, out: Option<&Path>) -> Outcome {
         "iters": run.iters,
         "diverged": run.diverged(),
         "stop": run.stop,
-        "gain_l1": run.accumulator.gain.lp_norm(1),
+        "gain_l1": run.has_exact_theory().then(|| run.accumulator.gain.lp_norm(1)),
+        "balance_gain_l1": finite_or_null(run.balance_gain().lp_norm(1)),
+        "momentum": run.momentum,
         "out": out,
     });
     let mut text = match run.stop {
@@ -245,8 +249,15 @@ fn train_outcome(run: &Run, out: Option<&Path>) -> Outcome {
             format!("diverged at step {step} (non-finite or exploding iterates); nothing written\n")
         }
     };
-    if !run.diverged() {
+    if !run.diverged() && run.has_exact_theory() && run.model.param.has_gain() {
         let _ = writeln!(text, "|Gain|_1 = {:.6e}", run.accumulator.gain.lp_norm(1));
+    } else if !run.diverged() && run.model.param != Param::Md {
+        let _ = writeln!(
+            text,
+            "balance gain ln|w₊,₀w₋,₀| − ln|w₊w₋|, ℓ1 over coordinates: {:.6e} (a measurement: no gain theory for \
+             this run)",
+            run.balance_gain().lp_norm(1)
+        );
         if let Some(p) = out {
             let _ = writeln!(text, "wrote {}", p.display());
         }
@@ -315,6 +326,7 @@ fn load_source(src: &GainSource, param: Option<Param>) -> Result<Loaded> {
 /// `dlncheck gain`: Gain, α_∞, ln α_∞², ρ, α_±, b̃_0.
 pub fn gain_cmd(src: &GainSource, param: Option<Param>) -> Result<Outcome> {
     let l = load_source(src, param)?;
+    no_gain_for_depth(&l.model)?;
     let e = &l.eff;
     let v = |x: DVector<f64>| json!(x.as_slice());
     let json = json!({
@@ -365,6 +377,17 @@ pub fn gain_cmd(src: &GainSource, param: Option<Param>) -> Result<Outcome> {
     Ok(Outcome::ok(json, text))
 }
 
+/// Depth D has no gain: the commands that read one say so (exit 2).
+fn no_gain_for_depth(model: &Model) -> Result<()> {
+    match model.param {
+        Param::Depth(d) => Err(Error::Usage(format!(
+            "depth:{d} has no gain: its discrete steps have no exact theory (theory/README.md § Deeper networks and \
+             momentum); `predict --param depth:{d}` reports gradient flow's limit and the distance to it"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// `dlncheck predict`: the theory's limit for a run or trajectory on a problem.
 ///
 /// With a final iterate `beta` the prediction is a verdict at relative tolerance `tol`:
@@ -377,6 +400,9 @@ pub fn predict_cmd(problem_path: &Path, src: &GainSource, param: Option<Param>, 
     problem.check_interpolation(problem_path)?;
     let l = load_source(src, param)?;
     check_dim(src, l.eff.gain.len(), problem.d())?;
+    if let Some(cmp) = crate::predict::depth_prediction(&problem.x, &problem.y, &l.model, l.beta.as_ref()) {
+        return Ok(depth_outcome(&cmp?));
+    }
     let pred = predict(&problem.x, &problem.y, &l.eff, l.beta.as_ref(), &NewtonSettings::default())?;
     let (tol, tol_reason) = tol_used(user_tol, &l.floors);
     let source = match src {
@@ -405,6 +431,26 @@ pub fn predict_cmd(problem_path: &Path, src: &GainSource, param: Option<Param>, 
     Ok(Outcome { json, text, exit: decision.exit })
 }
 
+/// Depth D: the flow's limit and the distance to it, with `verdict: null` (exit 0; 4 when
+/// the run has not reached its limit).
+fn depth_outcome(c: &crate::predict::FlowComparison) -> Outcome {
+    let message = c.message();
+    let mut json = serde_json::to_value(c).unwrap_or(Value::Null);
+    json["verdict"] = Value::Null;
+    json["message"] = json!(message);
+    let mut text = format!(
+        "gradient flow's limit on b = u^{d} − v^{d}: {} Newton iterations, KKT residual {:.3e}\n",
+        c.newton_iters,
+        c.kkt_flow,
+        d = c.depth
+    );
+    if let (Some(dist), Some(r)) = (c.dist_flow, c.primal_residual) {
+        let _ = writeln!(text, "distance to it ‖b∞ − b_flow‖/‖b_flow‖ = {dist:.6e} (primal residual {r:.3e})");
+    }
+    let _ = writeln!(text, "{message}");
+    Outcome { json, text, exit: if c.unconverged() { 4 } else { 0 } }
+}
+
 /// `dlncheck diagnose`: which hypothesis about a logged run makes it agree
 /// ([`crate::diagnose`]); exit 0 when one does (the run as logged included), 1 when none.
 /// A trajectory is streamed once through every reading; a run file (no steps) allows
@@ -413,6 +459,7 @@ pub fn diagnose_cmd(problem_path: &Path, src: &GainSource, param: Option<Param>,
     let problem = Problem::load(problem_path)?;
     problem.check_interpolation(problem_path)?;
     let l = load_source(src, param)?;
+    no_gain_for_depth(&l.model)?;
     check_dim(src, l.eff.gain.len(), problem.d())?;
     let (tol, tol_reason) = tol_used(user_tol, &l.floors);
     let dx = diagnose_run(&problem, src, &l, tol)?;
@@ -530,12 +577,12 @@ pub fn sweep_cmd(
 }
 
 /// `dlncheck plot`: the sweep figures.
-pub fn plot_cmd(sweep: &Path, out: &Path, formats: &[ImageFormat]) -> Result<Outcome> {
+pub fn plot_cmd(sweep: &Path, out: &Path, to: FigureOutput) -> Result<Outcome> {
     let results = crate::sweep::read(sweep).map_err(Error::Usage)?;
     if results.is_empty() {
         return Err(Error::Usage(format!("{}: no cells", sweep.display())));
     }
-    let files = figures::sweep(&results, out, formats)?;
+    let files = figures::sweep(&results, out, to)?;
     Ok(files_outcome(&files))
 }
 
@@ -545,7 +592,7 @@ mod figures {
     use std::path::{Path, PathBuf};
 
     use super::{Error, Result};
-    use crate::image::ImageFormat;
+    use crate::image::FigureOutput;
     use crate::sweep::CellResult;
 
     #[cfg(feature = "figures")]
@@ -554,13 +601,13 @@ mod figures {
     }
 
     #[cfg(feature = "figures")]
-    pub fn sweep(results: &[CellResult], out: &Path, formats: &[ImageFormat]) -> Result<Vec<PathBuf>> {
-        crate::plot::sweep_figures(results, out, formats).map_err(Error::Usage)
+    pub fn sweep(results: &[CellResult], out: &Path, to: FigureOutput) -> Result<Vec<PathBuf>> {
+        crate::plot::sweep_figures(results, out, to).map_err(Error::Usage)
     }
 
     #[cfg(feature = "figures")]
-    pub fn edge_of_stability(out: &Path, fraction: f64, formats: &[ImageFormat]) -> Result<Vec<PathBuf>> {
-        crate::plot::edge_of_stability_figures(out, fraction, formats).map_err(Error::Usage)
+    pub fn edge_of_stability(out: &Path, fraction: f64, to: FigureOutput) -> Result<Vec<PathBuf>> {
+        crate::plot::edge_of_stability_figures(out, fraction, to).map_err(Error::Usage)
     }
 
     #[cfg(not(feature = "figures"))]
@@ -573,12 +620,12 @@ mod figures {
     }
 
     #[cfg(not(feature = "figures"))]
-    pub fn sweep(_: &[CellResult], _: &Path, _: &[ImageFormat]) -> Result<Vec<PathBuf>> {
+    pub fn sweep(_: &[CellResult], _: &Path, _: FigureOutput) -> Result<Vec<PathBuf>> {
         Err(Error::Usage(NONE.into()))
     }
 
     #[cfg(not(feature = "figures"))]
-    pub fn edge_of_stability(_: &Path, _: f64, _: &[ImageFormat]) -> Result<Vec<PathBuf>> {
+    pub fn edge_of_stability(_: &Path, _: f64, _: FigureOutput) -> Result<Vec<PathBuf>> {
         Err(Error::Usage(NONE.into()))
     }
 }
@@ -590,7 +637,7 @@ fn files_outcome(files: &[PathBuf]) -> Outcome {
 
 /// `dlncheck figures`: the default sweep (centred and uncentred), its figures, and the
 /// edge-of-stability figures, all into `out`.
-pub fn figures_cmd(out: &Path, seeds: usize, fraction: f64, formats: &[ImageFormat]) -> Result<Outcome> {
+pub fn figures_cmd(out: &Path, seeds: usize, fraction: f64, to: FigureOutput) -> Result<Outcome> {
     figures::available()?;
     if !(fraction > 0.0 && fraction < 1.0) {
         return Err(Error::Usage(format!("--fraction {fraction} must be in (0, 1)")));
@@ -601,8 +648,8 @@ pub fn figures_cmd(out: &Path, seeds: usize, fraction: f64, formats: &[ImageForm
     let _ = std::fs::remove_file(&sweep_file);
     run_sweep(&grid, &sweep_file, false, None, true).map_err(Error::Usage)?;
     let results = crate::sweep::read(&sweep_file).map_err(Error::Usage)?;
-    let mut files = figures::sweep(&results, out, formats)?;
-    files.extend(figures::edge_of_stability(out, fraction, formats)?);
+    let mut files = figures::sweep(&results, out, to)?;
+    files.extend(figures::edge_of_stability(out, fraction, to)?);
     files.push(sweep_file);
     Ok(files_outcome(&files))
 }
@@ -1028,9 +1075,17 @@ pub fn solve_cmd(problem_path: &Path, mode: &SolveMode, backend: LpBackend) -> R
     }
     let (name, json) = solved?;
     let mut text = format!("{name}: objective {}\n", json["objective"]);
-    for key in
-        ["feasibility", "dual_objective", "rel_gap", "dual_from", "backend", "fallback", "newton_iters", "residual"]
-    {
+    for key in [
+        "feasibility",
+        "dual_objective",
+        "rel_gap",
+        "dual_from",
+        "backend",
+        "fallback",
+        "newton_iters",
+        "residual",
+        "kkt_residual",
+    ] {
         if let Some(v) = json.get(key) {
             let _ = writeln!(text, "  {key}: {v}");
         }
@@ -1044,12 +1099,17 @@ fn solve_mode(p: &Problem, mode: &SolveMode, backend: LpBackend) -> Result<(&'st
     let d = p.d();
     let run_eff = |src: &GainSource| -> Result<EffectiveInit> {
         let l = load_source(src, None)?;
+        no_gain_for_depth(&l.model)?;
         check_dim(src, l.eff.gain.len(), d)?;
         Ok(l.eff)
     };
     Ok(match mode {
         SolveMode::Entropy(a, family) => {
-            let gf = family.model(a.as_ref(), d)?.gradient_flow();
+            let model = family.model(a.as_ref(), d)?;
+            if let Some(flow) = model.depth_flow() {
+                return Ok(("gradient flow's limit on b = u^D − v^D", depth_json(p, &flow)?));
+            }
+            let gf = model.gradient_flow();
             ("hyperbolic entropy ψ_α (gradient flow's limit)", entropy_json(p, &gf)?)
         }
         SolveMode::EntropyFromRun(src) => ("Bregman divergence D_{ψ_{α_∞}}(·, b̃₀)", entropy_json(p, &run_eff(src)?)?),
@@ -1107,6 +1167,21 @@ fn entropy_json(p: &Problem, eff: &EffectiveInit) -> Result<Value> {
     Ok(json!({
         "beta": sol.beta.as_slice(),
         "objective": objective,
+        "residual": sol.residual,
+        "feasibility": (&p.x * &sol.beta - &p.y).amax(),
+        "newton_iters": sol.newton_iters,
+    }))
+}
+
+/// Depth D's flow limit with its KKT residual (checked without the solver).
+fn depth_json(p: &Problem, flow: &crate::solve::DepthFlow) -> Result<Value> {
+    let sol = crate::solve::solve_depth_flow(&p.x, &p.y, flow, &NewtonSettings::default())?;
+    let kkt = crate::solve::depth_kkt_residual(&p.x, flow, &sol.beta)?;
+    Ok(json!({
+        "beta": sol.beta.as_slice(),
+        "objective": Value::Null,
+        "depth": flow.depth,
+        "kkt_residual": kkt,
         "residual": sol.residual,
         "feasibility": (&p.x * &sol.beta - &p.y).amax(),
         "newton_iters": sol.newton_iters,

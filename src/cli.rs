@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use crate::app::{self, AlphaArg, CompareArgs, GainSource, Outcome, SolveMode, TrainArgs};
 use crate::compare::{CompareSpec, RunSpec};
-use crate::image::ImageFormat;
+use crate::image::{FigureOutput, FigureSize, ImageFormat};
 use crate::model::Param;
 use crate::problem::ProblemSpec;
 use crate::report::{Format, TableStyle};
@@ -19,13 +19,34 @@ use clap::{Parser, Subcommand};
 /// and parametrisations).
 #[derive(clap::Args, Debug, Clone)]
 pub struct FamilyFlags {
-    /// The parametrisation: uv (b = u ⊙ v), u2v2 (b = u² − v²) or md (mirror descent with ψ_α).
+    /// The parametrisation: uv (b = u ⊙ v), u2v2 (b = u² − v²), md (mirror descent with ψ_α),
+    /// or depth:D (b = u^D − v^D, D = 3..8: gradient flow's limit only, no exact theory).
     #[arg(long, default_value = "uv")]
     param: String,
     /// A start instead of --alpha's default: a .npz with `u0` and `v0` (length d), or for
     /// --param md `alpha` and optional `b0`.
     #[arg(long)]
     init: Option<PathBuf>,
+}
+
+/// Momentum on the network's weights (theory/README.md § Deeper networks and momentum).
+#[derive(clap::Args, Debug, Clone)]
+pub struct MomentumFlags {
+    /// Heavy-ball momentum μ in [0, 1) on the weights (no exact theory: the run file records
+    /// it, and gain/predict refuse it).
+    #[arg(long, allow_negative_numbers = true)]
+    momentum: Option<f64>,
+    /// Nesterov's momentum (the gradient at the look-ahead point) instead of heavy ball.
+    #[arg(long, requires = "momentum")]
+    nesterov: bool,
+}
+
+impl MomentumFlags {
+    fn momentum(&self) -> app::Result<Option<crate::train::Momentum>> {
+        // μ = 0 is plain (S)GD, with its exact theory.
+        let m = self.momentum.map(|mu| crate::train::Momentum::new(mu, self.nesterov).map_err(app::Error::Usage));
+        Ok(m.transpose()?.filter(|m| m.mu > 0.0))
+    }
 }
 
 impl FamilyFlags {
@@ -237,6 +258,8 @@ pub enum Command {
         /// Store the rows of every SGD step in the run file.
         #[arg(long)]
         record_batches: bool,
+        #[command(flatten)]
+        momentum: MomentumFlags,
         /// The run file to write (.npz); without it nothing is written, and the command says so.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -359,6 +382,10 @@ pub enum Command {
         /// Image formats, from one drawing: any of svg, png, pdf.
         #[arg(long, default_value = "svg,png,pdf")]
         format: String,
+        /// The print size drawn for: column (3.25 in, legend below), page (6.75 in,
+        /// legend beside), slide (10 in); text is at least 8 pt at that size.
+        #[arg(long, value_enum, default_value_t = FigureSize::Page)]
+        size: FigureSize,
     },
     /// Regenerate every figure of the README from the default settings: a sweep
     /// (centred and uncentred, GD and SGD, 30 fractions of θ) and the edge-of-stability run.
@@ -375,6 +402,10 @@ pub enum Command {
         /// Image formats, from one drawing: any of svg, png, pdf.
         #[arg(long, default_value = "svg,png,pdf")]
         format: String,
+        /// The print size drawn for: column (3.25 in, legend below), page (6.75 in,
+        /// legend beside), slide (10 in); text is at least 8 pt at that size.
+        #[arg(long, value_enum, default_value_t = FigureSize::Page)]
+        size: FigureSize,
     },
     /// Join sweep files (shards) into one, sorted by cell.
     Merge {
@@ -528,7 +559,20 @@ pub fn run(command: Command) -> app::Result<Outcome> {
             let spec = ProblemSpec { n, d, sparsity, mean, noise, n_test, scale_decades, seed, positive };
             app::generate(&spec, &out, beta_star.as_deref())
         }
-        Command::Train { problem, alpha, family, stepsize, batch, iters, seed, schedule, tol, record_batches, out } => {
+        Command::Train {
+            problem,
+            alpha,
+            family,
+            stepsize,
+            batch,
+            iters,
+            seed,
+            schedule,
+            tol,
+            record_batches,
+            momentum,
+            out,
+        } => {
             let alpha = alpha.as_deref().map(AlphaArg::parse);
             app::train_cmd(&TrainArgs {
                 problem,
@@ -541,6 +585,7 @@ pub fn run(command: Command) -> app::Result<Outcome> {
                 iters,
                 tol,
                 record_batches,
+                momentum: momentum.momentum()?,
                 out,
             })
         }
@@ -657,11 +702,13 @@ pub fn run(command: Command) -> app::Result<Outcome> {
             app::sweep_cmd(&grid, &out, resume, shard, threads)
         }
         Command::Merge { inputs, out, allow_partial } => app::merge_cmd(&inputs, &out, allow_partial),
-        Command::Plot { sweep, out, format } => {
-            app::plot_cmd(&sweep, &out, &ImageFormat::parse_list(&format).map_err(app::Error::Usage)?)
+        Command::Plot { sweep, out, format, size } => {
+            let formats = ImageFormat::parse_list(&format).map_err(app::Error::Usage)?;
+            app::plot_cmd(&sweep, &out, FigureOutput { formats: &formats, size })
         }
-        Command::Figures { out, seeds, fraction, format } => {
-            app::figures_cmd(&out, seeds, fraction, &ImageFormat::parse_list(&format).map_err(app::Error::Usage)?)
+        Command::Figures { out, seeds, fraction, format, size } => {
+            let formats = ImageFormat::parse_list(&format).map_err(app::Error::Usage)?;
+            app::figures_cmd(&out, seeds, fraction, FigureOutput { formats: &formats, size })
         }
         Command::Threshold { problem, alpha, family, batch, seed, time, tol, rel_width } => {
             let settings = ThresholdSettings { time, tol, rel_width, ..ThresholdSettings::default() };

@@ -314,6 +314,7 @@ impl Hypothesis {
                     Param::Uv => "b = u ⊙ v",
                     Param::U2v2 => "b = u² − v²",
                     Param::Md => "mirror descent with ψ_α",
+                    Param::Depth(_) => "a deeper network b = u^D − v^D",
                 },
                 param.name(),
                 param.name()

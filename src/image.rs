@@ -7,6 +7,24 @@ mod render;
 #[cfg(feature = "figures")]
 pub use render::{pdf, png, write_all};
 
+/// The print size a figure is drawn for: `column` (3.25 in wide, one column of a
+/// two-column paper, legend below the plot), `page` (6.75 in, the full text width, legend
+/// beside it) and `slide` (10 in, a 16:9 slide). Text is at least 8 pt at that width.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum FigureSize {
+    Column,
+    #[default]
+    Page,
+    Slide,
+}
+
+/// What to write for a figure: its formats, and the size it is drawn for.
+#[derive(Debug, Clone, Copy)]
+pub struct FigureOutput<'a> {
+    pub formats: &'a [ImageFormat],
+    pub size: FigureSize,
+}
+
 /// A figure's output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ImageFormat {

@@ -13,54 +13,93 @@ use crate::trajectory::GainAccumulator;
 
 /// How the weights make b and how a step moves them.
 ///
-/// | name | network | w₊, w₋ | step factors |
+/// | name | network | w₊, w₋ | step |
 /// |---|---|---|---|
-/// | uv | b = u ⊙ v | (u ± v)/√2 | 1 ∓ γg |
-/// | u2v2 | b = u² − v² | √2 u, √2 v | 1 ∓ 2γg |
-/// | md | mirror descent with ψ_α | α e^{±z/2}, z = asinh(b/α²) | e^{∓γg} |
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
+/// | uv | b = u ⊙ v | (u ± v)/√2 | w± ← (1 ∓ γg) w± |
+/// | u2v2 | b = u² − v² | √2 u, √2 v | w± ← (1 ∓ 2γg) w± |
+/// | md | mirror descent with ψ_α | α e^{±z/2}, z = asinh(b/α²) | w± ← e^{∓γg} w± |
+/// | depth:D | b = u^D − v^D (D ≥ 3) | u, v | u ← u − γD u^{D−1} g, v ← v + γD v^{D−1} g |
+///
+/// The first three are the exact family (Theorem 1 holds at every stepsize); depth D has
+/// only gradient flow's limit (theory/README.md § Deeper networks and momentum).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Param {
     #[default]
     Uv,
     U2v2,
     Md,
+    Depth(u8),
+}
+
+/// Depths `depth:D` accepts.
+pub const DEPTHS: std::ops::RangeInclusive<u8> = 3..=8;
+
+impl serde::Serialize for Param {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.name())
+    }
 }
 
 impl Param {
+    /// The exact family (depth has no exact discrete-time theory).
     pub const ALL: [Param; 3] = [Param::Uv, Param::U2v2, Param::Md];
 
     pub fn is_uv(&self) -> bool {
         *self == Param::Uv
     }
 
-    pub fn name(self) -> &'static str {
+    pub fn name(self) -> String {
         match self {
-            Param::Uv => "uv",
-            Param::U2v2 => "u2v2",
-            Param::Md => "md",
+            Param::Uv => "uv".into(),
+            Param::U2v2 => "u2v2".into(),
+            Param::Md => "md".into(),
+            Param::Depth(d) => format!("depth:{d}"),
         }
     }
 
     pub fn parse(s: &str) -> Result<Self, String> {
-        Self::ALL
-            .into_iter()
-            .find(|p| p.name() == s.trim())
-            .ok_or_else(|| format!("unknown parametrisation '{}': expected uv, u2v2 or md", crate::limits::clip(s, 40)))
+        let s = s.trim();
+        if let Some(depth) = s.strip_prefix("depth:") {
+            return match depth.trim().parse::<u8>() {
+                Ok(d) if DEPTHS.contains(&d) => Ok(Param::Depth(d)),
+                _ => Err(format!(
+                    "unknown parametrisation 'depth:{}': depth:D takes D in {}..={} (D = 2 is u2v2)",
+                    crate::limits::clip(depth, 20),
+                    DEPTHS.start(),
+                    DEPTHS.end()
+                )),
+            };
+        }
+        Self::ALL.into_iter().find(|p| p.name() == s).ok_or_else(|| {
+            format!("unknown parametrisation '{}': expected uv, u2v2, md or depth:D", crate::limits::clip(s, 40))
+        })
     }
 
-    /// s in x = s·γ·g, the argument of the step factors.
+    /// s in x = s·γ·g, the argument of the step factors (depth: x = γg).
     pub fn x_scale(self) -> f64 {
         match self {
             Param::U2v2 => 2.0,
-            Param::Uv | Param::Md => 1.0,
+            Param::Uv | Param::Md | Param::Depth(_) => 1.0,
         }
     }
 
-    /// Whether steps move the effective scale (mirror descent's factors e^{∓x} multiply
-    /// to 1: no gain).
+    /// Whether steps move the effective scale by a gain (mirror descent's factors e^{∓x}
+    /// multiply to 1; depth D has no gain theory).
     pub fn has_gain(self) -> bool {
-        self != Param::Md
+        matches!(self, Param::Uv | Param::U2v2)
+    }
+
+    /// D of depth:D.
+    pub fn depth(self) -> Option<u8> {
+        match self {
+            Param::Depth(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// Whether Theorem 1 (an exact theory at every stepsize) covers this parametrisation.
+    pub fn is_exact(self) -> bool {
+        self.depth().is_none()
     }
 }
 
@@ -128,6 +167,18 @@ impl Model {
                 finite("u0", u0)?;
                 finite("v0", v0)?;
             }
+            (Init::Weights { u0, v0 }, Param::Depth(depth)) => {
+                for (name, w) in [("u0", u0), ("v0", v0)] {
+                    len(name, w)?;
+                    if let Some(i) = w.iter().position(|t| !(t.is_finite() && *t > 0.0)) {
+                        return Err(format!(
+                            "{name} entry {i} is {}; depth:{depth} needs u0, v0 finite and > 0 (the flow's limit \
+                             lives where u, v > 0)",
+                            w[i]
+                        ));
+                    }
+                }
+            }
             (Init::Weights { .. }, Param::Md) => {
                 return Err("mirror descent (param md) starts from alpha and b0, not u0, v0: for a network's u0, v0 \
                             pass param uv (b = u ⊙ v) or u2v2 (b = u² − v²)"
@@ -137,6 +188,9 @@ impl Model {
                 alpha(a)?;
                 len("b0", b0)?;
                 finite("b0", b0)?;
+            }
+            (Init::Mirror { .. }, p @ Param::Depth(_)) => {
+                return Err(format!("b0 is mirror descent's start: param {} starts from u0, v0 or alpha", p.name()));
             }
             (Init::Mirror { .. }, p) => {
                 return Err(format!(
@@ -148,9 +202,13 @@ impl Model {
         }
         let (wp, wm) = self.start();
         let big = wp.iter().chain(wm.iter()).map(|w| w.abs()).fold(0.0, f64::max);
-        if !(big <= MAX_WEIGHT) {
+        let (limit, why) = match self.param {
+            Param::Depth(depth) => (10f64.powf(300.0 / f64::from(depth)), format!("b = u^{depth} − v^{depth}")),
+            _ => (MAX_WEIGHT, "b = ½(w₊² − w₋²)".into()),
+        };
+        if !(big <= limit) {
             return Err(format!(
-                "the start's weights reach |w±| = {big:e}; the limit is {MAX_WEIGHT:e} (b = ½(w₊² − w₋²) must fit f64)"
+                "the start's weights reach |w±| = {big:e}; the limit is {limit:e} ({why} must fit f64)"
             ));
         }
         Ok(())
@@ -163,6 +221,7 @@ impl Model {
             (Init::Alpha(a), Param::U2v2) => (a * SQRT_2, a * SQRT_2),
             (Init::Alpha(a), _) => (a.clone(), a.clone()),
             (Init::Weights { u0, v0 }, Param::U2v2) => (u0 * SQRT_2, v0 * SQRT_2),
+            (Init::Weights { u0, v0 }, Param::Depth(_)) => (u0.clone(), v0.clone()),
             (Init::Weights { u0, v0 }, _) => ((u0 + v0) / SQRT_2, (u0 - v0) / SQRT_2),
             (Init::Mirror { .. }, _) => {
                 let (ln_plus, ln_minus) = self.ln_start();
@@ -194,7 +253,7 @@ impl Model {
             Init::Mirror { b0, .. } => b0.clone(),
             _ => {
                 let (wp, wm) = self.start();
-                wp.zip_map(&wm, beta_of)
+                wp.zip_map(&wm, |p, m| self.param.beta(p, m))
             }
         }
     }
@@ -208,6 +267,13 @@ impl Model {
             (DVector::zeros(ln_plus.len()), DVector::zeros(ln_plus.len()))
         };
         EffectiveInit { ln_w0: (ln_plus, ln_minus), gain, rho }
+    }
+
+    /// Depth D's gradient-flow map from this start (`None` for the exact family).
+    pub fn depth_flow(&self) -> Option<crate::solve::DepthFlow> {
+        let depth = self.param.depth()?;
+        let (u0, v0) = self.start();
+        Some(crate::solve::DepthFlow::new(depth, &u0, &v0))
     }
 
     /// Gradient flow's effective initialisation: the start, no gain.
@@ -225,6 +291,7 @@ impl Model {
         match self.param {
             Param::Uv => Some(((&p + &m) * FRAC_1_SQRT_2, (&p - &m) * FRAC_1_SQRT_2)),
             Param::U2v2 => Some((p * FRAC_1_SQRT_2, m * FRAC_1_SQRT_2)),
+            Param::Depth(_) => Some((p, m)),
             Param::Md => None,
         }
     }
@@ -237,7 +304,19 @@ impl Model {
         match self.param {
             Param::Uv => Some(((u + v) * FRAC_1_SQRT_2, (u - v) * FRAC_1_SQRT_2)),
             Param::U2v2 => Some((u * SQRT_2, v * SQRT_2)),
+            Param::Depth(_) => Some((u.clone(), v.clone())),
             Param::Md => None,
+        }
+    }
+}
+
+impl Param {
+    /// b from the kept weights: ½(w₊² − w₋²) for the exact family, u^D − v^D for depth D.
+    #[inline]
+    pub fn beta(self, wp: f64, wm: f64) -> f64 {
+        match self {
+            Param::Depth(d) => wp.powi(i32::from(d)) - wm.powi(i32::from(d)),
+            _ => beta_of(wp, wm),
         }
     }
 }

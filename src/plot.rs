@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use nalgebra::DVector;
 use plotters::prelude::*;
 
-use crate::image::ImageFormat;
+use crate::image::{FigureOutput, FigureSize};
 use crate::problem::{Problem, ProblemSpec};
 use crate::sweep::CellResult;
 use crate::threshold::{ThresholdSettings, threshold};
@@ -57,6 +57,9 @@ pub struct Figure {
     pub series: Vec<Series>,
     /// (x, label, colour) of vertical dashed lines (thresholds), drawn above the grid.
     pub vlines: Vec<(f64, String, RGBColor)>,
+    /// Also write each vertical line's label (up to " (") at its top, not only in the
+    /// legend (thresholds; not the support's many lines).
+    pub tag_vlines: bool,
     /// Force a log (true) or linear (false) y axis; by default log when the data span
     /// more than a decade.
     pub y_log: Option<bool>,
@@ -70,9 +73,103 @@ pub const SUPPORT_COLOR: RGBColor = RGBColor(40, 150, 60);
 const GRID: RGBColor = RGBColor(225, 225, 225);
 const MINOR_GRID: RGBColor = RGBColor(243, 243, 243);
 
-/// Canvas, and the legend panel on its right.
-const SIZE: (u32, u32) = (960, 520);
-const LEGEND_WIDTH: u32 = 250;
+/// Where the legend goes: a panel beside the plot (this wide, in px), or below it.
+#[derive(Debug, Clone, Copy)]
+enum LegendAt {
+    Beside(u32),
+    Below,
+}
+
+/// A figure's drawing at its print size, in SVG units of 1/96 in (so text of p points
+/// is 4p/3 units high whatever the size). Font sizes are as asked of plotters (×1.24).
+#[derive(Debug, Clone, Copy)]
+struct Layout {
+    width: u32,
+    plot_height: u32,
+    legend: LegendAt,
+    /// Font sizes in units: ticks, axis titles, the figure title, legend and note.
+    tick: f64,
+    axis: f64,
+    title: f64,
+    text: f64,
+    /// Line width and marker radius in units.
+    line: u32,
+    marker: u32,
+}
+
+const PX_PER_PT: f64 = 96.0 / 72.0;
+/// plotters writes a font of size s as SVG font-size s/1.24: sizes asked of it are
+/// scaled by this so that the SVG has the sizes of the layout.
+const PLOTTERS_EM: f64 = 1.24;
+
+impl Layout {
+    fn of(size: FigureSize) -> Self {
+        // Whole sizes, rounded up: plotters truncates some (tick labels) to integers.
+        let pt = |p: f64| (p * PX_PER_PT * PLOTTERS_EM).ceil();
+        let inch = |i: f64| (i * 96.0).round() as u32;
+        match size {
+            FigureSize::Column => Self {
+                width: inch(3.25),
+                plot_height: inch(2.3),
+                legend: LegendAt::Below,
+                tick: pt(8.0),
+                axis: pt(8.5),
+                title: pt(9.0),
+                text: pt(8.0),
+                line: 2,
+                marker: 3,
+            },
+            FigureSize::Page => Self {
+                width: inch(6.75),
+                plot_height: inch(3.4),
+                legend: LegendAt::Beside(inch(2.1)),
+                tick: pt(9.0),
+                axis: pt(9.5),
+                title: pt(10.5),
+                text: pt(8.5),
+                line: 2,
+                marker: 3,
+            },
+            FigureSize::Slide => Self {
+                width: inch(10.0),
+                plot_height: inch(5.0),
+                legend: LegendAt::Beside(inch(3.1)),
+                tick: pt(15.0),
+                axis: pt(16.0),
+                title: pt(18.0),
+                text: pt(13.0),
+                line: 3,
+                marker: 5,
+            },
+        }
+    }
+
+    /// The plot panel's width.
+    fn plot_width(&self) -> u32 {
+        match self.legend {
+            LegendAt::Beside(w) => self.width - w,
+            LegendAt::Below => self.width,
+        }
+    }
+
+    /// A tick label's width in units (digits and × in DejaVu Sans are about 0.6 em;
+    /// `font` as asked of plotters).
+    fn text_width(chars: usize, font: f64) -> f64 {
+        chars as f64 * 0.6 * font / PLOTTERS_EM
+    }
+
+    /// A line of prose's width in units (about 0.52 em a character).
+    fn prose_width(chars: usize, font: f64) -> f64 {
+        chars as f64 * 0.52 * font / PLOTTERS_EM
+    }
+
+    /// How many labelled ticks fit along an axis of `length` units whose labels are
+    /// at most `chars` characters wide (x) or one line high (y).
+    fn tick_budget(&self, length: f64, chars: usize, horizontal: bool) -> usize {
+        let each = if horizontal { Self::text_width(chars, self.tick) + 1.5 * self.tick } else { 2.2 * self.tick };
+        ((length / each).floor() as usize).max(2)
+    }
+}
 
 /// Linear tick labels: plain decimals, trailing zeros dropped.
 fn tick(v: &f64) -> String {
@@ -109,32 +206,61 @@ pub fn subscript(k: usize) -> String {
         .collect()
 }
 
-/// Labelled (bold) and light ticks of a log axis over [lo, hi]: every decade (every
-/// k-th when there are more than 12), with 2× and 5× labelled too when the range spans
-/// fewer than 3 decades, and 2…9 × decades light; within one decade, 1…9 × labelled.
-/// Nothing when [lo, hi] is not a positive finite range (a linear axis, or no data):
-/// the decades counted are those of finite doubles only, so the loop always ends.
-fn log_points(lo: f64, hi: f64) -> (Vec<f64>, Vec<f64>) {
+/// Labelled (bold) and light ticks of a log axis over [lo, hi], at least two and only
+/// as many as `fits` accepts (labels that do not overlap) where possible: the first that fits of 1…9 × decades (within
+/// one decade), 1, 2, 5 × (up to three decades), 1, 3 ×, then every decade or every
+/// k-th; within one decade holding fewer than two of 1…9 ×, steps of 0.5, 0.2 or 0.1
+/// in the mantissa. The other 1…9 × decades are light. Nothing when [lo, hi] is not a positive finite range (a
+/// linear axis, or no data): only finite doubles' decades are counted, so it always ends.
+fn log_points(lo: f64, hi: f64, fits: &dyn Fn(&[f64]) -> bool) -> (Vec<f64>, Vec<f64>) {
     if !(lo > 0.0 && hi >= lo && hi.is_finite()) {
         return (Vec::new(), Vec::new());
     }
     let (a, b) = (lo.log10().floor().max(-330.0) as i32, hi.log10().ceil().min(310.0) as i32);
     let within = |v: &f64| (lo..=hi).contains(v);
-    let multiples = |ms: &'static [i32]| {
-        (a..=b).flat_map(move |e| ms.iter().map(move |&m| m as f64 * 10f64.powi(e))).filter(within).collect::<Vec<_>>()
+    let multiples = |ms: &[f64]| {
+        (a..=b).flat_map(|e| ms.iter().map(move |&m| m * 10f64.powi(e))).filter(within).collect::<Vec<_>>()
     };
-    let decades = multiples(&[1]);
-    let minor = multiples(&[2, 3, 4, 5, 6, 7, 8, 9]);
-    match decades.len() {
-        0 | 1 => (multiples(&[1, 2, 3, 4, 5, 6, 7, 8, 9]), Vec::new()),
-        2 | 3 => (multiples(&[1, 2, 5]), minor),
-        n => {
-            let step = n.div_ceil(12);
-            let every: Vec<f64> =
-                (a..=b).filter(|e| e.rem_euclid(step as i32) == 0).map(|e| 10f64.powi(e)).filter(within).collect();
-            (every, decades.into_iter().chain(minor).collect())
-        }
+    let ones: Vec<f64> = (1..10).map(f64::from).collect();
+    let decades = multiples(&[1.0]).len();
+    let all = multiples(&ones);
+    let light = |keys: &[f64]| -> Vec<f64> {
+        let pool = if decades <= 12 { all.clone() } else { multiples(&[1.0]) };
+        pool.into_iter().filter(|v| !keys.contains(v)).collect()
+    };
+    let fine =
+        |step: f64| multiples(&(0..).map(|k| 1.0 + step * k as f64).take_while(|m| *m < 10.0).collect::<Vec<_>>());
+    let pick = |sets: Vec<Vec<f64>>| sets.into_iter().find(|k| k.len() >= 2 && fits(k));
+    let (twos, threes) = (multiples(&[1.0, 2.0, 5.0]), multiples(&[1.0, 3.0]));
+    let keys = match decades {
+        0 | 1 if all.len() >= 2 => pick(vec![all.clone(), twos, threes]),
+        0 | 1 => pick(vec![fine(0.5), fine(0.2), fine(0.1)]),
+        2 | 3 => pick(vec![twos, threes]),
+        _ => None,
+    };
+    if let Some(keys) = keys {
+        let rest = light(&keys);
+        return (keys, rest);
     }
+    let every_kth = |k: i32| -> Vec<f64> {
+        let aligned: Vec<f64> =
+            (a..=b).filter(|e| e.rem_euclid(k) == 0).map(|e| 10f64.powi(e)).filter(within).collect();
+        // Aligned to 10⁰ the multiples of k may miss the range: then every k-th from its first decade.
+        if aligned.len() >= 2 { aligned } else { multiples(&[1.0]).into_iter().step_by(k as usize).collect() }
+    };
+    let every = (1..=decades.max(1) as i32)
+        .map(every_kth)
+        .find(|k| fits(k))
+        .unwrap_or_else(|| every_kth(decades.max(1) as i32));
+    let rest = light(&every);
+    (every, rest)
+}
+
+/// Whether labels at `keys` on a log axis over [lo, hi] of `length` units keep apart:
+/// each neighbour pair at least the mean of their `extent`s (width or height) apart.
+fn log_gaps(keys: &[f64], lo: f64, hi: f64, length: f64, extent: &dyn Fn(f64) -> f64) -> bool {
+    let scale = length / (hi / lo).log10();
+    keys.windows(2).all(|w| scale * (w[1] / w[0]).log10() >= 0.5 * (extent(w[0]) + extent(w[1])))
 }
 
 /// A positive range spanning more than a decade is drawn on a log axis.
@@ -166,25 +292,28 @@ fn range(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
 }
 
 macro_rules! draw_on {
-    ($area:expr, $fig:expr, $xr:expr, $yr:expr, $xfmt:expr, $yfmt:expr, $ylo:expr, $yhi:expr) => {{
+    ($area:expr, $fig:expr, $l:expr, $labels:expr, $xr:expr, $yr:expr, $xfmt:expr, $yfmt:expr, $ylo:expr, $yhi:expr) => {{
         let err = |e: &dyn std::fmt::Display| e.to_string();
+        let l: &Layout = $l;
         let mut chart = ChartBuilder::on($area)
-            .caption(&$fig.title, ("sans-serif", 17))
-            .margin(10)
-            .x_label_area_size(44)
-            .y_label_area_size(70)
+            .caption(&$fig.title, ("sans-serif", l.title))
+            .margin(l.tick * 0.8)
+            .x_label_area_size(l.tick * 1.4 + l.axis * 1.6)
+            .y_label_area_size(Layout::text_width($labels.2, l.tick) + l.axis * 2.2)
             .build_cartesian_2d($xr, $yr)
             .map_err(|e| err(&e))?;
         chart
             .configure_mesh()
             .x_desc($fig.x_label.as_str())
             .y_desc($fig.y_label.as_str())
+            .x_labels($labels.0)
+            .y_labels($labels.1)
             .bold_line_style(GRID)
             .light_line_style(MINOR_GRID)
             .x_label_formatter($xfmt)
             .y_label_formatter($yfmt)
-            .label_style(("sans-serif", 13))
-            .axis_desc_style(("sans-serif", 14))
+            .label_style(("sans-serif", l.tick))
+            .axis_desc_style(("sans-serif", l.axis))
             .draw()
             .map_err(|e| err(&e))?;
         for s in &$fig.series {
@@ -199,12 +328,12 @@ macro_rules! draw_on {
             let color = s.color;
             let pts: Vec<(f64, f64)> =
                 s.points.iter().copied().filter(|(x, y)| x.is_finite() && y.is_finite()).collect();
-            let style = color.stroke_width(2);
+            let style = color.stroke_width(l.line);
             if s.stems {
                 let base = 0f64.max($ylo);
                 chart
                     .draw_series(
-                        pts.iter().map(|&(x, y)| PathElement::new(vec![(x, base), (x, y)], color.stroke_width(2))),
+                        pts.iter().map(|&(x, y)| PathElement::new(vec![(x, base), (x, y)], color.stroke_width(l.line))),
                     )
                     .map_err(|e| err(&e))?;
             } else if s.dashed {
@@ -213,23 +342,33 @@ macro_rules! draw_on {
                 chart.draw_series(LineSeries::new(pts.clone(), style)).map_err(|e| err(&e))?;
             }
             if s.markers || s.stems {
-                chart.draw_series(pts.iter().map(|p| Circle::new(*p, 3, color.filled()))).map_err(|e| err(&e))?;
+                chart
+                    .draw_series(pts.iter().map(|p| Circle::new(*p, l.marker, color.filled())))
+                    .map_err(|e| err(&e))?;
             }
             let hollow = s.hollow.iter().copied().filter(|(x, y)| x.is_finite() && y.is_finite());
-            chart.draw_series(hollow.clone().map(|p| Circle::new(p, 5, WHITE.filled()))).map_err(|e| err(&e))?;
-            chart.draw_series(hollow.map(|p| Circle::new(p, 5, color.stroke_width(2)))).map_err(|e| err(&e))?;
+            chart
+                .draw_series(hollow.clone().map(|p| Circle::new(p, l.marker + 2, WHITE.filled())))
+                .map_err(|e| err(&e))?;
+            chart
+                .draw_series(hollow.map(|p| Circle::new(p, l.marker + 2, color.stroke_width(l.line))))
+                .map_err(|e| err(&e))?;
         }
         // Thresholds last: above the grid and the bands, labelled at the top.
         for (x, label, color) in &$fig.vlines {
             chart
-                .draw_series(DashedLineSeries::new(vec![(*x, $ylo), (*x, $yhi)], 8, 5, color.stroke_width(2)))
+                .draw_series(DashedLineSeries::new(vec![(*x, $ylo), (*x, $yhi)], 8, 5, color.stroke_width(l.line)))
                 .map_err(|e| err(&e))?;
             let short = label.split(" (").next().unwrap_or(label).to_string();
-            if short.is_empty() {
+            if short.is_empty() || !$fig.tag_vlines {
                 continue;
             }
             chart
-                .draw_series(std::iter::once(Text::new(short, (*x, $yhi), ("sans-serif", 13).into_font().color(color))))
+                .draw_series(std::iter::once(Text::new(
+                    short,
+                    (*x, $yhi),
+                    ("sans-serif", l.text).into_font().color(color),
+                )))
                 .map_err(|e| err(&e))?;
         }
     }};
@@ -267,49 +406,118 @@ fn entries(fig: &Figure) -> Vec<Entry> {
     v
 }
 
-/// The legend, drawn in its own panel beside the plot: dash patterns as drawn.
-fn legend<DB: DrawingBackend>(area: &DrawingArea<DB, plotters::coord::Shift>, fig: &Figure) -> Result<(), String> {
-    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
-    let font = ("sans-serif", 13).into_font();
-    let mut y = 60;
-    for e in entries(fig) {
-        let (x0, x1) = (6, 40);
-        if e.band {
-            area.draw(&Rectangle::new([(x0, y - 6), (x1, y + 6)], e.color.mix(0.15).filled())).map_err(err)?;
-        }
-        let style = e.color.stroke_width(2);
-        if e.dashed {
-            for (a, b) in [(x0, x0 + 9), (x0 + 13, x0 + 22), (x0 + 26, x1)] {
-                area.draw(&PathElement::new(vec![(a, y), (b, y)], style)).map_err(err)?;
-            }
-        } else {
-            area.draw(&PathElement::new(vec![(x0, y), (x1, y)], style)).map_err(err)?;
-        }
-        if e.marker {
-            area.draw(&Circle::new(((x0 + x1) / 2, y), 3, e.color.filled())).map_err(err)?;
-        }
-        area.draw(&Text::new(e.label, (x1 + 8, y - 7), font.clone())).map_err(err)?;
-        y += 24;
-    }
-    if !fig.note.is_empty() {
-        for line in fig.note.lines() {
-            area.draw(&Text::new(
-                line.to_string(),
-                (6, y + 4),
-                ("sans-serif", 12).into_font().color(&RGBColor(90, 90, 90)),
-            ))
-            .map_err(err)?;
-            y += 17;
-        }
-    }
-    Ok(())
+/// The legend laid out in a given width: entries in as many columns as fit (one
+/// beside the plot), labels and the note wrapped to that width.
+struct LegendBox {
+    entries: Vec<(Entry, Vec<String>)>,
+    columns: usize,
+    column_width: f64,
+    note: Vec<String>,
+    font: f64,
+    line_width: u32,
+    marker: u32,
 }
 
-/// Writes the figure as `stem.svg`, `.png`, `.pdf` (those asked for) from one drawing.
-pub fn render(fig: &Figure, stem: &Path, formats: &[ImageFormat]) -> Result<Vec<PathBuf>, String> {
+impl LegendBox {
+    fn new(fig: &Figure, l: &Layout, width: f64) -> Self {
+        let font = l.text;
+        let sample = 3.2 * font;
+        let entries = entries(fig);
+        let longest = entries.iter().map(|e| e.label.chars().count()).max().unwrap_or(0);
+        let natural = sample + Layout::prose_width(longest, font) + 1.5 * font;
+        let columns = ((width / natural).floor() as usize).clamp(1, entries.len().max(1));
+        let column_width = width / columns as f64;
+        let chars = |w: f64| ((w / Layout::prose_width(1, font)).floor() as usize).max(8);
+        let label_chars = chars(column_width - sample);
+        let entries = entries
+            .into_iter()
+            .map(|e| {
+                let lines = wrap(&e.label, label_chars);
+                (e, lines)
+            })
+            .collect();
+        let note = fig.note.lines().flat_map(|line| wrap(line, chars(width))).collect();
+        Self { entries, columns, column_width, note, font, line_width: l.line, marker: l.marker }
+    }
+
+    fn line(&self) -> f64 {
+        1.1 * self.font
+    }
+
+    /// The entries' rows: each as tall as its longest wrapped label.
+    fn rows(&self) -> impl Iterator<Item = &[(Entry, Vec<String>)]> {
+        self.entries.chunks(self.columns)
+    }
+
+    fn height(&self) -> f64 {
+        let rows: f64 = self.rows().map(|r| self.row_height(r)).sum();
+        rows + self.note.len() as f64 * self.line() + self.font
+    }
+
+    fn row_height(&self, row: &[(Entry, Vec<String>)]) -> f64 {
+        row.iter().map(|e| e.1.len().max(1)).max().unwrap_or(1) as f64 * self.line() + 0.35 * self.font
+    }
+
+    /// Draws the legend from (left, top) of `area`: dash patterns as drawn.
+    fn draw<DB: DrawingBackend>(
+        &self,
+        area: &DrawingArea<DB, plotters::coord::Shift>,
+        left: f64,
+        top: f64,
+    ) -> Result<(), String> {
+        let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+        let font = ("sans-serif", self.font).into_font();
+        let px = |v: f64| v.round() as i32;
+        let mut y = top;
+        for row in self.rows() {
+            for (c, (e, lines)) in row.iter().enumerate() {
+                let x0 = left + c as f64 * self.column_width;
+                let (a, b) = (px(x0), px(x0 + 2.6 * self.font));
+                let mid = px(y + 0.5 * self.line());
+                if e.band {
+                    let h = px(0.45 * self.font);
+                    area.draw(&Rectangle::new([(a, mid - h), (b, mid + h)], e.color.mix(0.15).filled()))
+                        .map_err(err)?;
+                }
+                let style = e.color.stroke_width(self.line_width);
+                if e.dashed {
+                    let third = (b - a) / 3;
+                    for (s, t) in [(a, a + third - 2), (a + third + 2, b - third - 2), (b - third + 2, b)] {
+                        area.draw(&PathElement::new(vec![(s, mid), (t, mid)], style)).map_err(err)?;
+                    }
+                } else {
+                    area.draw(&PathElement::new(vec![(a, mid), (b, mid)], style)).map_err(err)?;
+                }
+                if e.marker {
+                    area.draw(&Circle::new(((a + b) / 2, mid), self.marker, e.color.filled())).map_err(err)?;
+                }
+                for (k, text) in lines.iter().enumerate() {
+                    let at = (px(x0 + 3.2 * self.font), px(y + k as f64 * self.line() + 0.15 * self.font));
+                    area.draw(&Text::new(text.clone(), at, font.clone())).map_err(err)?;
+                }
+            }
+            y += self.row_height(row);
+        }
+        let grey = ("sans-serif", self.font).into_font().color(&RGBColor(90, 90, 90));
+        for line in &self.note {
+            area.draw(&Text::new(line.clone(), (px(left), px(y + 0.15 * self.font)), grey.clone())).map_err(err)?;
+            y += self.line();
+        }
+        Ok(())
+    }
+}
+
+/// `text` broken at spaces into lines of at most `chars` characters (longer words alone).
+fn wrap(text: &str, chars: usize) -> Vec<String> {
+    textwrap::wrap(text, chars).into_iter().map(|c| c.into_owned()).collect()
+}
+
+/// Writes the figure as `stem.svg`, `.png`, `.pdf` (those asked for) from one drawing at
+/// the size asked for.
+pub fn render(fig: &Figure, stem: &Path, out: FigureOutput) -> Result<Vec<PathBuf>, String> {
     let mut svg = String::new();
-    draw(fig, &mut svg)?;
-    crate::image::write_all(&with_provenance(&svg), stem, formats)
+    draw(fig, &mut svg, &Layout::of(out.size))?;
+    crate::image::write_all(&with_provenance(&svg), stem, out.formats)
 }
 
 /// The SVG with the command that drew it as its `<desc>` (`made by: dlncheck …`), which
@@ -326,22 +534,74 @@ fn with_provenance(svg: &str) -> String {
     }
 }
 
-fn draw(fig: &Figure, svg: &mut String) -> Result<(), String> {
+/// The figure with a title that fits the plot's width: at the title font, else at the
+/// text font, else with its parenthetical moved to the note's first line.
+fn fit_title(fig: &Figure, l: &Layout) -> (Figure, Layout) {
+    let width = f64::from(l.plot_width()) - 2.0 * l.tick;
+    let fits = |title: &str, font: f64| Layout::prose_width(title.chars().count(), font) <= width;
+    let mut fig = fig.clone();
+    if fits(&fig.title, l.title) {
+        return (fig, *l);
+    }
+    let smaller = Layout { title: l.text, ..*l };
+    if let (false, Some((head, tail))) = (fits(&fig.title, l.text), fig.title.split_once(" (")) {
+        let tail = tail.strip_suffix(')').unwrap_or(tail);
+        fig.note = if fig.note.is_empty() { tail.to_string() } else { format!("{tail}\n{}", fig.note) };
+        fig.title = head.to_string();
+        if fits(&fig.title, l.title) {
+            return (fig, *l);
+        }
+    }
+    (fig, smaller)
+}
+
+fn draw(fig: &Figure, svg: &mut String, l: &Layout) -> Result<(), String> {
+    let (fig, l) = fit_title(fig, l);
+    let (fig, l) = (&fig, &l);
     let xs = fig.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).chain(fig.vlines.iter().map(|v| v.0));
     let ys = fig.series.iter().flat_map(|s| s.points.iter().map(|p| p.1).chain(s.band.iter().flat_map(|b| [b.1, b.2])));
     let stems = fig.series.iter().any(|s| s.stems);
     let x_log = !stems && wants_log(xs.clone());
     let y_log = fig.y_log.unwrap_or_else(|| wants_log(ys.clone()));
     let ((x0, x1), (y0, y1)) = (range(xs, x_log), range(ys.chain(stems.then_some(0.0)), y_log));
-    let root = SVGBackend::with_string(svg, SIZE).into_drawing_area();
+    let pad = l.text;
+    let legend = match l.legend {
+        LegendAt::Beside(w) => LegendBox::new(fig, l, f64::from(w) - pad),
+        LegendAt::Below => LegendBox::new(fig, l, f64::from(l.width) - 2.0 * pad),
+    };
+    let top = 2.5 * l.title;
+    let height = match l.legend {
+        LegendAt::Beside(_) => l.plot_height.max((top + legend.height()).ceil() as u32),
+        LegendAt::Below => l.plot_height + legend.height().ceil() as u32,
+    };
+    let root = SVGBackend::with_string(svg, (l.width, height)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
-    let (plot, side) = root.split_horizontally(SIZE.0 - LEGEND_WIDTH);
-    let (xk, xl) = if x_log { log_points(x0, x1) } else { Default::default() };
-    let (yk, yl) = if y_log { log_points(y0, y1) } else { Default::default() };
+    let (plot, side) = match l.legend {
+        LegendAt::Beside(_) => root.split_horizontally(l.plot_width()),
+        LegendAt::Below => root.split_vertically(l.plot_height),
+    };
+    // Labelled ticks that fit the axes (the label areas and margins as draw_on! sets them).
+    let y_len = f64::from(l.plot_height) - 2.0 * l.title - 3.0 * l.tick - 1.6 * l.axis;
+    let y_budget = l.tick_budget(y_len, 1, false);
+    let y_fits = |keys: &[f64]| log_gaps(keys, y0, y1, y_len, &|_| 2.0 * l.tick / PLOTTERS_EM);
+    let (yk, yl) = if y_log { log_points(y0, y1, &y_fits) } else { Default::default() };
+    // The y labels' width: the longest drawn on a log axis, six characters on a linear one.
+    let y_chars = if y_log { yk.iter().map(|v| log_tick(v).chars().count()).max().unwrap_or(4) } else { 6 };
+    let x_len = f64::from(l.plot_width()) - Layout::text_width(y_chars, l.tick) - 2.2 * l.axis - 2.0 * l.tick;
+    let x_budget = l.tick_budget(x_len, 4, true);
+    let x_fits = |keys: &[f64]| {
+        log_gaps(keys, x0, x1, x_len, &|v| Layout::text_width(log_tick(&v).chars().count(), l.tick) + l.tick)
+    };
+    let (xk, xl) = if x_log { log_points(x0, x1, &x_fits) } else { Default::default() };
+    // plotters thins key points to the label count it is given: on a log axis, all of ours.
+    let count = |log: bool, keys: &[f64], budget: usize| if log { keys.len().max(1) } else { budget };
+    let labels = (count(x_log, &xk, x_budget), count(y_log, &yk, y_budget), y_chars);
     match (x_log, y_log) {
         (true, true) => draw_on!(
             &plot,
             fig,
+            l,
+            labels,
             (x0..x1).log_scale().with_key_points(xk).with_light_points(xl),
             (y0..y1).log_scale().with_key_points(yk).with_light_points(yl),
             &log_tick,
@@ -353,6 +613,8 @@ fn draw(fig: &Figure, svg: &mut String) -> Result<(), String> {
             draw_on!(
                 &plot,
                 fig,
+                l,
+                labels,
                 (x0..x1).log_scale().with_key_points(xk).with_light_points(xl),
                 y0..y1,
                 &log_tick,
@@ -365,6 +627,8 @@ fn draw(fig: &Figure, svg: &mut String) -> Result<(), String> {
             draw_on!(
                 &plot,
                 fig,
+                l,
+                labels,
                 x0..x1,
                 (y0..y1).log_scale().with_key_points(yk).with_light_points(yl),
                 &tick,
@@ -373,9 +637,12 @@ fn draw(fig: &Figure, svg: &mut String) -> Result<(), String> {
                 y1
             )
         }
-        (false, false) => draw_on!(&plot, fig, x0..x1, y0..y1, &tick, &tick, y0, y1),
+        (false, false) => draw_on!(&plot, fig, l, labels, x0..x1, y0..y1, &tick, &tick, y0, y1),
     }
-    legend(&side, fig)?;
+    match l.legend {
+        LegendAt::Beside(_) => legend.draw(&side, pad * 0.5, top)?,
+        LegendAt::Below => legend.draw(&side, pad, 0.3 * pad)?,
+    }
     root.present().map_err(|e| e.to_string())
 }
 
@@ -473,9 +740,15 @@ struct CellCounts {
 }
 
 fn stepsize_figure(title: String, y_label: &str, curves: Curves, fraction_axis: bool, n: CellCounts) -> Figure {
-    let x_label = if fraction_axis { "γ / θ (θ: each seed's convergence threshold)" } else { "stepsize γ" };
-    let mut fig =
-        Figure { title, x_label: x_label.into(), y_label: y_label.into(), y_log: Some(true), ..Figure::default() };
+    let x_label = if fraction_axis { "γ / θ (each seed's own threshold θ)" } else { "stepsize γ" };
+    let mut fig = Figure {
+        title,
+        x_label: x_label.into(),
+        y_label: y_label.into(),
+        y_log: Some(true),
+        tag_vlines: true,
+        ..Figure::default()
+    };
     let alphas: std::collections::BTreeSet<u64> = curves.keys().map(|k| k.alpha_bits).collect();
     let mut seeds = Vec::new();
     for (key, c) in curves {
@@ -505,7 +778,7 @@ fn stepsize_figure(title: String, y_label: &str, curves: Curves, fraction_axis: 
     if n.unconverged > 0 {
         note += "\nhollow: a run stopped unconverged";
     }
-    note += &format!("\n{} of {} cells unconverged,\n{} diverged (not drawn)", n.unconverged, n.total, n.diverged);
+    note += &format!("\n{} of {} cells unconverged, {} diverged (not drawn)", n.unconverged, n.total, n.diverged);
     if !fraction_axis {
         note += "\nθ: convergence threshold";
     }
@@ -515,8 +788,8 @@ fn stepsize_figure(title: String, y_label: &str, curves: Curves, fraction_axis: 
 
 /// The sweep figures, one set per feature mean: recovery error, test loss and ‖Gain‖₁
 /// against γ, and the gain per coordinate of GD and SGD (seed 0, the grid step nearest
-/// 0.5 θ), each in every format of `formats`.
-pub fn sweep_figures(results: &[CellResult], dir: &Path, formats: &[ImageFormat]) -> Result<Vec<PathBuf>, String> {
+/// 0.5 θ), each in every format and at the size of `out`.
+pub fn sweep_figures(results: &[CellResult], dir: &Path, out: FigureOutput) -> Result<Vec<PathBuf>, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut means: Vec<f64> = results.iter().map(|r| r.mean).collect();
     means.sort_by(f64::total_cmp);
@@ -554,10 +827,10 @@ pub fn sweep_figures(results: &[CellResult], dir: &Path, formats: &[ImageFormat]
             if fig.series.is_empty() {
                 fig.note = no_data_note(diverged, cells.len());
             }
-            written.extend(render(&fig, &dir.join(format!("{name}_{tag}")), formats)?);
+            written.extend(render(&fig, &dir.join(format!("{name}_{tag}")), out)?);
         }
         if let Some(fig) = gain_per_coordinate(&cells, &data) {
-            written.extend(render(&fig, &dir.join(format!("gain_per_coordinate_{tag}")), formats)?);
+            written.extend(render(&fig, &dir.join(format!("gain_per_coordinate_{tag}")), out)?);
         }
     }
     Ok(written)
@@ -570,7 +843,7 @@ fn no_data_note(diverged: usize, finished: usize) -> String {
         format!("no data: all {diverged} cells diverged")
     } else {
         format!(
-            "no data: none of the {finished} finished cells\nhas this value (no beta_star\nor test set in the problem?)"
+            "no data: none of the {finished} finished cells has this value (no beta_star or test set in the problem?)"
         )
     }
 }
@@ -625,7 +898,7 @@ fn traced(p: &Problem, alpha: f64, gamma: f64, max_iters: usize) -> Result<Vec<S
 /// The edge-of-stability figures on the default problem (seed 0, α = 0.1): GD at
 /// `fraction`·θ against gradient flow (GD at 0.02 θ), the loss and the coordinates of b
 /// (the support of b* and the two largest others) over time t = γ·k.
-pub fn edge_of_stability_figures(dir: &Path, fraction: f64, formats: &[ImageFormat]) -> Result<Vec<PathBuf>, String> {
+pub fn edge_of_stability_figures(dir: &Path, fraction: f64, out: FigureOutput) -> Result<Vec<PathBuf>, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let p = ProblemSpec::default().generate()?;
     let alpha = 0.1;
@@ -682,7 +955,29 @@ pub fn edge_of_stability_figures(dir: &Path, fraction: f64, formats: &[ImageForm
         dashed.dashed = true;
         b.series.push(dashed);
     }
-    let mut written = render(&loss, &dir.join("eos_loss"), formats)?;
-    written.extend(render(&b, &dir.join("eos_coordinates"), formats)?);
+    let mut written = render(&loss, &dir.join("eos_loss"), out)?;
+    written.extend(render(&b, &dir.join("eos_coordinates"), out)?);
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Labelled log ticks: at least two and within the budget wherever the range
+    /// allows, whatever the range (short ranges get mantissa steps, long ones every
+    /// k-th decade), and light ticks never repeat a labelled one.
+    #[test]
+    fn log_ticks_fit_their_budget() {
+        for (lo, hi) in [(0.31, 0.52), (0.2, 0.9), (1e-3, 5.0), (1e-20, 1e2), (0.101, 0.13), (2e-300, 1e300)] {
+            for budget in [2, 3, 5, 8, 12] {
+                let (keys, light) = log_points(lo, hi, &|k: &[f64]| k.len() <= budget);
+                assert!(keys.len() <= budget.max(2), "[{lo}, {hi}] budget {budget}: {keys:?}");
+                assert!(keys.len() >= 2 || hi / lo < 1.5, "[{lo}, {hi}] budget {budget}: {keys:?}");
+                assert!(keys.iter().all(|k| (lo..=hi).contains(k) && !light.contains(k)));
+            }
+        }
+        let any = |_: &[f64]| true;
+        assert!(log_points(0.0, 1.0, &any).0.is_empty() && log_points(1.0, f64::INFINITY, &any).0.is_empty());
+    }
 }

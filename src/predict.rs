@@ -292,3 +292,73 @@ pub fn kkt_residual(x: &DMatrix<f64>, scales: &Scales, b: &DVector<f64>) -> Resu
     let outside = &r - x.transpose() * coef;
     Ok(Some(numeric::norm(&outside) / numeric::norm(&r).max(1.0)))
 }
+
+/// Depth D: gradient flow's limit, its own KKT residual (checked without the solver), and
+/// a run's distance to it. A measurement, not a verdict: the discrete run has no exact
+/// theory (theory/README.md § Deeper networks and momentum).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct FlowComparison {
+    pub depth: u8,
+    #[serde(serialize_with = "crate::solve::ser_vec")]
+    pub flow_limit: DVector<f64>,
+    /// ‖b∞ − b_flow‖₂ / ‖b_flow‖₂.
+    pub dist_flow: Option<f64>,
+    /// KKT residual of the flow's limit for the flow's potential.
+    pub kkt_flow: f64,
+    /// KKT residual of the run's limit for the same potential.
+    pub kkt_run: Option<f64>,
+    /// ‖X b∞ − y‖₂ / ‖y‖₂.
+    pub primal_residual: Option<f64>,
+    pub newton_iters: usize,
+}
+
+impl FlowComparison {
+    /// Whether the run has not reached its limit (primal residual above [`FLOW_CONVERGED`]).
+    pub fn unconverged(&self) -> bool {
+        self.primal_residual.is_some_and(|r| !(r <= FLOW_CONVERGED))
+    }
+
+    /// The sentence that replaces a verdict (there is none: `verdict: null`).
+    pub fn message(&self) -> String {
+        let tail = match self.primal_residual {
+            Some(r) if self.unconverged() => {
+                format!("; the run has not reached its limit (‖Xb − y‖/‖y‖ = {r:.3e} > {FLOW_CONVERGED:e}): run longer")
+            }
+            _ => String::new(),
+        };
+        format!(
+            "verdict: null: depth:{} has no exact discrete-time theory, only gradient flow's limit; the distance to it \
+             is a measurement (claims check that it falls as γ → 0, at an order){tail}",
+            self.depth
+        )
+    }
+}
+
+/// A run whose primal residual is above this has not reached its limit: its distance
+/// to the flow's limit is not yet the limit's.
+pub const FLOW_CONVERGED: f64 = 1e-8;
+
+/// Solves depth D's flow limit for `model` and compares `beta_limit` with it; `None` for
+/// a model of the exact family.
+pub fn depth_prediction(
+    x: &DMatrix<f64>,
+    y: &DVector<f64>,
+    model: &crate::model::Model,
+    beta_limit: Option<&DVector<f64>>,
+) -> Option<Result<FlowComparison, SolveError>> {
+    let flow = model.depth_flow()?;
+    Some((|| {
+        let sol = crate::solve::solve_depth_flow(x, y, &flow, &NewtonSettings::default())?;
+        let kkt_flow = crate::solve::depth_kkt_residual(x, &flow, &sol.beta)?;
+        let kkt_run = beta_limit.map(|b| crate::solve::depth_kkt_residual(x, &flow, b)).transpose()?;
+        Ok(FlowComparison {
+            depth: flow.depth,
+            dist_flow: beta_limit.map(|b| rel_dist(b, &sol.beta)),
+            primal_residual: beta_limit.map(|b| numeric::rel_residual(&(x * b - y), y)),
+            flow_limit: sol.beta,
+            kkt_flow,
+            kkt_run,
+            newton_iters: sol.newton_iters,
+        })
+    })())
+}

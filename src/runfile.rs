@@ -92,7 +92,7 @@ impl RunRecord {
         let (w_plus, w_minus) = read_weights(&mut f, &model, d)?.ok_or_else(|| {
             f.error("u", "missing: a run file stores its final weights (u and v, or w_plus and w_minus)")
         })?;
-        check_weights(&f, (&w_plus, &w_minus), &beta, f64::EPSILON / 2.0)?;
+        check_weights(&f, model.param, (&w_plus, &w_minus), &beta, f64::EPSILON / 2.0)?;
         Ok(Self {
             model,
             w_plus,
@@ -142,7 +142,7 @@ pub fn read_model(f: &mut NpzReader, d: usize, forced: Option<Param>) -> npz::Re
 
 /// Writes the parametrisation and the start as [`read_model`] reads them.
 pub fn write_model(w: &mut NpzWriter, model: &Model) {
-    w.text("param", model.param.name());
+    w.text("param", &model.param.name());
     match &model.init {
         Init::Alpha(a) => w.vector("alpha", a),
         Init::Weights { u0, v0 } => w.vector("u0", u0).vector("v0", v0),
@@ -167,6 +167,9 @@ pub fn save_run(run: &Run, path: &Path, inputs: &[&Path]) -> npz::Result<()> {
         .i64("loss_steps", &[run.history.steps.len()], &to_i64(&run.history.steps))
         .i64("iters", &[], &[run.iters as i64])
         .f64("stepsizes", &[run.stepsizes.len()], &run.stepsizes);
+    if let Some(m) = run.momentum {
+        w.f64("momentum", &[], &[m.mu]).text("momentum_kind", if m.nesterov { "nesterov" } else { "heavy_ball" });
+    }
     if let Some((m, rows)) = &run.batches {
         w.i64("batches", &[rows.len() / m, *m], &to_i64(rows));
     }
@@ -230,6 +233,7 @@ pub fn read_weights(f: &mut NpzReader, model: &Model, d: usize) -> npz::Result<O
 /// (16·unit·(w₊² + w₋²)): (i, b_i, ½(w₊² − w₋²)_i). Weights and iterate from different
 /// steps or runs would otherwise pass their defect off as lost digits.
 pub fn weights_mismatch(
+    param: Param,
     w_plus: &DVector<f64>,
     w_minus: &DVector<f64>,
     beta: &DVector<f64>,
@@ -237,8 +241,14 @@ pub fn weights_mismatch(
 ) -> Option<(usize, f64, f64)> {
     (0..beta.len()).find_map(|i| {
         let (p, m) = (w_plus[i], w_minus[i]);
-        let b = crate::model::beta_of(p, m);
-        let slack = 16.0 * unit * (p * p + m * m) + f64::MIN_POSITIVE;
+        let b = param.beta(p, m);
+        let slack = match param {
+            Param::Depth(depth) => {
+                let k = i32::from(depth);
+                16.0 * f64::from(depth) * unit * (p.abs().powi(k) + m.abs().powi(k)) + f64::MIN_POSITIVE
+            }
+            _ => 16.0 * unit * (p * p + m * m) + f64::MIN_POSITIVE,
+        };
         (!((beta[i] - b).abs() <= slack)).then_some((i, beta[i], b))
     })
 }
@@ -246,11 +256,12 @@ pub fn weights_mismatch(
 /// [`weights_mismatch`] as an input error on `f`'s `beta`.
 pub fn check_weights(
     f: &NpzReader,
+    param: Param,
     (wp, wm): (&DVector<f64>, &DVector<f64>),
     beta: &DVector<f64>,
     unit: f64,
 ) -> npz::Result<()> {
-    match weights_mismatch(wp, wm, beta, unit) {
+    match weights_mismatch(param, wp, wm, beta, unit) {
         None => Ok(()),
         Some((i, b, from_w)) => Err(f.error(
             "beta",
@@ -281,6 +292,17 @@ pub struct Loaded {
 /// which must agree with a stored `param`.
 pub fn load_effective(path: &Path, forced: Option<Param>) -> npz::Result<Loaded> {
     let mut f = NpzReader::open(path)?;
+    if f.contains("momentum") {
+        let mu = f.scalar("momentum")?;
+        return Err(f.error(
+            "momentum",
+            format!(
+                "is {mu}: a momentum run has no exact theory (no gain, no Theorem 1; theory/README.md § Deeper \
+                 networks and momentum), so gain, predict, diagnose and solve --weights-from-run do not apply; \
+                 claims compare its limit with `flow` as γ → 0"
+            ),
+        ));
+    }
     if f.contains("u") || f.contains("w_plus") || !f.contains("q_plus") {
         let d = f.vector("beta", None)?.len();
         read_model(&mut f, d, forced)?;

@@ -275,7 +275,7 @@ impl ExternalTrajectory {
         if let (Some((wp, wm)), Some(b)) = (&weights, &beta) {
             let low = float32 || (f.contains("u") && f.is_low_precision("u")?);
             let unit = if low { crate::predict::F32_UNIT_ROUNDOFF } else { f64::EPSILON / 2.0 };
-            crate::runfile::check_weights(&f, (wp, wm), b, unit)?;
+            crate::runfile::check_weights(&f, model.param, (wp, wm), b, unit)?;
         }
         Ok(Self { path: path.to_owned(), model, stepsizes: stepsizes.data, beta, float32, weights })
     }

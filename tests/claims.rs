@@ -484,3 +484,21 @@ fn the_templates_quick_run_decides_as_the_full_run_and_accept_warns_otherwise() 
     let (_, out, _) = dlncheck(&["check", t, "--claim", "mine", "--accept"]);
     assert!(out.contains("warning: `check --quick` decides mine `FAILS` but the full run `holds`"), "{out}");
 }
+
+/// Issue 25: each depth and momentum claim flips with a wrong variant.
+#[test]
+fn the_depth_and_momentum_claims_flip_when_misstated() {
+    // Order 2 is not what GD on depth 3 shows (≈ 1).
+    let order_two = [("d3_gd >= 0.8", "d3_gd >= 1.5")];
+    assert_eq!(variant("depth-flow-order", &order_two), Verdict::Fails);
+    let shallower = [("bp4 < bp3 < bp2", "bp2 < bp3")];
+    assert_eq!(variant("depth-promotes-sparsity", &shallower), Verdict::Fails);
+    let swapped = [("rel_err(d3_tiny.flow, bp_sol) <= 1e-2", "rel_err(d3_tiny.flow, l2_sol) <= 1e-2")];
+    assert_eq!(variant("depth-scale-limits", &swapped), Verdict::Fails);
+    // Runs at another λ are not on the λ = 0.4 path.
+    let off_path = [("stepsize = 0.025\nmomentum = 0.75", "stepsize = 0.025\nmomentum = 0.5")];
+    assert_eq!(variant("momentum-lambda-path", &off_path), Verdict::Fails);
+    let reversed =
+        [("norm1(gd.balance_gain) < norm1(hb.balance_gain)", "norm1(gd.balance_gain) > norm1(hb.balance_gain)")];
+    assert_eq!(variant("momentum-effective-stepsize", &reversed), Verdict::Fails);
+}

@@ -291,7 +291,7 @@ fn bad_starts_and_parametrisations_exit_2_naming_the_array() {
         assert_eq!(code, 2, "{init}: {err}");
         assert!(err.contains(needle), "{init}: {err}");
     }
-    for bad in ["uvw", "", "UV ", "depth:3"] {
+    for bad in ["uvw", "", "UV ", "depth:2", "depth:9", "depth:x"] {
         let (code, _, err) =
             dlncheck(&["train", "--problem", p, "--alpha", "0.1", "--param", bad, "--stepsize", "0.1"]);
         assert_eq!(code, 2, "{bad}");

@@ -552,7 +552,7 @@ proptest! {
             Ok(t) => {
                 if let Some((wp, wm)) = &t.weights {
                     let b = t.beta.as_ref().unwrap();
-                    prop_assert!(dlncheck::runfile::weights_mismatch(wp, wm, b, f64::EPSILON / 2.0).is_none());
+                    prop_assert!(dlncheck::runfile::weights_mismatch(dlncheck::model::Param::Uv, wp, wm, b, f64::EPSILON / 2.0).is_none());
                 }
                 let (x, y) = gaussian(2, 3, 1);
                 let p = dlncheck::problem::Problem { x, y, beta_star: None, x_test: None, y_test: None };

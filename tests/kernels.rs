@@ -81,7 +81,18 @@ fn sgd_kernel_matches_the_plain_update() {
     for k in 0..300 {
         let rows: Vec<usize> = if k % 2 == 0 { vec![k % n] } else { vec![k % n, (k * 5 + 1) % n, (k * 7 + 3) % n] };
         let b = u.component_mul(&v);
-        sgd_step(&x_rm, &row_max, y.as_slice(), &rows, 0.1, &mut w, &mut xs, Some(&mut acc)).unwrap();
+        sgd_step(
+            &x_rm,
+            &row_max,
+            y.as_slice(),
+            &rows,
+            0.1,
+            &mut w,
+            &mut xs,
+            Some(&mut acc),
+            dlncheck::model::Param::Uv,
+        )
+        .unwrap();
         let xb = x.select_rows(&rows);
         let yb = DVector::from_fn(rows.len(), |k, _| y[rows[k]]);
         let g = xb.tr_mul(&(&xb * &b - yb)) / rows.len() as f64;

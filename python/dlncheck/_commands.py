@@ -106,13 +106,17 @@ def train(
     v0: Any = None,
     b0: Any = None,
     record_batches: bool = False,
+    momentum: Optional[float] = None,
+    nesterov: bool = False,
 ) -> dict[str, Any]:
     """`dlncheck train` on (X, y), to the bit: GD (batch None) or SGD with `batch` rows per
     step; `stepsize` a number or the command line's spec ("0.5@1000,0.05"); the start is
-    alpha's default, or u0 and v0, or (md) alpha and b0. Returns the command's JSON (stop,
-    loss, iters, diverged, gain_l1, beta) and, unless it diverged, the run file's arrays
-    (u, v, w_plus, w_minus, gain, q_plus, q_minus, loss_history, loss_steps, stepsizes)
-    and `acc`, the run's GainAccumulator (for `predict` and `diagnose`)."""
+    alpha's default, or u0 and v0, or (md) alpha and b0; `param` "uv", "u2v2", "md" or
+    "depth:D"; `momentum` μ (heavy ball, or Nesterov with `nesterov=True`). Returns the
+    command's JSON (stop, loss, iters, diverged, gain_l1, balance_gain_l1, beta) and, unless
+    it diverged, the run file's arrays (u, v, w_plus, w_minus, gain, q_plus, q_minus,
+    loss_history, loss_steps, stepsizes) and `acc`, the run's GainAccumulator (for
+    `predict` and `diagnose`; None for a momentum run, which has no theory to predict)."""
     if stepsize is None:
         raise ValueError("give a stepsize (a number, or a spec such as '0.5@1000,0.05')")
     with tempfile.TemporaryDirectory() as tmp:
@@ -122,10 +126,11 @@ def train(
         a = None if init is not None else (alpha if np.isscalar(alpha) or alpha is None else _alpha_file(tmp, alpha))
         code, res, _ = _run(["train", *_flags(problem=problem, alpha=a, stepsize=stepsize, batch=batch, iters=iters,
                                                tol=tol, seed=seed, param=param, init=init,
-                                               record_batches=record_batches, out=out)])
+                                               record_batches=record_batches, momentum=momentum,
+                                               nesterov=nesterov, out=out)])
         if not res["diverged"]:
             res.update({k: v for k, v in _load(out).items() if k not in res})
-            res["acc"] = GainAccumulator.load(out)
+            res["acc"] = None if res.get("momentum") else GainAccumulator.load(out)
         res["beta"] = np.asarray(res["beta"], dtype=np.float64)
         return res
 

@@ -335,9 +335,9 @@ impl GainAccumulator {
         self.acc.steps()
     }
 
-    /// The parametrisation: "uv", "u2v2" or "md".
+    /// The parametrisation: "uv", "u2v2", "md" or "depth:D".
     #[getter]
-    fn param(&self) -> &'static str {
+    fn param(&self) -> String {
         self.model.param.name()
     }
 
@@ -519,7 +519,7 @@ fn evidence(
             let (wp, wm) = acc.model.w_from(&u, &v).ok_or_else(|| value_error("mirror descent has no u, v"))?;
             let unit = if low { prediction::F32_UNIT_ROUNDOFF } else { f64::EPSILON / 2.0 };
             if let Some((i, b, from_w)) =
-                beta.as_ref().and_then(|b| dlncheck::runfile::weights_mismatch(&wp, &wm, b, unit))
+                beta.as_ref().and_then(|b| dlncheck::runfile::weights_mismatch(acc.model.param, &wp, &wm, b, unit))
             {
                 return Err(value_error(format!(
                     "beta[{i}] is {b:e} but the final u, v give {from_w:e}: beta and u, v must come from the same step"
@@ -555,6 +555,20 @@ fn predict<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let ev = evidence(py, x, y, acc, beta, u, v, tol)?;
     let (p, tol) = (&ev.problem, ev.tol);
+    if let Some(flow) = py.detach(|| prediction::depth_prediction(&p.x, &p.y, &acc.model, ev.beta.as_ref())) {
+        // Depth D: gradient flow's limit and the distance to it, no verdict.
+        let c = flow.map_err(solver_failed(p))?;
+        let out = PyDict::new(py);
+        out.set_item("beta_flow", to_array(py, &c.flow_limit))?;
+        out.set_item("dist_flow", c.dist_flow)?;
+        out.set_item("kkt_flow", c.kkt_flow)?;
+        out.set_item("kkt_residual", c.kkt_run)?;
+        out.set_item("primal_residual", c.primal_residual)?;
+        out.set_item("newton_iters", c.newton_iters)?;
+        out.set_item("verdict", None::<&str>)?;
+        out.set_item("message", c.message())?;
+        return Ok(out);
+    }
     let eff = acc.eff();
     let pred = py
         .detach(|| prediction::predict(&p.x, &p.y, &eff, ev.beta.as_ref(), &NewtonSettings::default()))
@@ -600,6 +614,11 @@ fn diagnose<'py>(
     v: Option<&Bound<'_, PyAny>>,
     tol: f64,
 ) -> PyResult<Bound<'py, PyAny>> {
+    if let Some(d) = acc.model.param.depth() {
+        return Err(value_error(format!(
+            "depth:{d} has no gain and no exact theory to diagnose against: predict() reports gradient flow's limit"
+        )));
+    }
     let ev = evidence(py, x, y, acc, Some(beta), u, v, tol)?;
     let beta = ev.beta.as_ref().ok_or_else(|| value_error("beta is required"))?;
     let logged = dlncheck::diagnose::Logged {

@@ -98,3 +98,25 @@ def test_from_sums_checks_what_it_is_given():
     ref = rust()
     acc = dlncheck.GainAccumulator.from_sums(ref.gain, ref.rho, ref.steps, 0.1, D)
     assert np.array_equal(acc.alpha_inf, ref.alpha_inf) and acc.steps == ref.steps
+
+
+def test_a_torch_gd_loop_is_predicted_from_its_device_accumulator():
+    """The README's torch pattern end to end: GD on b = u ⊙ v in float64 tensors, the
+    gain accumulated on the device, the limit predicted from it (agrees to ≤ 1e-8)."""
+    torch = pytest.importorskip("torch", reason="torch is not installed (CI does not install it: 2 GB)")
+    import dlncheck.torch as dt
+
+    p = dlncheck.gen(20, 30, 3, seed=0)
+    X, y = torch.from_numpy(p["X"]), torch.from_numpy(p["y"])
+    alpha, gamma = 0.1, 0.3
+    u = torch.full((30,), np.sqrt(2) * alpha, dtype=torch.float64)
+    v = torch.zeros(30, dtype=torch.float64)
+    acc = dt.GainAccumulator(alpha, d=30)
+    for _ in range(200_000):
+        g = X.T @ (X @ (u * v) - y) / 20
+        acc.add(gamma, g)
+        u, v = u - gamma * g * v, v - gamma * g * u
+        if acc.steps % 100 == 0 and torch.sum((X @ (u * v) - y) ** 2) / 40 < 1e-26:
+            break
+    out = dlncheck.predict(p["X"], p["y"], acc.to_accumulator(), beta=(u * v).numpy())
+    assert out["verdict"] == "agrees" and out["rel_err"] <= 1e-8, out

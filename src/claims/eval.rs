@@ -57,7 +57,10 @@ pub trait Scope {
 }
 
 /// Fields of a run and their types.
-pub const RUN_FIELDS: [(&str, Ty); 24] = [
+pub const RUN_FIELDS: [(&str, Ty); 27] = [
+    ("balance_gain", Ty::Vec),
+    ("flow", Ty::Vec),
+    ("flow_kkt", Ty::Num),
     ("beta", Ty::Vec),
     ("theory", Ty::Vec),
     ("gain", Ty::Vec),
@@ -100,6 +103,9 @@ pub const SOLVER_FUNCTIONS: [(&str, &[Ty], Ty); 7] = [
 const ELEMENTWISE: [&str; 8] = ["abs", "sqrt", "ln", "exp", "sinh", "cosh", "tanh", "asinh"];
 const REDUCTIONS: [&str; 7] = ["norm", "norm1", "norm_inf", "sum", "mean", "max", "min"];
 const PAIRS: [&str; 3] = ["rel_err", "corr", "dot"];
+/// `order(v1, g1, v2, g2, …)`: the least-squares slope of ln v against ln g;
+/// `order_residual(…)`: the largest |residual| of that fit, in ln units.
+const ORDER_FUNCTIONS: [&str; 2] = ["order", "order_residual"];
 
 fn err<T>(span: Span, message: impl Into<String>) -> Result<T, EvalError> {
     Err(EvalError { span, message: message.into(), shape: false })
@@ -165,6 +171,16 @@ fn signature(f: &str, args: &[Ty]) -> Result<Ty, String> {
     }
     if PAIRS.contains(&f) {
         return want(&[Ty::Vec, Ty::Vec], Ty::Num);
+    }
+    if ORDER_FUNCTIONS.contains(&f) {
+        return if args.len() >= 6 && args.len().is_multiple_of(2) && args.iter().all(|t| *t == Ty::Num) {
+            Ok(Ty::Num)
+        } else {
+            Err(format!(
+                "{f} takes pairs of numbers (value, stepsize), at least 3 pairs: {f}(dist1, g1.stepsize, dist2, \
+                 g2.stepsize, dist3, g3.stepsize); got {args:?}"
+            ))
+        };
     }
     match f {
         "diag" => want(&[Ty::Mat], Ty::Vec),
@@ -272,12 +288,46 @@ fn call(f: &str, args: Vec<Value>, scope: &dyn Scope) -> Result<Value, CallError
             Ok(Value::Num(lambda_max(m)?))
         }
         ("count", [Value::Mask(m)]) => Ok(Value::Num(m.iter().filter(|b| **b).count() as f64)),
+        _ if ORDER_FUNCTIONS.contains(&f) => {
+            let (slope, residual) = log_log_fit(&args)?;
+            Ok(Value::Num(if f == "order" { slope } else { residual }))
+        }
         _ if SOLVER_FUNCTIONS.iter().any(|(name, _, _)| *name == f) => {
             solver_args(f, &args, scope.dim())?;
             Ok(scope.solve(f, &args)?)
         }
         _ => Err(CallError::Shape(format!("unknown function `{f}` or arguments of the wrong type"))),
     }
+}
+
+/// The least-squares line ln v = c + slope·ln g through the pairs (v, g) of `args`, and
+/// the largest |residual| of the fit. Every v and g must be a finite number > 0, and the
+/// stepsizes must not all be equal.
+pub fn log_log_fit(args: &[Value]) -> Result<(f64, f64), String> {
+    let mut points = Vec::with_capacity(args.len() / 2);
+    for (k, pair) in args.chunks_exact(2).enumerate() {
+        match pair {
+            [Value::Num(v), Value::Num(g)] if v.is_finite() && *v > 0.0 && g.is_finite() && *g > 0.0 => {
+                points.push((g.ln(), v.ln()))
+            }
+            [Value::Num(v), Value::Num(g)] => {
+                return Err(format!(
+                    "order: pair {} is (value {v:e}, stepsize {g:e}); both must be finite and > 0 (a log-log fit)",
+                    k + 1
+                ));
+            }
+            _ => return Err("order takes numbers".into()),
+        }
+    }
+    let m = points.len() as f64;
+    let (gx, gy) = (points.iter().map(|p| p.0).sum::<f64>() / m, points.iter().map(|p| p.1).sum::<f64>() / m);
+    let sxx: f64 = points.iter().map(|p| (p.0 - gx).powi(2)).sum();
+    if !(sxx > 0.0) {
+        return Err("order: the stepsizes are all equal, so no slope can be fitted".into());
+    }
+    let slope = points.iter().map(|p| (p.0 - gx) * (p.1 - gy)).sum::<f64>() / sxx;
+    let residual = points.iter().map(|p| (p.1 - gy - slope * (p.0 - gx)).abs()).fold(0.0, f64::max);
+    Ok((slope, residual))
 }
 
 /// A solver function's arguments: each vector of the problem's length d.

@@ -223,6 +223,9 @@ struct RawRun {
     param: Option<Spanned<String>>,
     init: Option<Spanned<RawInit>>,
     threshold_param: Option<Spanned<String>>,
+    momentum: Option<Spanned<f64>>,
+    #[serde(default)]
+    nesterov: bool,
 }
 
 #[derive(Deserialize)]
@@ -266,6 +269,8 @@ pub struct RunDef {
     /// The parametrisation whose thresholds `threshold` and `divergence` are (the run's
     /// own unless `threshold_param` names another, e.g. md's for a uv run at md's γ).
     pub threshold_model: ModelSpec,
+    /// Heavy ball or Nesterov (`momentum = 0.9`, `nesterov = true`).
+    pub momentum: Option<crate::train::Momentum>,
 }
 
 /// A claim's parametrisation and start, the start's vectors as expressions per seed.
@@ -770,7 +775,7 @@ fn model_spec(
         (InitSpec::Weights { .. }, Param::Md) => {
             Err(l.error(at, "param = \"md\" starts from b0 (init = { b0 = \"…\" }), not u0, v0"))
         }
-        (InitSpec::Mirror { .. }, Param::Uv | Param::U2v2) => {
+        (InitSpec::Mirror { .. }, Param::Uv | Param::U2v2 | Param::Depth(_)) => {
             Err(l.error(at, format!("b0 is mirror descent's start; param = \"{}\" starts from u0, v0", p.name())))
         }
         _ => Ok(ModelSpec { param: p, init: spec }),
@@ -827,6 +832,7 @@ fn run_def(
         stepsize,
         max_iters: run_max_iters(l, r)?,
         tol: run_tol(l, r)?,
+        momentum: run_momentum(l, r, &model)?,
         threshold_model: match &r.threshold_param {
             Some(t) => model_spec(l, Some(t), None, Some(&model))?,
             None => model.clone(),
@@ -843,6 +849,17 @@ fn run_max_iters(l: &Loader, r: &RawRun) -> Result<usize, ClaimError> {
         &format!("max_iters must be in 1..={}", limits::MAX_STEPS),
     )?;
     Ok(*k.get_ref())
+}
+
+fn run_momentum(l: &Loader, r: &RawRun, model: &ModelSpec) -> Result<Option<crate::train::Momentum>, ClaimError> {
+    let Some(mu) = &r.momentum else {
+        return if r.nesterov { Err(l.error(0, "nesterov = true needs momentum = μ")) } else { Ok(None) };
+    };
+    let m = crate::train::Momentum::new(*mu.get_ref(), r.nesterov).map_err(|e| l.error(mu.span().start, e))?;
+    if model.param == Param::Md {
+        return Err(l.error(mu.span().start, "mirror descent (param = \"md\") has no weights to carry momentum"));
+    }
+    Ok(Some(m))
 }
 
 fn run_tol(l: &Loader, r: &RawRun) -> Result<f64, ClaimError> {

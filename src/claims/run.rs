@@ -17,7 +17,10 @@ use crate::model::{Init, Model};
 use crate::predict::kkt_residual;
 use crate::problem::{Problem, ProblemSpec};
 use crate::runfile::RunRecord;
-use crate::solve::{LpBackend, NewtonSettings, basis_pursuit, min_norm, solve_implicit, weighted_basis_pursuit};
+use crate::solve::{
+    LpBackend, NewtonSettings, basis_pursuit, depth_kkt_residual, min_norm, solve_depth_flow, solve_implicit,
+    weighted_basis_pursuit,
+};
 use crate::threshold::{Threshold, divergence_cached, stability_bound, threshold_cached};
 
 type ThresholdFn =
@@ -125,6 +128,7 @@ fn execute(
     config.tol = def.tol;
     config.history_cap = 2;
     config.first_order_gain = claim.first_order_gain;
+    config.momentum = def.momentum;
     let run = train(p, &config).map_err(|e| format!("run `{}`: {e}", def.name))?;
     let record = RunRecord::from_run(&run);
     let eff = record.effective_init();
@@ -261,6 +265,23 @@ impl<'a> SeedScope<'a> {
         Ok(model)
     }
 
+    /// Gradient flow's limit from `model`'s start and its KKT residual, checked without
+    /// the solver: argmin ψ_α (exact family) or depth D's potential.
+    fn flow(&self, model: &Model) -> Result<(DVector<f64>, f64), String> {
+        let (x, y) = (&self.p.x, &self.p.y);
+        if let Some(flow) = model.depth_flow() {
+            let sol = solve_depth_flow(x, y, &flow, &NewtonSettings::default()).map_err(|e| e.to_string())?;
+            let kkt = depth_kkt_residual(x, &flow, &sol.beta).map_err(|e| e.to_string())?;
+            return Ok((sol.beta, kkt));
+        }
+        let scales = model.gradient_flow().scales();
+        let beta = self.implicit(&scales)?;
+        let kkt = kkt_residual(x, &scales, &beta)
+            .map_err(|e| e.to_string())?
+            .ok_or("KKT residual not computable: entries of the flow's limit underflowed")?;
+        Ok((beta, kkt))
+    }
+
     fn beta_star(&self) -> Result<&DVector<f64>, String> {
         self.p.beta_star.as_ref().ok_or_else(|| "the problem has no beta_star".into())
     }
@@ -298,7 +319,7 @@ impl Scope for SeedScope<'_> {
             "alpha" => Value::Vec(self.alpha.clone()),
             "gradient_flow" => {
                 let model = self.model.as_ref().ok_or("a start cannot use gradient_flow (it depends on the start)")?;
-                Value::Vec(self.implicit(&model.gradient_flow().scales())?)
+                Value::Vec(self.flow(model)?.0)
             }
             "index" => Value::Vec(DVector::from_fn(d, |i, _| i as f64)),
             "uniform" => {
@@ -328,6 +349,8 @@ impl Scope for SeedScope<'_> {
             "bound" => return num(r.bound),
             "iters" => return num(r.run.iters as f64),
             "threshold" => return r.threshold.map_or(Err(format!("run `{run}` has no threshold")), |t| num(t.lo)),
+            "flow" => return self.flow(&r.run.model).map(|(b, _)| Value::Vec(b)),
+            "flow_kkt" => return self.flow(&r.run.model).map(|(_, kkt)| Value::Num(kkt)),
             "divergence" => {
                 return r.divergence.map_or(Err(format!("run `{run}` has no divergence threshold")), |t| num(t.lo));
             }
@@ -335,6 +358,19 @@ impl Scope for SeedScope<'_> {
         }
         if let Stop::Diverged { step } = r.run.stop {
             return Err(format!("run `{run}` (γ = {:.4e}) diverged at step {step}", r.stepsize));
+        }
+        if field == "balance_gain" {
+            return vec(&r.run.balance_gain());
+        }
+        if !r.run.has_exact_theory() && !matches!(field, "beta" | "u" | "v" | "loss" | "loss_climb") {
+            let what = match r.run.momentum {
+                Some(m) => format!("a momentum run (μ = {})", m.mu),
+                None => r.run.model.param.name(),
+            };
+            return Err(format!(
+                "run `{run}` is {what}: it has no `{field}` (no exact discrete-time theory: no gain, no Theorem 1); \
+                 compare `{run}.beta` with `{run}.flow`, or read `{run}.balance_gain`"
+            ));
         }
         match field {
             "beta" => vec(&r.record.beta),

@@ -11,8 +11,9 @@ use super::ImageFormat;
 static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 const FONT_FAMILY: &str = "DejaVu Sans";
 
-/// PNG pixels per SVG unit (2: sharp on high-density screens and in slides).
-const PNG_SCALE: f32 = 2.0;
+/// PNG pixels per SVG unit: the drawing has 96 units per inch at print size, so 3.125
+/// gives a 300 dpi PNG.
+const PNG_SCALE: f32 = 3.125;
 
 fn fonts() -> Arc<usvg::fontdb::Database> {
     static DB: OnceLock<Arc<usvg::fontdb::Database>> = OnceLock::new();
@@ -41,10 +42,13 @@ pub fn png(svg: &str) -> Result<Vec<u8>, String> {
     pixmap.encode_png().map_err(|e| format!("PNG encoding: {e}"))
 }
 
-/// The SVG as a one-page PDF with the font embedded (vector, for LaTeX).
+/// SVG units per inch at print size (plot draws figures at their print size in these).
+const UNITS_PER_INCH: f32 = 96.0;
+
+/// The SVG as a one-page PDF at print size with the font embedded (vector, for LaTeX).
 pub fn pdf(svg: &str) -> Result<Vec<u8>, String> {
     let tree = tree(svg)?;
-    svg2pdf::to_pdf(&tree, svg2pdf::ConversionOptions::default(), svg2pdf::PageOptions::default())
+    svg2pdf::to_pdf(&tree, svg2pdf::ConversionOptions::default(), svg2pdf::PageOptions { dpi: UNITS_PER_INCH })
         .map_err(|e| format!("PDF conversion: {e}"))
 }
 

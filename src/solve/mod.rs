@@ -1,7 +1,9 @@
 //! Solvers for the problems the theory relates: the implicit-regularisation problem
 //! (hyperbolic entropy, dual Newton), weighted basis pursuit (LP), the minimum-ℓ2
-//! interpolator, and the small-scale limit that links the first two.
+//! interpolator, the small-scale limit that links the first two, and gradient flow's
+//! limit on deeper networks.
 
+mod depth;
 mod homotopy;
 mod implicit;
 mod limit;
@@ -10,6 +12,7 @@ mod newton_system;
 mod potential;
 mod unit_scales;
 
+pub use depth::{DepthFlow, DepthFlowSolution, depth_kkt_residual, solve_depth_flow};
 pub use homotopy::{HomotopySolution, l1_homotopy};
 pub use implicit::{ImplicitSolution, MAX_EXPONENT, MAX_RESIDUAL, NewtonSettings, solve_implicit};
 pub use limit::{LimitPoint, weighted_bp_limit_curve};

@@ -2,7 +2,7 @@
 //! per step), row-major X for SGD (only the batch rows are touched).
 
 use crate::bias::SERIES_LIMIT;
-use crate::model::{Model, beta_of};
+use crate::model::{Model, Param, beta_of};
 use crate::trajectory::{DegenerateFactor, GainAccumulator};
 
 /// Σ a_i b_i: with 8 independent accumulators for short vectors and 32 for long ones
@@ -59,9 +59,65 @@ pub struct Weights {
 
 /// How one step moves (w₊, w₋) given x = s·γ·g (theory/README.md § Other starts and
 /// parametrisations): [`Linear`] for b = u ⊙ v and b = u² − v², [`ExpSeries`] or [`Exp`]
-/// for mirror descent.
+/// for mirror descent, [`Depth`] for b = u^D − v^D; and how the weights make b.
 pub trait Factors {
     fn apply(wp: f64, wm: f64, x: f64) -> (f64, f64);
+
+    /// b = ½(w₊² − w₋²).
+    #[inline(always)]
+    fn beta(wp: f64, wm: f64) -> f64 {
+        beta_of(wp, wm)
+    }
+}
+
+/// b = u^D − v^D with (w₊, w₋) = (u, v): u ← u − x D u^{D−1}, v ← v + x D v^{D−1}
+/// (x = γg; theory/README.md § Deeper networks and momentum).
+pub struct Depth<const D: i32>;
+
+impl<const D: i32> Factors for Depth<D> {
+    #[inline(always)]
+    fn apply(u: f64, v: f64, x: f64) -> (f64, f64) {
+        let k = x * D as f64;
+        (u - k * u.powi(D - 1), v + k * v.powi(D - 1))
+    }
+
+    #[inline(always)]
+    fn beta(u: f64, v: f64) -> f64 {
+        u.powi(D) - v.powi(D)
+    }
+}
+
+/// Runs `$body` with `$F` the [`Depth`] factors of depth `$d` (3..=8, checked by
+/// [`crate::model::Param::parse`]).
+macro_rules! with_depth_factors {
+    ($d:expr, $F:ident => $body:expr) => {
+        match $d {
+            3 => {
+                type $F = $crate::train::kernels::Depth<3>;
+                $body
+            }
+            4 => {
+                type $F = $crate::train::kernels::Depth<4>;
+                $body
+            }
+            5 => {
+                type $F = $crate::train::kernels::Depth<5>;
+                $body
+            }
+            6 => {
+                type $F = $crate::train::kernels::Depth<6>;
+                $body
+            }
+            7 => {
+                type $F = $crate::train::kernels::Depth<7>;
+                $body
+            }
+            _ => {
+                type $F = $crate::train::kernels::Depth<8>;
+                $body
+            }
+        }
+    };
 }
 
 /// w₊ ← (1 − x) w₊, w₋ ← (1 + x) w₋.
@@ -166,14 +222,14 @@ macro_rules! with_exp_factors {
 #[inline(always)]
 pub fn advance<F: Factors>(wp: f64, wm: f64, x: f64) -> (f64, f64, f64) {
     let (p, m) = F::apply(wp, wm, x);
-    (p, m, beta_of(p, m))
+    (p, m, F::beta(p, m))
 }
 
 impl Weights {
     /// From the signed w±,₀ of a start.
     pub fn init(model: &Model) -> Self {
         let (wp, wm) = model.start();
-        let b = wp.iter().zip(wm.iter()).map(|(p, m)| beta_of(*p, *m)).collect();
+        let b = wp.iter().zip(wm.iter()).map(|(p, m)| model.param.beta(*p, *m)).collect();
         Self { w_plus: wp.as_slice().to_vec(), w_minus: wm.as_slice().to_vec(), b }
     }
 
@@ -278,7 +334,8 @@ pub fn gd_step_blocked<F: Factors>(
 /// and Gain, ρ += q(x), (q₋ - q₊)(x) for the parametrisations with a gain (`acc`; mirror
 /// descent, `acc = None`, moves by e^{∓x} and has none). `row_max[i]` = max_j |X_ij|
 /// bounds |x| for batch 1 without a pass, so the update and the accumulation share one
-/// loop there. `xs` is scratch of length d. Returns Σ r_i² over the batch.
+/// loop there. Depth D (`param`) moves (u, v) by [`Depth`] and has no gain. `xs` is
+/// scratch of length d. Returns Σ r_i² over the batch.
 #[allow(clippy::too_many_arguments)]
 pub fn sgd_step(
     x_rm: &[f64],
@@ -289,6 +346,7 @@ pub fn sgd_step(
     w: &mut Weights,
     xs: &mut [f64],
     acc: Option<&mut GainAccumulator>,
+    param: Param,
 ) -> Result<f64, DegenerateFactor> {
     let d = w.b.len();
     let scale = gamma / rows.len() as f64;
@@ -297,6 +355,10 @@ pub fn sgd_step(
         let ri = dot(row, &w.b) - y[*i];
         let c = scale * ri;
         let bound = c.abs() * row_max[*i];
+        if let Param::Depth(depth) = param {
+            with_depth_factors!(depth, F => w.update_scaled::<F>(c, row, xs));
+            return Ok(ri * ri);
+        }
         match acc {
             Some(acc) if bound < SERIES_LIMIT && acc.first_order.is_none() => {
                 let (wp, wm, b) = (&mut w.w_plus[..d], &mut w.w_minus[..d], &mut w.b[..d]);
@@ -322,6 +384,10 @@ pub fn sgd_step(
         batch_sq += ri * ri;
         axpy(xs, scale * ri, row);
     }
+    if let Param::Depth(depth) = param {
+        with_depth_factors!(depth, F => w.update::<F>(xs));
+        return Ok(batch_sq);
+    }
     match acc {
         Some(acc) => {
             w.update::<Linear>(xs);
@@ -330,4 +396,124 @@ pub fn sgd_step(
         None => with_exp_factors!(crate::trajectory::max_abs(xs), F => w.update::<F>(xs)),
     }
     Ok(batch_sq)
+}
+
+/// The previous weights of a momentum run (velocity = w − prev) and, for Nesterov, the
+/// iterate at the look-ahead point w + μ(w − prev) where the gradient is taken.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MomentumState {
+    pub prev_plus: Vec<f64>,
+    pub prev_minus: Vec<f64>,
+    /// b at the point the next gradient is taken (b itself for heavy ball).
+    pub b_eval: Vec<f64>,
+}
+
+impl MomentumState {
+    /// Zero velocity at the start.
+    pub fn new(w: &Weights) -> Self {
+        Self { prev_plus: w.w_plus.clone(), prev_minus: w.w_minus.clone(), b_eval: w.b.clone() }
+    }
+}
+
+/// One coordinate's momentum step given x = s·γ·g at the evaluation point: heavy ball
+/// w ← step(w) + μ(w − prev); Nesterov w ← step(w + μ(w − prev)). Moves prev to w and
+/// returns the new b and the b of the next evaluation point.
+#[inline(always)]
+fn advance_momentum<F: Factors>(
+    (wp, wm): (&mut f64, &mut f64),
+    (pp, pm): (&mut f64, &mut f64),
+    x: f64,
+    mu: f64,
+    nesterov: bool,
+) -> (f64, f64) {
+    let (p, m) = (*wp, *wm);
+    let (vp, vm) = (p - *pp, m - *pm);
+    let (np, nm) = if nesterov {
+        F::apply(p + mu * vp, m + mu * vm, x)
+    } else {
+        let (gp, gm) = F::apply(p, m, x);
+        (gp + mu * vp, gm + mu * vm)
+    };
+    (*pp, *pm, *wp, *wm) = (p, m, np, nm);
+    let b = F::beta(np, nm);
+    let b_eval = if nesterov { F::beta(np + mu * (np - p), nm + mu * (nm - m)) } else { b };
+    (b, b_eval)
+}
+
+/// One full-batch momentum step in a single pass over X ([`gd_step`] with momentum
+/// `mu`): `r_eval` is the residual at the evaluation point; on return `r_next` holds
+/// X b_next − y and `r_eval_next` the next evaluation point's residual (Nesterov; heavy
+/// ball leaves it untouched, its evaluation point is the iterate).
+#[allow(clippy::too_many_arguments)]
+pub fn gd_step_momentum<F: Factors>(
+    x_cm: &[f64],
+    y: &[f64],
+    (gamma, mu, nesterov): (f64, f64, bool),
+    w: &mut Weights,
+    mom: &mut MomentumState,
+    r_eval: &[f64],
+    r_next: &mut [f64],
+    r_eval_next: &mut [f64],
+    xs: &mut [f64],
+) {
+    let n = y.len();
+    let scale = gamma / n as f64;
+    r_next.iter_mut().zip(y).for_each(|(ri, yi)| *ri = -yi);
+    if nesterov {
+        r_eval_next.iter_mut().zip(y).for_each(|(ri, yi)| *ri = -yi);
+    }
+    for (j, col) in x_cm.chunks_exact(n).enumerate() {
+        let xj = scale * dot(col, r_eval);
+        xs[j] = xj;
+        let (b, b_eval) = advance_momentum::<F>(
+            (&mut w.w_plus[j], &mut w.w_minus[j]),
+            (&mut mom.prev_plus[j], &mut mom.prev_minus[j]),
+            xj,
+            mu,
+            nesterov,
+        );
+        w.b[j] = b;
+        mom.b_eval[j] = b_eval;
+        axpy(r_next, b, col);
+        if nesterov {
+            axpy(r_eval_next, b_eval, col);
+        }
+    }
+}
+
+/// One stochastic momentum step on the batch `rows` of row-major X: the batch gradient
+/// at the evaluation point (`mom.b_eval`), then every coordinate's momentum step.
+/// Returns Σ r_i² over the batch (at the evaluation point).
+#[allow(clippy::too_many_arguments)]
+pub fn sgd_step_momentum<F: Factors>(
+    x_rm: &[f64],
+    y: &[f64],
+    rows: &[usize],
+    (gamma, mu, nesterov): (f64, f64, bool),
+    w: &mut Weights,
+    mom: &mut MomentumState,
+    xs: &mut [f64],
+) -> f64 {
+    let d = w.b.len();
+    let scale = gamma / rows.len() as f64;
+    xs.fill(0.0);
+    let mut batch_sq = 0.0;
+    for &i in rows {
+        let row = &x_rm[i * d..(i + 1) * d];
+        let ri = dot(row, &mom.b_eval) - y[i];
+        batch_sq += ri * ri;
+        axpy(xs, scale * ri, row);
+    }
+    for (j, &xj) in xs.iter().enumerate() {
+        let (b, b_eval) = advance_momentum::<F>(
+            (&mut w.w_plus[j], &mut w.w_minus[j]),
+            (&mut mom.prev_plus[j], &mut mom.prev_minus[j]),
+            xj,
+            mu,
+            nesterov,
+        );
+        w.b[j] = b;
+        mom.b_eval[j] = b_eval;
+    }
+    batch_sq
 }

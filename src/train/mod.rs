@@ -9,8 +9,8 @@ mod kernels;
 mod schedule;
 
 pub use kernels::{
-    EXP_LIMITS, Exp, ExpSeries, Factors, GD_BLOCK, Linear, Weights, axpy, dot, exp_terms, gd_step, gd_step_blocked,
-    sgd_step,
+    Depth, EXP_LIMITS, Exp, ExpSeries, Factors, GD_BLOCK, Linear, MomentumState, Weights, axpy, dot, exp_terms,
+    gd_step, gd_step_blocked, gd_step_momentum, sgd_step, sgd_step_momentum,
 };
 pub use schedule::{Batching, Stepsizes, load_schedule};
 
@@ -36,6 +36,7 @@ pub const BLOWUP: f64 = 1e16;
 /// | check_every | 4 epochs | SGD: steps between full-loss checks |
 /// | first_order_gain | false | also accumulate Σ γ_k² g_k² |
 /// | trace_growth | None | GD: keep (step, loss, b) at k = 0 and then k ← max(k+1, ⌈k(1+growth)⌉) |
+/// | momentum | None | heavy ball or Nesterov on the weights ([`Momentum`]) |
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainConfig {
     pub model: Model,
@@ -48,6 +49,26 @@ pub struct TrainConfig {
     pub check_every: Option<usize>,
     pub first_order_gain: bool,
     pub trace_growth: Option<f64>,
+    pub momentum: Option<Momentum>,
+}
+
+/// Momentum on the network's weights (theory/README.md § Deeper networks and momentum):
+/// heavy ball θ ← θ − γ∇(θ) + μ(θ − θ_prev), or Nesterov, whose gradient is taken at
+/// θ + μ(θ − θ_prev); from zero velocity.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Momentum {
+    pub mu: f64,
+    pub nesterov: bool,
+}
+
+impl Momentum {
+    /// Checks 0 ≤ μ < 1.
+    pub fn new(mu: f64, nesterov: bool) -> Result<Self, String> {
+        if !(mu.is_finite() && (0.0..1.0).contains(&mu)) {
+            return Err(format!("momentum μ = {mu} must be in [0, 1)"));
+        }
+        Ok(Self { mu, nesterov })
+    }
 }
 
 impl TrainConfig {
@@ -68,6 +89,7 @@ impl TrainConfig {
             check_every: None,
             first_order_gain: false,
             trace_growth: None,
+            momentum: None,
         }
     }
 
@@ -78,6 +100,12 @@ impl TrainConfig {
         self.stepsizes.check().map_err(TrainError::Config)?;
         crate::limits::check_count("the step cap (--iters)", self.max_iters, crate::limits::MAX_STEPS)
             .map_err(TrainError::Config)?;
+        if let Some(m) = self.momentum {
+            Momentum::new(m.mu, m.nesterov).map_err(TrainError::Config)?;
+            if self.model.param == Param::Md {
+                return bad("mirror descent has no weights to carry momentum: use --param uv, u2v2 or depth:D".into());
+            }
+        }
         if self.tol.is_nan() || self.tol < 0.0 {
             return bad(format!("tol is {}; it must be ≥ 0", self.tol));
         }
@@ -117,6 +145,8 @@ pub enum TrainError {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Run {
     pub model: Model,
+    /// Momentum, when the run used it (then the gain accumulators stay empty: no theory).
+    pub momentum: Option<Momentum>,
     pub weights: Weights,
     pub accumulator: GainAccumulator,
     pub history: LossHistory,
@@ -153,6 +183,20 @@ impl Run {
     pub fn diverged(&self) -> bool {
         matches!(self.stop, Stop::Diverged { .. })
     }
+
+    /// Whether Theorem 1 covers this run: the exact family, no momentum.
+    pub fn has_exact_theory(&self) -> bool {
+        self.model.param.is_exact() && self.momentum.is_none()
+    }
+
+    /// The balance gain ln|w₊,₀w₋,₀| − ln|w₊w₋| per coordinate (the gain, by the
+    /// conservation law, for the exact family without momentum; a measurement otherwise).
+    pub fn balance_gain(&self) -> DVector<f64> {
+        let (p0, m0) = self.model.start();
+        DVector::from_fn(p0.len(), |i, _| {
+            (p0[i] * m0[i]).abs().ln() - (self.weights.w_plus[i] * self.weights.w_minus[i]).abs().ln()
+        })
+    }
 }
 
 /// Runs (S)GD on the config's model from its start until L(b) < tol, the step cap, the end of
@@ -162,9 +206,11 @@ pub fn train(problem: &Problem, config: &TrainConfig) -> Result<Run, TrainError>
     config.check(n, d)?;
     let max_iters = config.stepsizes.len().map_or(config.max_iters, |k| k.min(config.max_iters));
     let mut state = State::new(problem, config);
-    let stop = match config.batching {
-        Batching::Full => state.run_gd(problem, config, max_iters)?,
-        _ => state.run_sgd(problem, config, max_iters)?,
+    let stop = match (config.batching.clone(), config.momentum) {
+        (Batching::Full, None) => state.run_gd(problem, config, max_iters)?,
+        (_, None) => state.run_sgd(problem, config, max_iters)?,
+        (Batching::Full, Some(m)) => state.run_gd_momentum(problem, config, max_iters, m),
+        (_, Some(m)) => state.run_sgd_momentum(problem, config, max_iters, m),
     };
     Ok(state.finish(config, stop))
 }
@@ -263,6 +309,11 @@ impl State {
                     kernels::gd_step_blocked::<Linear>(x_cm, y, gx, w, r, r_next, xs, parts)
                 }
                 Param::Uv | Param::U2v2 => kernels::gd_step::<Linear>(x_cm, y, gx, w, r, r_next, xs),
+                Param::Depth(depth) => with_depth_factors!(depth, F => if blocked {
+                    kernels::gd_step_blocked::<F>(x_cm, y, gx, w, r, r_next, xs, parts)
+                } else {
+                    kernels::gd_step::<F>(x_cm, y, gx, w, r, r_next, xs)
+                }),
             }
             if param.has_gain() {
                 self.acc.add(&self.xs)?;
@@ -294,7 +345,7 @@ impl State {
             let rows = sampler.next(k).expect("SGD batching yields rows");
             let (w, xs, gx) = (&mut self.weights, &mut self.xs, c.model.param.x_scale() * gamma);
             let acc = c.model.param.has_gain().then_some(&mut self.acc);
-            let batch_sq = kernels::sgd_step(&x_rm, &row_max, y, rows, gx, w, xs, acc)?;
+            let batch_sq = kernels::sgd_step(&x_rm, &row_max, y, rows, gx, w, xs, acc, c.model.param)?;
             if c.record_batches {
                 self.batches.extend_from_slice(rows);
             }
@@ -309,12 +360,81 @@ impl State {
         Ok(self.observe(max_iters, loss_of(&self.r), loss0, c.tol).unwrap_or(Stop::MaxIters))
     }
 
+    fn run_gd_momentum(&mut self, p: &Problem, c: &TrainConfig, max_iters: usize, m: Momentum) -> Stop {
+        let (x_cm, y) = (p.x.as_slice(), p.y.as_slice());
+        let loss0 = self.loss;
+        let param = c.model.param;
+        let mut mom = MomentumState::new(&self.weights);
+        let (mut r_eval, mut r_eval_next) = (self.r.clone(), vec![0.0; p.n()]);
+        for k in 0..max_iters {
+            if let Some(stop) = self.observe(k, loss_of(&self.r), loss0, c.tol) {
+                return stop;
+            }
+            let gamma = c.stepsizes.at(k);
+            let at = (param.x_scale() * gamma, m.mu, m.nesterov);
+            let (w, xs, r_next) = (&mut self.weights, &mut self.xs, &mut self.r_next);
+            let r_at = if m.nesterov { &r_eval } else { &self.r };
+            match param {
+                Param::Depth(depth) => with_depth_factors!(depth, F => kernels::gd_step_momentum::<F>(
+                    x_cm, y, at, w, &mut mom, r_at, r_next, &mut r_eval_next, xs
+                )),
+                _ => kernels::gd_step_momentum::<Linear>(x_cm, y, at, w, &mut mom, r_at, r_next, &mut r_eval_next, xs),
+            }
+            self.stepsizes.push(gamma);
+            std::mem::swap(&mut self.r, &mut self.r_next);
+            std::mem::swap(&mut r_eval, &mut r_eval_next);
+        }
+        self.observe(max_iters, loss_of(&self.r), loss0, c.tol).unwrap_or(Stop::MaxIters)
+    }
+
+    fn run_sgd_momentum(&mut self, p: &Problem, c: &TrainConfig, max_iters: usize, m: Momentum) -> Stop {
+        let n = p.n();
+        let x_rm: Vec<f64> = p.x.transpose().as_slice().to_vec();
+        let (x_cm, y) = (p.x.as_slice(), p.y.as_slice());
+        let mut sampler = BatchSampler::new(&c.batching, n);
+        let loss0 = self.loss;
+        let check_every = c.check_every.unwrap_or(4 * n.div_ceil(batch_size(&c.batching).max(1))).max(1);
+        let batch_limit = 2.0 * n as f64 * BLOWUP * loss0.max(f64::MIN_POSITIVE);
+        let param = c.model.param;
+        let mut mom = MomentumState::new(&self.weights);
+        for k in 0..max_iters {
+            if k % check_every == 0 {
+                kernels::residual_cm(x_cm, y, &self.weights.b, &mut self.r);
+                if let Some(stop) = self.observe(k, loss_of(&self.r), loss0, c.tol) {
+                    return stop;
+                }
+            }
+            let gamma = c.stepsizes.at(k);
+            let rows = sampler.next(k).expect("SGD batching yields rows");
+            let at = (param.x_scale() * gamma, m.mu, m.nesterov);
+            let (w, xs) = (&mut self.weights, &mut self.xs);
+            let batch_sq = match param {
+                Param::Depth(depth) => {
+                    with_depth_factors!(depth, F => kernels::sgd_step_momentum::<F>(&x_rm, y, rows, at, w, &mut mom, xs))
+                }
+                _ => kernels::sgd_step_momentum::<Linear>(&x_rm, y, rows, at, w, &mut mom, xs),
+            };
+            if c.record_batches {
+                self.batches.extend_from_slice(rows);
+            }
+            if !(batch_sq.is_finite() && batch_sq <= batch_limit) {
+                self.iters = k;
+                self.loss = f64::INFINITY;
+                return Stop::Diverged { step: k };
+            }
+            self.stepsizes.push(gamma);
+        }
+        kernels::residual_cm(x_cm, y, &self.weights.b, &mut self.r);
+        self.observe(max_iters, loss_of(&self.r), loss0, c.tol).unwrap_or(Stop::MaxIters)
+    }
+
     fn finish(mut self, c: &TrainConfig, stop: Stop) -> Run {
         self.history.finish(self.iters, self.loss);
         let m = batch_size(&c.batching);
         let batches = (c.record_batches && m > 0).then(|| (m, std::mem::take(&mut self.batches)));
         Run {
             model: c.model.clone(),
+            momentum: c.momentum,
             weights: self.weights,
             accumulator: self.acc,
             history: self.history,
