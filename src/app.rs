@@ -1270,6 +1270,7 @@ pub fn compare_cmd(mut a: CompareArgs) -> Result<Outcome> {
         None => ProblemSource::Generated(a.generator),
     };
     a.spec.param = a.family.param;
+    crate::sweep::exact_only(a.spec.param, "compare").map_err(Error::Usage)?;
     if a.family.init.is_some() {
         let d = match &source {
             ProblemSource::Fixed(p) => p.d(),

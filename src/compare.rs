@@ -63,6 +63,7 @@ pub struct CompareSpec {
 impl CompareSpec {
     /// The built-in runs' model on d coordinates (checked).
     pub fn model(&self, d: usize) -> Result<Model, String> {
+        crate::sweep::exact_only(self.param, "compare")?;
         let model = match &self.init {
             Some(init) => Model { param: self.param, init: init.clone() },
             None => Model::new(self.param, DVector::from_element(d, self.alpha)),

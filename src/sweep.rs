@@ -89,6 +89,18 @@ pub struct Grid {
     pub init: Option<GridInit>,
 }
 
+/// Refuses a parametrisation without Theorem 1 in a command whose rows report the
+/// theory's limit (depth D: `predict` and the claims compare with gradient flow's limit).
+pub fn exact_only(param: Param, command: &str) -> Result<(), String> {
+    match param {
+        Param::Depth(d) => Err(format!(
+            "{command} reports Theorem 1's limit, which depth:{d} does not have (no exact discrete-time theory): \
+             use train + predict --param depth:{d} (gradient flow's limit) or a claim with `order(…)`"
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// A start file of a sweep (`--init`): its path and content hash (part of the
 /// fingerprint) and the start it holds.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -192,6 +204,7 @@ impl Grid {
     }
 
     pub fn check(&self) -> Result<(), String> {
+        exact_only(self.param, "sweep")?;
         if self.d <= self.n || self.sparsity > self.d || self.n == 0 {
             return Err(format!(
                 "need 0 < n < d and sparsity ≤ d (n = {}, d = {}, s = {})",

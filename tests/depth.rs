@@ -218,6 +218,17 @@ fn momentum_and_depth_are_refused_where_no_theory_applies_exit_2_nothing_written
         assert_eq!(code, 2, "{cmd:?}: {err}");
         assert!(err.contains("array `momentum`") && err.contains("no exact theory"), "{err}");
     }
+    // The commands that report Theorem 1's limit refuse depth by name, writing nothing.
+    let sweep_out = dir.s("sweep.jsonl");
+    for cmd in [
+        vec!["compare", "--problem", &pp, "--param", "depth:3", "--run", "gd:0.01"],
+        vec!["sweep", "--param", "depth:3", "--stepsizes", "0.01:0.02:2", "--out", &sweep_out],
+    ] {
+        let (code, _, err) = dlncheck(&cmd);
+        assert_eq!(code, 2, "{cmd:?}: {err}");
+        assert!(err.contains("depth:3 does not have") && !err.contains("shape mismatch"), "{err}");
+    }
+    assert!(!dir.path("sweep.jsonl").exists());
     // A depth start must be positive, by name.
     let init = dir.s("init.npz");
     let mut w = NpzWriter::new();
@@ -254,5 +265,64 @@ fn the_order_fit_is_exact_on_a_power_law_and_refuses_what_has_no_log() {
         vec![(1.0, 0.1), (2.0, 0.1), (3.0, 0.1)],
     ] {
         assert!(log_log_fit(&pairs(&bad)).is_err(), "{bad:?}");
+    }
+}
+
+fn cases() -> u32 {
+    std::env::var("DLNCHECK_PROPTEST_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(64)
+}
+
+use proptest::prelude::*;
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
+
+    /// Any text: parsed as one of the parametrisations or refused with a message, never a
+    /// panic; depth:D only for D in 3..=8.
+    #[test]
+    fn param_parse_never_panics(text in "\\\\PC{0,12}|depth:[0-9]{1,4}|depth: ?-?[0-9]") {
+        match Param::parse(&text) {
+            Ok(Param::Depth(d)) => prop_assert!((3..=8).contains(&d)),
+            Ok(p) => prop_assert_eq!(p.name(), text.trim()),
+            Err(m) => prop_assert!(m.contains("unknown parametrisation")),
+        }
+    }
+
+    /// μ is accepted exactly on [0, 1).
+    #[test]
+    fn momentum_is_checked(mu in prop_oneof![any::<f64>(), -2.0..2.0f64, Just(1.0), Just(0.0), Just(f64::NAN)]) {
+        prop_assert_eq!(Momentum::new(mu, false).is_ok(), (0.0..1.0).contains(&mu));
+    }
+
+    /// The depth flow's solver on targets from 1e-300 to 1e300 and scales from 1e-2 to
+    /// 1e2: an answer within its residual bound and with a small KKT residual, or a typed
+    /// error; never a panic or a silent non-answer.
+    #[test]
+    fn the_depth_flow_solver_answers_or_says_why(
+        depth in 3u8..=6,
+        y_exp in -300i32..=300,
+        a_exp in -2.0..2.0f64,
+        seed in 0u64..4,
+    ) {
+        let p = ProblemSpec { n: 6, d: 12, sparsity: 2, seed, ..ProblemSpec::default() }.generate().unwrap();
+        let y = &p.y * 10f64.powi(y_exp);
+        let w0 = DVector::from_element(p.d(), 10f64.powf(a_exp));
+        let flow = DepthFlow::new(depth, &w0, &w0);
+        if let Ok(sol) = solve_depth_flow(&p.x, &y, &flow, &NewtonSettings::default()) {
+            prop_assert!(sol.residual <= 1e-10, "residual {:e}", sol.residual);
+            prop_assert!(sol.beta.iter().all(|b| b.is_finite()));
+            let r = dlncheck::numeric::rel_residual(&(&p.x * &sol.beta - &y), &y);
+            prop_assert!(r <= 1e-9, "recomputed residual {r:e}");
+        }
+    }
+
+    /// The order fit on any numbers: a slope and a residual, or an error; never a panic.
+    #[test]
+    fn the_order_fit_never_panics(v in proptest::collection::vec((any::<f64>(), any::<f64>()), 3..8)) {
+        let args: Vec<Value> = v.iter().flat_map(|(a, g)| [Value::Num(*a), Value::Num(*g)]).collect();
+        if let Ok((slope, residual)) = log_log_fit(&args) {
+            prop_assert!(v.iter().all(|(a, g)| *a > 0.0 && *g > 0.0 && a.is_finite() && g.is_finite()));
+            prop_assert!(slope.is_finite() && residual.is_finite() && residual >= 0.0);
+        }
     }
 }

@@ -327,6 +327,9 @@ pub fn log_log_fit(args: &[Value]) -> Result<(f64, f64), String> {
     }
     let slope = points.iter().map(|p| (p.0 - gx) * (p.1 - gy)).sum::<f64>() / sxx;
     let residual = points.iter().map(|p| (p.1 - gy - slope * (p.0 - gx)).abs()).fold(0.0, f64::max);
+    if !(slope.is_finite() && residual.is_finite()) {
+        return Err("order: the fit is not finite (the stepsizes are too close together)".into());
+    }
     Ok((slope, residual))
 }
 
