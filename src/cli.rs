@@ -98,13 +98,29 @@ pub struct GridFlags {
     tol: f64,
     #[command(flatten)]
     family: FamilyFlags,
+    #[command(flatten)]
+    momentum: MomentumFlags,
 }
 
 impl GridFlags {
     /// The grid these flags describe (a problem file and a start file are read here).
     pub fn grid(self) -> app::Result<Grid> {
-        let Self { problem, n, d, sparsity, alpha, mean, algorithm, fractions, stepsizes, seeds, iters, tol, family } =
-            self;
+        let Self {
+            problem,
+            n,
+            d,
+            sparsity,
+            alpha,
+            mean,
+            algorithm,
+            fractions,
+            stepsizes,
+            seeds,
+            iters,
+            tol,
+            family,
+            momentum,
+        } = self;
         let family = family.family()?;
         let usage = app::Error::Usage;
         let list = |flag: &str, s: &str| -> app::Result<Vec<f64>> {
@@ -150,6 +166,7 @@ impl GridFlags {
             init: family.init.as_deref().map(|f| GridInit::load(f, family.param, d)).transpose()?,
             problem,
             param: family.param,
+            momentum: momentum.momentum()?,
         })
     }
 }
@@ -455,6 +472,8 @@ pub enum Command {
         alpha: f64,
         #[command(flatten)]
         family: FamilyFlags,
+        #[command(flatten)]
+        momentum: MomentumFlags,
         /// `gd:γ` or `sgd:γ:m`, repeatable.
         #[arg(long = "run")]
         runs: Vec<String>,
@@ -654,6 +673,7 @@ pub fn run(command: Command) -> app::Result<Outcome> {
             problem,
             alpha,
             family,
+            momentum,
             runs,
             trajectories,
             seeds,
@@ -681,6 +701,7 @@ pub fn run(command: Command) -> app::Result<Outcome> {
                 tol,
                 backend,
                 trajectories: Vec::new(),
+                momentum: momentum.momentum()?,
             };
             let generator = ProblemSpec { n, d, sparsity, mean, ..ProblemSpec::default() };
             let format = Format::parse(format.as_deref().unwrap_or("md")).map_err(app::Error::Usage)?;

@@ -58,6 +58,9 @@ pub struct CompareSpec {
     pub backend: LpBackend,
     /// Runs logged elsewhere, compared on the given problem beside the built-in runs.
     pub trajectories: Vec<LoggedRun>,
+    /// Momentum for the built-in runs (no theory: their theory and weighted-BP rows are
+    /// empty and the gain columns hold the balance gain).
+    pub momentum: Option<crate::train::Momentum>,
 }
 
 impl CompareSpec {
@@ -175,8 +178,14 @@ fn compare_one(p: &Problem, spec: &CompareSpec, seed: u64, notes: &mut Vec<Strin
         let mut config = TrainConfig::with_model(model.clone(), Stepsizes::Constant(run_spec.stepsize), batching);
         config.max_iters = spec.max_iters;
         config.tol = spec.tol;
+        config.momentum = spec.momentum;
         let run = train(p, &config).map_err(|e| SolveError::Shape(e.to_string()))?;
-        let label = run_spec.label();
+        let label = match spec.momentum {
+            Some(m) => {
+                format!("{} {} μ={}", run_spec.label(), if m.nesterov { "nesterov" } else { "heavy ball" }, m.mu)
+            }
+            None => run_spec.label(),
+        };
         let flag = match run.stop {
             Stop::Diverged { step } => Some(RowFlag::Diverged { seed, step }),
             _ if run.loss >= CONVERGED_LOSS => Some(RowFlag::NotConverged { seed, loss: run.loss }),
@@ -187,6 +196,17 @@ fn compare_one(p: &Problem, spec: &CompareSpec, seed: u64, notes: &mut Vec<Strin
         }
         let run_rows = if matches!(flag, Some(RowFlag::Diverged { .. })) {
             RUN_ROWS.map(|r| (format!("{label}: {r}"), metrics_nan())).to_vec()
+        } else if !run.has_exact_theory() {
+            if seed == 0 && !notes.iter().any(|n| n.contains("momentum has no theory")) {
+                notes.push(
+                    "momentum has no theory: its theory and weighted-BP rows are empty, its gain columns hold the \
+                     balance gain ln|w₊,₀w₋,₀| − ln|w₊w₋|"
+                        .into(),
+                );
+            }
+            let mut rows = RUN_ROWS.map(|r| (format!("{label}: {r}"), metrics_nan())).to_vec();
+            rows[0].1 = metrics(p, &run.beta(), Some(&run.balance_gain()), None);
+            rows
         } else {
             let rec = RunRecord::from_run(&run);
             run_rows(p, &label, &rec.beta, &rec.effective_init(), spec, seed, notes)?

@@ -87,6 +87,10 @@ pub struct Grid {
     /// A start for every run (`--init`), replacing the default start at α.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub init: Option<GridInit>,
+    /// Momentum for every run (no theory: `gain_l1` and `gain` are then the balance gain
+    /// and `dist_theory` is absent; fraction grids stay fractions of plain (S)GD's θ).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub momentum: Option<crate::train::Momentum>,
 }
 
 /// Refuses a parametrisation without Theorem 1 in a command whose rows report the
@@ -172,6 +176,7 @@ impl Grid {
             problem: None,
             param: Param::Uv,
             init: None,
+            momentum: None,
         }
     }
 
@@ -339,6 +344,7 @@ pub fn run_cell(grid: &Grid, fingerprint: &str, cell: &Cell) -> Result<CellResul
     config.max_iters = grid.max_iters;
     config.tol = grid.tol;
     config.history_cap = 2;
+    config.momentum = grid.momentum;
     let run = train(&p, &config).map_err(|e| e.to_string())?;
     let support: Vec<usize> =
         p.beta_star.as_ref().map_or(Vec::new(), |b| (0..p.d()).filter(|&i| b[i] != 0.0).collect());
@@ -372,9 +378,13 @@ pub fn run_cell(grid: &Grid, fingerprint: &str, cell: &Cell) -> Result<CellResul
         return Ok(r);
     }
     let rec = RunRecord::from_run(&run);
-    let eff = rec.effective_init();
-    let theory = solve_implicit(&p.x, &p.y, &eff.scales(), &NewtonSettings::default()).ok();
-    let m = metrics(&p, &rec.beta, Some(&eff.gain), theory.as_ref().map(|t| &t.beta));
+    let (gain, theory) = if run.has_exact_theory() {
+        let eff = rec.effective_init();
+        (eff.gain.clone(), solve_implicit(&p.x, &p.y, &eff.scales(), &NewtonSettings::default()).ok())
+    } else {
+        (run.balance_gain(), None)
+    };
+    let m = metrics(&p, &rec.beta, Some(&gain), theory.as_ref().map(|t| &t.beta));
     r.error = finite(m.err);
     r.test_loss = finite(m.test_loss);
     r.gain_l1 = finite(m.gain_l1);
@@ -382,7 +392,7 @@ pub fn run_cell(grid: &Grid, fingerprint: &str, cell: &Cell) -> Result<CellResul
     r.precision = finite(m.precision);
     r.recall = finite(m.recall);
     r.dist_theory = finite(m.dist_theory);
-    r.gain = Some(eff.gain.iter().copied().collect());
+    r.gain = Some(gain.iter().copied().collect());
     Ok(r)
 }
 

@@ -326,3 +326,39 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn compare_and_sweep_take_momentum_and_report_the_balance_gain_without_theory() {
+    let dir = Dir::new();
+    let p = problem(0);
+    let pp = dir.s("p.npz");
+    p.save(std::path::Path::new(&pp), &[]).unwrap();
+    let (code, j) =
+        dlncheck_json(&["train", "--problem", &pp, "--alpha", "0.1", "--stepsize", "0.05", "--momentum", "0.5"]);
+    assert_eq!(code, 0);
+    let balance = j["balance_gain_l1"].as_f64().unwrap();
+    assert!(j["gain_l1"].is_null());
+    // The sweep line of the same run carries the same balance gain, and no theory.
+    let (with, without) = (dir.s("m.jsonl"), dir.s("plain.jsonl"));
+    let grid = ["sweep", "--problem", &pp, "--algorithm", "gd", "--stepsizes", "0.05:0.1:2", "--iters", "1000000"];
+    let mut args = grid.to_vec();
+    args.extend(["--tol", "1e-25", "--momentum", "0.5", "--out", &with]);
+    assert_eq!(dlncheck(&args).0, 0);
+    let mut args = grid.to_vec();
+    args.extend(["--tol", "1e-25", "--out", &without]);
+    assert_eq!(dlncheck(&args).0, 0);
+    let line = |f: &str| -> serde_json::Value {
+        let lines = std::fs::read_to_string(f).unwrap();
+        let all: Vec<serde_json::Value> = lines.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        all.into_iter().find(|v| v["stepsize"] == 0.05).expect("the γ = 0.05 line")
+    };
+    let (m, plain) = (line(&with), line(&without));
+    assert_eq!(m["gain_l1"].as_f64().unwrap(), balance);
+    assert!(m["dist_theory"].is_null() && plain["dist_theory"].as_f64().unwrap() < 1e-8);
+    assert_ne!(m["grid"], plain["grid"], "momentum is part of the grid's fingerprint");
+    // compare: the run row is measured, its theory rows are empty, and a note says why.
+    let (code, out, err) =
+        dlncheck(&["compare", "--problem", &pp, "--run", "gd:0.05", "--momentum", "0.5", "--format", "md"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("GD γ=0.05 heavy ball μ=0.5: run") && (out + &err).contains("momentum has no theory"));
+}

@@ -75,6 +75,7 @@ fn compare_default_problem() {
         tol: 1e-25,
         backend: LpBackend::Minilp,
         trajectories: Vec::new(),
+        momentum: None,
     };
     let mut c = compare(&ProblemSource::Generated(ProblemSpec::default()), &spec).unwrap();
     let mut s = String::from("method | err | l1 | gain_l1 | gain on/off\n");
