@@ -61,3 +61,25 @@ def test_train_with_momentum_reports_the_balance_gain_and_no_accumulator():
     for bad in (1.0, -0.5, float("nan")):
         with pytest.raises(ValueError, match=r"\[0, 1\)"):
             dlncheck.train(X, y, 0.1, 0.05, momentum=bad)
+
+
+def test_the_same_numpy_loop_checked_by_the_command_line_predict(tmp_path):
+    import json
+
+    from dlncheck._dlncheck import command
+
+    X, y = problem()
+    np.savez(tmp_path / "p.npz", X=X, y=y)
+    dists = []
+    for gamma in (0.04, 0.02, 0.01):
+        t = tmp_path / f"t{gamma}.npz"
+        d = X.shape[1]
+        np.savez(t, alpha=np.full(d, 0.3), stepsizes=np.array([gamma]), grads=np.zeros((1, d)),
+                 beta=depth3_gd(X, y, 0.3, gamma))
+        code, out, text = command(["--json", "predict", "--problem", str(tmp_path / "p.npz"), "--trajectory", str(t),
+                                   "--param", "depth:3"])
+        assert code == 0, text
+        res = json.loads(out)
+        assert res["verdict"] is None
+        dists.append(res["dist_flow"])
+    assert dists[0] > dists[1] > dists[2], dists
