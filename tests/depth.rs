@@ -362,3 +362,24 @@ fn compare_and_sweep_take_momentum_and_report_the_balance_gain_without_theory() 
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("GD γ=0.05 heavy ball μ=0.5: run") && (out + &err).contains("momentum has no theory"));
 }
+
+#[test]
+fn heavy_ball_on_depth_3_follows_a_loop_in_u_v() {
+    let p = problem(4);
+    let (gamma, mu, steps) = (0.01, 0.6, 3000);
+    let (mut u, mut v) = (DVector::from_element(p.d(), 0.3), DVector::from_element(p.d(), 0.3));
+    let (mut up, mut vp) = (u.clone(), v.clone());
+    for _ in 0..steps {
+        let b = u.map(|t: f64| t.powi(3)) - v.map(|t: f64| t.powi(3));
+        let g = p.x.tr_mul(&(&p.x * b - &p.y)) / p.n() as f64;
+        let nu = &u - u.map(|t| 3.0 * t * t).component_mul(&g) * gamma + (&u - &up) * mu;
+        let nv = &v + v.map(|t| 3.0 * t * t).component_mul(&g) * gamma + (&v - &vp) * mu;
+        (up, vp, u, v) = (u, v, nu, nv);
+    }
+    let by_hand = u.map(|t| t.powi(3)) - v.map(|t| t.powi(3));
+    let model = Model::new(Param::Depth(3), DVector::from_element(p.d(), 0.3));
+    let mut c = TrainConfig::with_model(model, Stepsizes::Constant(gamma), Batching::Full);
+    (c.max_iters, c.tol, c.momentum) = (steps, 0.0, Some(Momentum::new(mu, false).unwrap()));
+    let run = train(&p, &c).unwrap();
+    assert!(rel(&run.beta(), &by_hand) < 1e-11, "{:e}", rel(&run.beta(), &by_hand));
+}
