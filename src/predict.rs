@@ -285,12 +285,7 @@ pub fn kkt_residual(x: &DMatrix<f64>, scales: &Scales, b: &DVector<f64>) -> Resu
             None => return Ok(Some(f64::INFINITY)),
         }
     }
-    let x = x.select_columns(&live);
-    let gram = &x * x.transpose();
-    let chol = Cholesky::new(gram).ok_or(SolveError::Numerical("X Xᵀ is not positive definite".into()))?;
-    let coef = chol.solve(&(&x * &r));
-    let outside = &r - x.transpose() * coef;
-    Ok(Some(numeric::norm(&outside) / numeric::norm(&r).max(1.0)))
+    crate::solve::row_space_residual(&x.select_columns(&live), &r).map(Some)
 }
 
 /// Depth D: gradient flow's limit, its own KKT residual (checked without the solver), and

@@ -9,10 +9,10 @@
 //! X diag(φ*''(z)) Xᵀ, φ*'' = p[(a_u − z)^{−p−1} + (a_v + z)^{−p−1}]; F is +∞ outside
 //! the interval, so a damped Newton step that leaves it is shortened.
 
-use nalgebra::{Cholesky, DMatrix, DVector};
+use nalgebra::{DMatrix, DVector};
 
-use super::{MAX_RESIDUAL, NewtonSettings, SolveError};
-use crate::numeric;
+use super::damped::{DualPoint, damped_newton};
+use super::{NewtonSettings, SolveError};
 
 /// The flow's map z ↦ b of one depth and start.
 #[derive(Debug, Clone, PartialEq)]
@@ -100,25 +100,26 @@ pub struct DepthFlowSolution {
     pub residual: f64,
 }
 
-/// b, the curvature φ*'' and F at μ; `None` when some z_i leaves its interval.
-fn evaluate(x: &DMatrix<f64>, y: &DVector<f64>, flow: &DepthFlow, mu: &DVector<f64>) -> Option<Dual> {
+/// F, b and the curvature φ*'' = db/dz at μ; an error when some z_i leaves its interval.
+fn evaluate(x: &DMatrix<f64>, y: &DVector<f64>, flow: &DepthFlow, mu: &DVector<f64>) -> Result<DualPoint, SolveError> {
     let z = x.tr_mul(mu);
     let (mut b, mut c) = (DVector::zeros(z.len()), DVector::zeros(z.len()));
     let mut f = -mu.dot(y);
+    let outside = || SolveError::Numerical("z = Xᵀμ left the flow's domain".into());
     for i in 0..z.len() {
-        (b[i], c[i]) = flow.b_of(i, z[i])?;
+        (b[i], c[i]) = flow.b_of(i, z[i]).ok_or_else(outside)?;
         f += flow.conjugate(i, z[i]);
     }
-    (f.is_finite() && b.iter().chain(c.iter()).all(|v| v.is_finite())).then_some(Dual { b, c, f })
-}
-
-struct Dual {
-    b: DVector<f64>,
-    c: DVector<f64>,
-    f: f64,
+    if f.is_finite() && b.iter().chain(c.iter()).all(|v| v.is_finite()) {
+        Ok(DualPoint { f, b, c })
+    } else {
+        Err(outside())
+    }
 }
 
 /// Solves X b(Xᵀμ) = y: gradient flow's limit on b = u^D − v^D from the flow's start.
+/// Below the acceptance bound a step that no longer halves the residual has met the
+/// rounding floor of b(z) near a pole (ε·a/(a − z) relative): the iteration stops there.
 pub fn solve_depth_flow(
     x: &DMatrix<f64>,
     y: &DVector<f64>,
@@ -133,54 +134,10 @@ pub fn solve_depth_flow(
             flow.a_u.len()
         )));
     }
-    let scale = numeric::norm(y).max(f64::MIN_POSITIVE);
-    let mut mu = DVector::zeros(n);
-    let mut at =
-        evaluate(x, y, flow, &mu).ok_or(SolveError::Numerical("the start is outside the flow's domain".into()))?;
-    let mut last = f64::INFINITY;
-    for it in 0..=settings.max_iters {
-        let grad = x * &at.b - y;
-        let residual = numeric::norm(&grad) / scale;
-        // Below the acceptance bound a step that no longer halves the residual has met
-        // the rounding floor of b(z) near a pole (ε·a/(a − z) relative): stop there.
-        if residual <= settings.tol || (residual <= MAX_RESIDUAL && residual > 0.5 * last) {
-            return Ok(DepthFlowSolution { beta: at.b, mu, newton_iters: it, residual });
-        }
-        let mut scaled = x.clone();
-        for (mut col, cj) in scaled.column_iter_mut().zip(at.c.iter()) {
-            col *= *cj;
-        }
-        let hessian = scaled * x.transpose();
-        let chol = Cholesky::new(hessian)
-            .ok_or(SolveError::Numerical("X diag(φ*'') Xᵀ is not positive definite (is X of full row rank?)".into()))?;
-        let dir = -chol.solve(&grad);
-        last = residual;
-        let slope = grad.dot(&dir);
-        let mut t = 1.0;
-        loop {
-            let trial = &mu + t * &dir;
-            if let Some(next) = evaluate(x, y, flow, &trial)
-                && (next.f <= at.f + 1e-4 * t * slope
-                    || numeric::norm(&(x * &next.b - y)) < (1.0 - 1e-4 * t) * numeric::norm(&grad))
-            {
-                (mu, at) = (trial, next);
-                break;
-            }
-            t *= 0.5;
-            if t < 1e-14 {
-                return if residual <= MAX_RESIDUAL {
-                    Ok(DepthFlowSolution { beta: at.b, mu, newton_iters: it, residual })
-                } else {
-                    Err(SolveError::NotConverged { iters: it, residual, needed: MAX_RESIDUAL })
-                };
-            }
-        }
-    }
-    let residual = numeric::norm(&(x * &at.b - y)) / scale;
-    if residual <= MAX_RESIDUAL {
-        return Ok(DepthFlowSolution { beta: at.b, mu, newton_iters: settings.max_iters, residual });
-    }
-    Err(SolveError::NotConverged { iters: settings.max_iters, residual, needed: MAX_RESIDUAL })
+    let start = evaluate(x, y, flow, &DVector::zeros(n))
+        .map_err(|_| SolveError::Numerical("the start is outside the flow's domain".into()))?;
+    let sol = damped_newton(x, y, settings, true, start, |mu, _| evaluate(x, y, flow, mu))?;
+    Ok(DepthFlowSolution { beta: sol.beta, mu: sol.mu, newton_iters: sol.iters, residual: sol.residual })
 }
 
 /// KKT residual of b for the flow's potential, computed without the solver: z_i(b_i) by
@@ -194,8 +151,5 @@ pub fn depth_kkt_residual(x: &DMatrix<f64>, flow: &DepthFlow, b: &DVector<f64>) 
             _ => return Ok(f64::INFINITY),
         }
     }
-    let gram = x * x.transpose();
-    let chol = Cholesky::new(gram).ok_or(SolveError::Numerical("X Xᵀ is not positive definite".into()))?;
-    let outside = &z - x.transpose() * chol.solve(&(x * &z));
-    Ok(numeric::norm(&outside) / numeric::norm(&z).max(1.0))
+    super::row_space_residual(x, &z)
 }

@@ -3,6 +3,7 @@
 //! interpolator, the small-scale limit that links the first two, and gradient flow's
 //! limit on deeper networks.
 
+mod damped;
 mod depth;
 mod homotopy;
 mod implicit;
@@ -22,6 +23,15 @@ pub use lp::{
 };
 pub use newton_system::NewtonSystem;
 pub use potential::{Potential, PotentialSolution, solve_potential};
+
+/// The part of r outside the row space of X, r − Xᵀ(XXᵀ)⁻¹X r, in norm over
+/// max(‖r‖₂, 1): the KKT residual of a limit whose dual variable must lie in that space.
+pub fn row_space_residual(x: &nalgebra::DMatrix<f64>, r: &nalgebra::DVector<f64>) -> Result<f64, SolveError> {
+    let gram = x * x.transpose();
+    let chol = nalgebra::Cholesky::new(gram).ok_or(SolveError::Numerical("X Xᵀ is not positive definite".into()))?;
+    let outside = r - x.transpose() * chol.solve(&(x * r));
+    Ok(crate::numeric::norm(&outside) / crate::numeric::norm(r).max(1.0))
+}
 
 /// Serialises a vector as a JSON array.
 pub(crate) fn ser_vec<S: serde::Serializer>(v: &nalgebra::DVector<f64>, s: S) -> Result<S::Ok, S::Error> {

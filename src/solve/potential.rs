@@ -5,11 +5,11 @@
 //! minimises F(μ) = Σ_i [z_i b_i − φ(b_i)] − ⟨μ, y⟩: gradient X b − y, Hessian
 //! X diag(1/φ''(b)) Xᵀ (Cholesky). φ' and φ'' are derived symbolically from the formula.
 
-use nalgebra::{Cholesky, DMatrix, DVector};
+use nalgebra::{DMatrix, DVector};
 
-use super::{MAX_RESIDUAL, NewtonSettings, SolveError};
+use super::damped::{DualPoint, damped_newton};
+use super::{NewtonSettings, SolveError};
 use crate::expr::BinOp;
-use crate::numeric;
 use crate::symbolic::{Builder, FormulaError, Func, Sym, derivative};
 
 /// Formulas compiled to one stack program over the variables (b, a), each leaving its
@@ -247,9 +247,10 @@ struct Dual<'a> {
 }
 
 impl Dual<'_> {
-    /// F, b and the curvature weights 1/φ''(b) at μ (b warm-started from `b`).
-    fn eval(&mut self, mu: &DVector<f64>, b: &mut DVector<f64>, w: &mut DVector<f64>) -> Result<f64, SolveError> {
+    /// F, b and the curvature weights 1/φ''(b) at μ (b warm-started from `warm`).
+    fn eval(&mut self, mu: &DVector<f64>, warm: &DVector<f64>) -> Result<DualPoint, SolveError> {
         let z = &self.z0 + self.x.tr_mul(mu);
+        let (mut b, mut c) = (warm.clone(), DVector::zeros(z.len()));
         let mut f = -mu.dot(self.y);
         for i in 0..z.len() {
             let a = self.alpha[i];
@@ -257,11 +258,11 @@ impl Dual<'_> {
                 SolveError::Potential(format!("φ'(b) = {:e} has no solution b (a = {a:e}): φ' does not reach it", z[i]))
             })?;
             b[i] = bi;
-            w[i] = 1.0 / curvature;
+            c[i] = 1.0 / curvature;
             f += z[i] * bi - self.pot.phi(bi, a, &mut self.scratch);
         }
-        if f.is_finite() && w.iter().all(|v| v.is_finite()) {
-            Ok(f)
+        if f.is_finite() && c.iter().all(|v| v.is_finite()) {
+            Ok(DualPoint { f, b, c })
         } else {
             Err(SolveError::Numerical(format!("the dual of φ = {} is not finite at this point", self.pot.phi)))
         }
@@ -287,50 +288,7 @@ pub fn solve_potential(
     let mut scratch = Scratch::default();
     let z0 = DVector::from_fn(d, |i, _| pot.slopes(0.0, alpha[i], &mut scratch).0);
     let mut dual = Dual { x, y, pot, alpha, z0, scratch };
-    let scale = numeric::norm(y).max(f64::MIN_POSITIVE);
-    let (mut mu, mut b, mut w) = (DVector::zeros(n), DVector::zeros(d), DVector::zeros(d));
-    let mut f = dual.eval(&mu, &mut b, &mut w)?;
-    for it in 0..=settings.max_iters {
-        let grad = x * &b - y;
-        let residual = numeric::norm(&grad) / scale;
-        if residual <= settings.tol {
-            return Ok(PotentialSolution { beta: b, newton_iters: it, residual });
-        }
-        let mut scaled = x.clone();
-        for (mut col, wj) in scaled.column_iter_mut().zip(w.iter()) {
-            col *= *wj;
-        }
-        let hessian = scaled * x.transpose();
-        let chol =
-            Cholesky::new(hessian).ok_or(SolveError::Numerical("X diag(1/φ'') Xᵀ is not positive definite".into()))?;
-        let dir = -chol.solve(&grad);
-        let slope = grad.dot(&dir);
-        let mut t = 1.0;
-        loop {
-            let trial = &mu + t * &dir;
-            let (mut bt, mut wt) = (b.clone(), w.clone());
-            let ft = dual.eval(&trial, &mut bt, &mut wt);
-            if let Ok(ft) = ft
-                && (ft <= f + 1e-4 * t * slope
-                    || numeric::norm(&(x * &bt - y)) < (1.0 - 1e-4 * t) * numeric::norm(&grad))
-            {
-                (mu, b, w, f) = (trial, bt, wt, ft);
-                break;
-            }
-            t *= 0.5;
-            if t < 1e-12 {
-                // A stalled line search is an answer only within the acceptance bound.
-                return if residual <= MAX_RESIDUAL {
-                    Ok(PotentialSolution { beta: b, newton_iters: it, residual })
-                } else {
-                    Err(SolveError::NotConverged { iters: it, residual, needed: MAX_RESIDUAL })
-                };
-            }
-        }
-    }
-    let residual = numeric::norm(&(x * &b - y)) / scale;
-    if residual <= MAX_RESIDUAL {
-        return Ok(PotentialSolution { beta: b, newton_iters: settings.max_iters, residual });
-    }
-    Err(SolveError::NotConverged { iters: settings.max_iters, residual, needed: MAX_RESIDUAL })
+    let start = dual.eval(&DVector::zeros(n), &DVector::zeros(d))?;
+    let sol = damped_newton(x, y, settings, false, start, |mu, at| dual.eval(mu, &at.b))?;
+    Ok(PotentialSolution { beta: sol.beta, newton_iters: sol.iters, residual: sol.residual })
 }
