@@ -89,6 +89,8 @@ struct RunResult {
     record: RunRecord,
     eff: EffectiveInit,
     theory: OnceCell<Result<DVector<f64>, String>>,
+    /// Gradient flow's limit from the run's start and its KKT residual (`flow`, `flow_kkt`).
+    flow: OnceCell<Result<(DVector<f64>, f64), String>>,
 }
 
 fn execute(
@@ -142,6 +144,7 @@ fn execute(
         record,
         eff,
         theory: OnceCell::new(),
+        flow: OnceCell::new(),
     })
 }
 
@@ -349,8 +352,10 @@ impl Scope for SeedScope<'_> {
             "bound" => return num(r.bound),
             "iters" => return num(r.run.iters as f64),
             "threshold" => return r.threshold.map_or(Err(format!("run `{run}` has no threshold")), |t| num(t.lo)),
-            "flow" => return self.flow(&r.run.model).map(|(b, _)| Value::Vec(b)),
-            "flow_kkt" => return self.flow(&r.run.model).map(|(_, kkt)| Value::Num(kkt)),
+            "flow" | "flow_kkt" => {
+                let flow = r.flow.get_or_init(|| self.flow(&r.run.model)).clone();
+                return flow.map(|(b, kkt)| if field == "flow" { Value::Vec(b) } else { Value::Num(kkt) });
+            }
             "divergence" => {
                 return r.divergence.map_or(Err(format!("run `{run}` has no divergence threshold")), |t| num(t.lo));
             }

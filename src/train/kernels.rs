@@ -404,7 +404,8 @@ pub fn sgd_step(
 pub struct MomentumState {
     pub prev_plus: Vec<f64>,
     pub prev_minus: Vec<f64>,
-    /// b at the point the next gradient is taken (b itself for heavy ball).
+    /// Nesterov: b at the look-ahead point where the next gradient is taken (heavy ball
+    /// takes it at the iterate, `Weights::b`, and leaves this unused).
     pub b_eval: Vec<f64>,
 }
 
@@ -473,16 +474,17 @@ pub fn gd_step_momentum<F: Factors>(
             nesterov,
         );
         w.b[j] = b;
-        mom.b_eval[j] = b_eval;
         axpy(r_next, b, col);
         if nesterov {
+            mom.b_eval[j] = b_eval;
             axpy(r_eval_next, b_eval, col);
         }
     }
 }
 
 /// One stochastic momentum step on the batch `rows` of row-major X: the batch gradient
-/// at the evaluation point (`mom.b_eval`), then every coordinate's momentum step.
+/// at the evaluation point (the iterate, or Nesterov's `mom.b_eval`), then every
+/// coordinate's momentum step.
 /// Returns Σ r_i² over the batch (at the evaluation point).
 #[allow(clippy::too_many_arguments)]
 pub fn sgd_step_momentum<F: Factors>(
@@ -498,9 +500,10 @@ pub fn sgd_step_momentum<F: Factors>(
     let scale = gamma / rows.len() as f64;
     xs.fill(0.0);
     let mut batch_sq = 0.0;
+    let at = if nesterov { &mom.b_eval } else { &w.b };
     for &i in rows {
         let row = &x_rm[i * d..(i + 1) * d];
-        let ri = dot(row, &mom.b_eval) - y[i];
+        let ri = dot(row, at) - y[i];
         batch_sq += ri * ri;
         axpy(xs, scale * ri, row);
     }
@@ -513,7 +516,9 @@ pub fn sgd_step_momentum<F: Factors>(
             nesterov,
         );
         w.b[j] = b;
-        mom.b_eval[j] = b_eval;
+        if nesterov {
+            mom.b_eval[j] = b_eval;
+        }
     }
     batch_sq
 }

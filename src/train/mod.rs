@@ -210,7 +210,7 @@ pub fn train(problem: &Problem, config: &TrainConfig) -> Result<Run, TrainError>
         (Batching::Full, None) => state.run_gd(problem, config, max_iters)?,
         (_, None) => state.run_sgd(problem, config, max_iters)?,
         (Batching::Full, Some(m)) => state.run_gd_momentum(problem, config, max_iters, m),
-        (_, Some(m)) => state.run_sgd_momentum(problem, config, max_iters, m),
+        (_, Some(m)) => state.run_sgd_momentum(problem, config, max_iters, m)?,
     };
     Ok(state.finish(config, stop))
 }
@@ -325,39 +325,13 @@ impl State {
     }
 
     fn run_sgd(&mut self, p: &Problem, c: &TrainConfig, max_iters: usize) -> Result<Stop, TrainError> {
-        let n = p.n();
         let x_rm: Vec<f64> = p.x.transpose().as_slice().to_vec();
         let row_max: Vec<f64> = x_rm.chunks_exact(p.d()).map(max_abs).collect();
-        let (x_cm, y) = (p.x.as_slice(), p.y.as_slice());
-        let mut sampler = BatchSampler::new(&c.batching, n);
-        let loss0 = self.loss;
-        let check_every = c.check_every.unwrap_or(4 * n.div_ceil(batch_size(&c.batching).max(1))).max(1);
-        // A single row's squared residual can reach 2n times the loss.
-        let batch_limit = 2.0 * n as f64 * BLOWUP * loss0.max(f64::MIN_POSITIVE);
-        for k in 0..max_iters {
-            if k % check_every == 0 {
-                kernels::residual_cm(x_cm, y, &self.weights.b, &mut self.r);
-                if let Some(stop) = self.observe(k, loss_of(&self.r), loss0, c.tol) {
-                    return Ok(stop);
-                }
-            }
-            let gamma = c.stepsizes.at(k);
-            let rows = sampler.next(k).expect("SGD batching yields rows");
-            let (w, xs, gx) = (&mut self.weights, &mut self.xs, c.model.param.x_scale() * gamma);
-            let acc = c.model.param.has_gain().then_some(&mut self.acc);
-            let batch_sq = kernels::sgd_step(&x_rm, &row_max, y, rows, gx, w, xs, acc, c.model.param)?;
-            if c.record_batches {
-                self.batches.extend_from_slice(rows);
-            }
-            if !(batch_sq.is_finite() && batch_sq <= batch_limit) {
-                self.iters = k;
-                self.loss = f64::INFINITY;
-                return Ok(Stop::Diverged { step: k });
-            }
-            self.stepsizes.push(gamma);
-        }
-        kernels::residual_cm(x_cm, y, &self.weights.b, &mut self.r);
-        Ok(self.observe(max_iters, loss_of(&self.r), loss0, c.tol).unwrap_or(Stop::MaxIters))
+        let (y, param) = (p.y.as_slice(), c.model.param);
+        self.sgd_loop(p, c, max_iters, |w, xs, acc, rows, gamma| {
+            let acc = param.has_gain().then_some(acc);
+            Ok(kernels::sgd_step(&x_rm, &row_max, y, rows, param.x_scale() * gamma, w, xs, acc, param)?)
+        })
     }
 
     fn run_gd_momentum(&mut self, p: &Problem, c: &TrainConfig, max_iters: usize, m: Momentum) -> Stop {
@@ -387,45 +361,66 @@ impl State {
         self.observe(max_iters, loss_of(&self.r), loss0, c.tol).unwrap_or(Stop::MaxIters)
     }
 
-    fn run_sgd_momentum(&mut self, p: &Problem, c: &TrainConfig, max_iters: usize, m: Momentum) -> Stop {
-        let n = p.n();
+    fn run_sgd_momentum(
+        &mut self,
+        p: &Problem,
+        c: &TrainConfig,
+        max_iters: usize,
+        m: Momentum,
+    ) -> Result<Stop, TrainError> {
         let x_rm: Vec<f64> = p.x.transpose().as_slice().to_vec();
-        let (x_cm, y) = (p.x.as_slice(), p.y.as_slice());
-        let mut sampler = BatchSampler::new(&c.batching, n);
-        let loss0 = self.loss;
-        let check_every = c.check_every.unwrap_or(4 * n.div_ceil(batch_size(&c.batching).max(1))).max(1);
-        let batch_limit = 2.0 * n as f64 * BLOWUP * loss0.max(f64::MIN_POSITIVE);
-        let param = c.model.param;
+        let (y, param) = (p.y.as_slice(), c.model.param);
         let mut mom = MomentumState::new(&self.weights);
-        for k in 0..max_iters {
-            if k % check_every == 0 {
-                kernels::residual_cm(x_cm, y, &self.weights.b, &mut self.r);
-                if let Some(stop) = self.observe(k, loss_of(&self.r), loss0, c.tol) {
-                    return stop;
-                }
-            }
-            let gamma = c.stepsizes.at(k);
-            let rows = sampler.next(k).expect("SGD batching yields rows");
+        self.sgd_loop(p, c, max_iters, |w, xs, _, rows, gamma| {
             let at = (param.x_scale() * gamma, m.mu, m.nesterov);
-            let (w, xs) = (&mut self.weights, &mut self.xs);
-            let batch_sq = match param {
+            Ok(match param {
                 Param::Depth(depth) => {
                     with_depth_factors!(depth, F => kernels::sgd_step_momentum::<F>(&x_rm, y, rows, at, w, &mut mom, xs))
                 }
                 _ => kernels::sgd_step_momentum::<Linear>(&x_rm, y, rows, at, w, &mut mom, xs),
-            };
+            })
+        })
+    }
+
+    /// The SGD loop around one step (`step(weights, xs, acc, rows, γ)` returns Σ r_i² over
+    /// the batch): the full loss every `check_every` steps, the batches recorded, a
+    /// blow-up of the batch residual as divergence.
+    fn sgd_loop(
+        &mut self,
+        p: &Problem,
+        c: &TrainConfig,
+        max_iters: usize,
+        mut step: impl FnMut(&mut Weights, &mut [f64], &mut GainAccumulator, &[usize], f64) -> Result<f64, TrainError>,
+    ) -> Result<Stop, TrainError> {
+        let n = p.n();
+        let (x_cm, y) = (p.x.as_slice(), p.y.as_slice());
+        let mut sampler = BatchSampler::new(&c.batching, n);
+        let loss0 = self.loss;
+        let check_every = c.check_every.unwrap_or(4 * n.div_ceil(batch_size(&c.batching).max(1))).max(1);
+        // A single row's squared residual can reach 2n times the loss.
+        let batch_limit = 2.0 * n as f64 * BLOWUP * loss0.max(f64::MIN_POSITIVE);
+        for k in 0..max_iters {
+            if k % check_every == 0 {
+                kernels::residual_cm(x_cm, y, &self.weights.b, &mut self.r);
+                if let Some(stop) = self.observe(k, loss_of(&self.r), loss0, c.tol) {
+                    return Ok(stop);
+                }
+            }
+            let gamma = c.stepsizes.at(k);
+            let rows = sampler.next(k).expect("SGD batching yields rows");
+            let batch_sq = step(&mut self.weights, &mut self.xs, &mut self.acc, rows, gamma)?;
             if c.record_batches {
                 self.batches.extend_from_slice(rows);
             }
             if !(batch_sq.is_finite() && batch_sq <= batch_limit) {
                 self.iters = k;
                 self.loss = f64::INFINITY;
-                return Stop::Diverged { step: k };
+                return Ok(Stop::Diverged { step: k });
             }
             self.stepsizes.push(gamma);
         }
         kernels::residual_cm(x_cm, y, &self.weights.b, &mut self.r);
-        self.observe(max_iters, loss_of(&self.r), loss0, c.tol).unwrap_or(Stop::MaxIters)
+        Ok(self.observe(max_iters, loss_of(&self.r), loss0, c.tol).unwrap_or(Stop::MaxIters))
     }
 
     fn finish(mut self, c: &TrainConfig, stop: Stop) -> Run {
