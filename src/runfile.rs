@@ -2,7 +2,9 @@
 //! (uv, u2v2 or md) and the start (`alpha`; or `u0`, `v0`; md: `alpha`, `b0`), the final
 //! `w_plus`, `w_minus` (the weights that move multiplicatively), `u`, `v` (not for md),
 //! `beta`, `gain`, `q_plus`, `q_minus` (d), `loss_history` and `loss_steps` (thinned),
-//! `iters`, `stepsizes` (K) and, when recorded, `batches` (K × m). Files without `param`
+//! `iters`, the stepsizes as runs of equal values (`stepsize_values`, `stepsize_counts`: γ
+//! repeated that many steps; `np.repeat` expands them) and, when recorded, `batches`
+//! (K × m). Files without `param`
 //! are uv; without `w_plus`, `w_minus` these come from `u`, `v`.
 
 use std::path::Path;
@@ -165,8 +167,9 @@ pub fn save_run(run: &Run, path: &Path, inputs: &[&Path]) -> npz::Result<()> {
         .vector("q_minus", &rec.q_minus)
         .f64("loss_history", &[run.history.losses.len()], &run.history.losses)
         .i64("loss_steps", &[run.history.steps.len()], &to_i64(&run.history.steps))
-        .i64("iters", &[], &[run.iters as i64])
-        .f64("stepsizes", &[run.stepsizes.len()], &run.stepsizes);
+        .i64("iters", &[], &[run.iters as i64]);
+    let (values, counts): (Vec<f64>, Vec<i64>) = run.stepsizes.runs().iter().map(|&(g, k)| (g, k as i64)).unzip();
+    w.f64("stepsize_values", &[values.len()], &values).i64("stepsize_counts", &[counts.len()], &counts);
     if let Some(m) = run.momentum {
         w.f64("momentum", &[], &[m.mu]).text("momentum_kind", if m.nesterov { "nesterov" } else { "heavy_ball" });
     }

@@ -451,3 +451,71 @@ fn solve_with_a_potential_formula() {
     );
     assert_bad(&["solve", "--problem", &prob, "--potential", "sin(b)"], &["unknown function `sin`"]);
 }
+
+/// A run file stores its stepsizes as runs of equal values (`stepsize_values`,
+/// `stepsize_counts`), and replaying the run file as a schedule (with its recorded
+/// batches) gives the same run to the bit.
+#[test]
+fn run_files_store_stepsizes_as_runs_and_replay_to_the_bit() {
+    let dir = Dir::new();
+    let (code, _) = dlncheck_json(&["gen", "--n", "10", "--d", "20", "--seed", "2", "--out", &dir.s("p.npz")]);
+    assert_eq!(code, 0);
+    let train = |extra: &[&str], out: &str| {
+        let (p, o) = (dir.s("p.npz"), dir.s(out));
+        let args = [&["train", "--problem", p.as_str(), "--alpha", "0.1", "--out", o.as_str()][..], extra].concat();
+        let (code, t) = dlncheck_json(&args);
+        assert_eq!(code, 0, "{t}");
+        t
+    };
+    let runs = |name: &str| {
+        let mut f = dlncheck::npz::NpzReader::open(&dir.path(name)).unwrap();
+        assert!(!f.contains("stepsizes"));
+        (f.f64_array("stepsize_values").unwrap().data, f.i64_array("stepsize_counts").unwrap().data)
+    };
+    let t =
+        train(&["--stepsize", "0.2@7,0.1", "--batch", "2", "--iters", "50", "--tol", "0", "--record-batches"], "a.npz");
+    assert_eq!(runs("a.npz"), (vec![0.2, 0.1], vec![7, 43]));
+    let again = train(&["--schedule", &dir.s("a.npz"), "--tol", "0"], "b.npz");
+    assert_eq!(again["beta"], t["beta"]);
+    assert_eq!(runs("b.npz"), runs("a.npz"));
+    let t = train(&["--stepsize", "0.1"], "c.npz");
+    assert_eq!(runs("c.npz"), (vec![0.1], vec![t["iters"].as_i64().unwrap()]));
+}
+
+#[test]
+fn bad_stepsize_runs() {
+    let p = fixture("problem_plain.npz");
+    let p = p.to_str().unwrap();
+    let dir = Dir::new();
+    // (values, shape of counts, counts, what the message names)
+    type Case<'a> = (&'a [f64], &'a [usize], &'a [i64], &'a [&'a str]);
+    let cases: [Case; 6] = [
+        (&[], &[0], &[], &["array `stepsize_values`", "empty"]),
+        (&[0.1, 0.2], &[2], &[3, 0], &["array `stepsize_counts`", "entry 1 is 0", "≥ 1"]),
+        (&[0.1], &[1], &[-5], &["entry 0 is -5"]),
+        (&[0.1, 0.2], &[1], &[3], &["array `stepsize_counts`", "(1,)", "expected (2,)"]),
+        (&[0.1, 0.2], &[2], &[i64::MAX, i64::MAX], &["adds up past 1000000000 steps at entry 0"]),
+        (&[0.1, -0.2], &[2], &[3, 1], &["array `stepsize_values`", "entry 1 is -0.2"]),
+    ];
+    for (i, (values, shape, counts, fragments)) in cases.iter().enumerate() {
+        let name = format!("s{i}.npz");
+        let mut w = NpzWriter::new();
+        w.f64("stepsize_values", &[values.len()], values).i64("stepsize_counts", shape, counts);
+        w.write(&dir.path(&name), &[]).unwrap();
+        assert_bad(&["train", "--problem", p, "--alpha", "0.1", "--schedule", &dir.s(&name)], fragments);
+    }
+    let mut w = NpzWriter::new();
+    w.f64("stepsize_values", &[1], &[0.1]);
+    w.write(&dir.path("half.npz"), &[]).unwrap();
+    assert_bad(
+        &["train", "--problem", p, "--alpha", "0.1", "--schedule", &dir.s("half.npz")],
+        &["array `stepsize_counts`", "missing"],
+    );
+    let mut w = NpzWriter::new();
+    w.f64("stepsize_values", &[1], &[0.1]).i64("stepsize_counts", &[1], &[2]).f64("stepsizes", &[2], &[0.1, 0.1]);
+    w.write(&dir.path("both.npz"), &[]).unwrap();
+    assert_bad(
+        &["train", "--problem", p, "--alpha", "0.1", "--schedule", &dir.s("both.npz")],
+        &["array `stepsizes`", "both given"],
+    );
+}

@@ -31,6 +31,7 @@ fn read_all(path: &Path) {
     let _ = dlncheck::problem::Problem::load(path);
     let _ = dlncheck::trajectory::ExternalTrajectory::load(path, None);
     let _ = dlncheck::npz::read_vector(path, "y", Some(2));
+    let _ = dlncheck::train::load_schedule(path, 2);
 }
 
 proptest! {
@@ -146,4 +147,47 @@ fn claim_like() -> impl Strategy<Value = String> {
         .prop_map(|(t, k, v)| if t.is_empty() { format!("{k} = {v}") } else { format!("{t}\n{k} = {v}") });
     proptest::collection::vec(line, 0..12)
         .prop_map(|lines| format!("id = \"f\"\nsource = \"s\"\nstatement = \"s\"\n{}", lines.join("\n")))
+}
+
+proptest! {
+    /// Runs of equal stepsizes expand back to the stepsizes, count them, and neighbouring
+    /// runs differ.
+    #[test]
+    fn stepsize_runs_expand_back(picks in proptest::collection::vec(0usize..4, 0..200)) {
+        let values = [0.1, 0.1 + f64::EPSILON, 1e-300, 1e300];
+        let gammas: Vec<f64> = picks.iter().map(|&i| values[i]).collect();
+        let runs: dlncheck::train::StepsizeRuns = gammas.iter().copied().collect();
+        prop_assert_eq!(runs.expand(), gammas.clone());
+        prop_assert_eq!(runs.steps(), gammas.len());
+        prop_assert!(runs.runs().windows(2).all(|w| w[0].0 != w[1].0));
+        prop_assert!(runs.runs().iter().all(|&(_, k)| k > 0));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2_000, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Any values and counts as a schedule's runs: an error naming the array, or exactly
+    /// the expanded stepsizes; never a panic.
+    #[test]
+    fn stepsize_runs_reader_takes_any_input(
+        values in proptest::collection::vec(any::<f64>(), 0..6),
+        counts in proptest::collection::vec(prop_oneof![-3i64..1000, Just(i64::MAX), Just(i64::MIN)], 0..6),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.npz");
+        let mut w = NpzWriter::new();
+        w.f64("stepsize_values", &[values.len()], &values).i64("stepsize_counts", &[counts.len()], &counts);
+        w.write(&path, &[]).unwrap();
+        match dlncheck::train::load_schedule(&path, 2) {
+            Ok((dlncheck::train::Stepsizes::PerStep(g), _)) => {
+                let expected: Vec<f64> =
+                    values.iter().zip(&counts).flat_map(|(&v, &k)| std::iter::repeat_n(v, k as usize)).collect();
+                prop_assert_eq!(g, expected);
+                prop_assert!(values.len() == counts.len() && values.iter().all(|v| v.is_finite() && *v > 0.0));
+            }
+            Ok(other) => prop_assert!(false, "{other:?}"),
+            Err(e) => prop_assert!(e.to_string().contains("stepsize"), "{e}"),
+        }
+    }
 }

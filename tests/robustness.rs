@@ -104,6 +104,9 @@ fn allocation_by_request_is_refused_with_the_size() {
     ProblemSpec::default().generate().unwrap().save(&dir.path("prob.npz"), &[]).unwrap();
     let train = ["train", "--problem", &dir.s("prob.npz"), "--alpha", "0.1", "--stepsize", "0.1"];
     expect(&[&train[..], &["--iters", "100000000000000"]].concat(), 2, &["--iters"]);
+    // The rows of 10⁹ steps of batch 20 (480 GB) are refused before the run, not at its end.
+    let record = ["--batch", "20", "--record-batches", "--iters", "1000000000"];
+    expect(&[&train[..], &record[..]].concat(), 2, &["recording the batches", "would need", "480.0 GB"]);
 }
 
 fn claim_dir(body: &str) -> (Dir, String) {

@@ -274,7 +274,7 @@ fn max_gamma_g_is_the_exact_maximum() {
         let replay = Batching::Replay { m: batch.unwrap_or(0), rows: run.batches.clone().map_or(Vec::new(), |b| b.1) };
         let batching = if batch.is_some() { replay } else { Batching::Full };
         let mut c2 =
-            TrainConfig::new(DVector::from_element(30, 0.1), Stepsizes::PerStep(run.stepsizes.clone()), batching);
+            TrainConfig::new(DVector::from_element(30, 0.1), Stepsizes::PerStep(run.stepsizes.expand()), batching);
         (c2.max_iters, c2.first_order_gain) = (500, true);
         let again = train(&p, &c2).unwrap();
         assert_eq!(run.accumulator.max_abs_x(), again.accumulator.max_abs_x(), "{batch:?}");

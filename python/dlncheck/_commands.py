@@ -67,8 +67,11 @@ def _start_file(tmp: str, u0: Any, v0: Any, b0: Any, alpha: Any) -> Optional[str
 
 
 def _load(path: str) -> dict[str, Any]:
+    """The archive's arrays, each read once (0-d arrays, except the `param` text, as
+    Python scalars)."""
     with np.load(path, allow_pickle=False) as f:
-        return {k: (f[k].item() if f[k].ndim == 0 and k != "param" else f[k]) for k in f.files}
+        arrays = {k: f[k] for k in f.files}
+    return {k: (a.item() if a.ndim == 0 and k != "param" else a) for k, a in arrays.items()}
 
 
 def gen(
@@ -115,7 +118,7 @@ def train(
     "depth:D"; `momentum` μ (heavy ball, or Nesterov with `nesterov=True`). Returns the
     command's JSON (stop, loss, iters, diverged, gain_l1, balance_gain_l1, beta) and, unless
     it diverged, the run file's arrays (u, v, w_plus, w_minus, gain, q_plus, q_minus,
-    loss_history, loss_steps, stepsizes) and `acc`, the run's GainAccumulator (for
+    loss_history, loss_steps, stepsizes: a read-only view for a constant γ) and `acc`, the run's GainAccumulator (for
     `predict` and `diagnose`; None for a momentum run, which has no theory to predict)."""
     if stepsize is None:
         raise ValueError("give a stepsize (a number, or a spec such as '0.5@1000,0.05')")
@@ -129,10 +132,20 @@ def train(
                                                record_batches=record_batches, momentum=momentum,
                                                nesterov=nesterov, out=out)])
         if not res["diverged"]:
-            res.update({k: v for k, v in _load(out).items() if k not in res})
+            arrays = _load(out)
+            arrays["stepsizes"] = _expand_runs(arrays.pop("stepsize_values"), arrays.pop("stepsize_counts"))
+            res.update({k: v for k, v in arrays.items() if k not in res})
             res["acc"] = None if res.get("momentum") else GainAccumulator.load(out)
         res["beta"] = np.asarray(res["beta"], dtype=np.float64)
         return res
+
+
+def _expand_runs(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The per-step stepsizes from a run file's runs (γ `values[i]` for `counts[i]` steps):
+    one run is a read-only view of its γ (no memory per step), several are repeated out."""
+    if len(values) == 1:
+        return np.broadcast_to(values, (int(counts[0]),))
+    return np.repeat(values, counts)
 
 
 def _alpha_file(tmp: str, alpha: Any) -> str:

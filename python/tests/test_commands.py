@@ -39,8 +39,10 @@ def test_train_is_the_command_lines_run_to_the_bit(tmp_path, batch, stepsize):
     run_cli("train", "--problem", tmp_path / "p.npz", "--alpha", 0.1, "--stepsize", stepsize, *flags,
             "--out", tmp_path / "r.npz")
     with np.load(tmp_path / "r.npz") as f:
-        for k in ("beta", "u", "v", "w_plus", "w_minus", "gain", "q_plus", "q_minus", "loss_history", "stepsizes"):
+        for k in ("beta", "u", "v", "w_plus", "w_minus", "gain", "q_plus", "q_minus", "loss_history"):
             assert f[k].tobytes() == np.asarray(r[k]).tobytes(), k
+        stepsizes = np.repeat(f["stepsize_values"], f["stepsize_counts"])
+        assert stepsizes.tobytes() == np.ascontiguousarray(r["stepsizes"]).tobytes()
         assert int(f["iters"]) == r["iters"]
     assert r["stop"]["reason"] == "converged"
     # The run's accumulator gives the verdict the command line gives on the file (not
@@ -49,6 +51,25 @@ def test_train_is_the_command_lines_run_to_the_bit(tmp_path, batch, stepsize):
     out = dlncheck.predict(p["X"], p["y"], r["acc"], beta=r["beta"])
     cli_out = run_cli("predict", "--problem", tmp_path / "p.npz", "--run", tmp_path / "r.npz")
     assert out["verdict"] == cli_out["verdict"] == "agrees" and out["rel_err"] == cli_out["rel_err"]
+
+
+def test_train_stepsizes_expand_the_files_runs(tmp_path):
+    # The run file keeps runs of equal stepsizes; train gives them per step: a constant γ
+    # as a read-only view (no memory per step), 70 alternating phases repeated out.
+    p = dlncheck.gen(seed=2)
+    np.savez(tmp_path / "p.npz", **p)
+    many = ",".join(f"{0.05 + 1e-3 * (k % 2)}@1" for k in range(70)) + ",0.1"
+    for spec, runs in (("0.1", 1), (many, 71)):
+        r = dlncheck.train(p["X"], p["y"], 0.1, spec, iters=500, tol=0)
+        run_cli("train", "--problem", tmp_path / "p.npz", "--alpha", 0.1, "--stepsize", spec, "--iters", 500,
+                "--tol", 0, "--out", tmp_path / "r.npz")
+        with np.load(tmp_path / "r.npz") as f:
+            assert len(f["stepsize_values"]) == runs and int(f["stepsize_counts"].sum()) == 500
+            assert np.repeat(f["stepsize_values"], f["stepsize_counts"]).tobytes() == np.ascontiguousarray(
+                r["stepsizes"]).tobytes()
+        assert r["stepsizes"].shape == (500,) and "stepsize_values" not in r
+    constant = dlncheck.train(p["X"], p["y"], 0.1, "0.1", iters=500, tol=0)["stepsizes"]
+    assert not constant.flags.writeable and constant.strides == (0,) and constant[499] == 0.1
 
 
 def test_train_reports_divergence_and_other_starts():

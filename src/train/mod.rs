@@ -12,7 +12,7 @@ pub use kernels::{
     Depth, EXP_LIMITS, Exp, ExpSeries, Factors, GD_BLOCK, Linear, MomentumState, Weights, axpy, dot, exp_terms,
     gd_step, gd_step_blocked, gd_step_momentum, sgd_step, sgd_step_momentum,
 };
-pub use schedule::{Batching, Stepsizes, load_schedule};
+pub use schedule::{Batching, StepsizeRuns, Stepsizes, load_schedule};
 
 use nalgebra::DVector;
 
@@ -109,6 +109,7 @@ impl TrainConfig {
         if self.tol.is_nan() || self.tol < 0.0 {
             return bad(format!("tol is {}; it must be ≥ 0", self.tol));
         }
+        self.check_batch_record()?;
         match &self.batching {
             Batching::Random { m, .. } if *m == 0 || *m > n => bad(format!("batch size {m} is outside 1..={n}")),
             Batching::Replay { m, rows } if rows.len() != m * self.stepsizes.len().unwrap_or(0) => bad(format!(
@@ -118,6 +119,24 @@ impl TrainConfig {
             )),
             _ => Ok(()),
         }
+    }
+}
+
+impl TrainConfig {
+    /// The recorded rows of every step (K × m, at the step cap) fit in memory: each is
+    /// kept, copied to int64 and encoded for the run file, 24 bytes in all.
+    fn check_batch_record(&self) -> Result<(), TrainError> {
+        let m = match &self.batching {
+            Batching::Random { m, .. } if self.record_batches => *m,
+            _ => return Ok(()),
+        };
+        let steps = self.stepsizes.len().map_or(self.max_iters, |k| k.min(self.max_iters));
+        crate::limits::check_alloc(
+            "recording the batches (--record-batches, K × m at the step cap)",
+            steps as u128 * m as u128,
+            24,
+        )
+        .map_err(TrainError::Config)
     }
 }
 
@@ -159,8 +178,8 @@ pub struct Run {
     /// 0 for a monotone descent.
     pub loss_climb: f64,
     pub stop: Stop,
-    /// γ_k of every step taken.
-    pub stepsizes: Vec<f64>,
+    /// γ_k of every step taken, as runs of equal values.
+    pub stepsizes: StepsizeRuns,
     /// Rows of every step (K × m, row-major) when recorded and not full-batch.
     pub batches: Option<(usize, Vec<usize>)>,
     /// GD with `trace_growth`: the iterates along the way, log-spaced in steps.
@@ -226,7 +245,7 @@ struct State {
     iters: usize,
     loss: f64,
     loss_climb: f64,
-    stepsizes: Vec<f64>,
+    stepsizes: StepsizeRuns,
     batches: Vec<usize>,
     trace: Vec<TracePoint>,
 }
@@ -251,7 +270,7 @@ impl State {
             r_next: vec![0.0; n],
             xs: vec![0.0; d],
             iters: 0,
-            stepsizes: Vec::new(),
+            stepsizes: StepsizeRuns::default(),
             batches: Vec::new(),
             trace: Vec::new(),
         }

@@ -6,6 +6,7 @@ use std::path::Path;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::limits;
 use crate::npz::{self, NpzReader};
 
 /// γ_k for every step k.
@@ -92,6 +93,46 @@ impl Stepsizes {
     }
 }
 
+/// The stepsizes of the steps taken, as runs of equal values `(γ, steps)` in order
+/// (bitwise equality): a constant-γ run of K steps is one pair, so a long run costs no
+/// memory per step. Run files store it as `stepsize_values` and `stepsize_counts`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StepsizeRuns(Vec<(f64, usize)>);
+
+impl StepsizeRuns {
+    /// Records one step of size γ.
+    #[inline]
+    pub fn push(&mut self, gamma: f64) {
+        match self.0.last_mut() {
+            Some((last, count)) if last.to_bits() == gamma.to_bits() => *count += 1,
+            _ => self.0.push((gamma, 1)),
+        }
+    }
+
+    /// The runs, in order; neighbours differ and every count is ≥ 1.
+    pub fn runs(&self) -> &[(f64, usize)] {
+        &self.0
+    }
+
+    /// The number of steps.
+    pub fn steps(&self) -> usize {
+        self.0.iter().map(|r| r.1).sum()
+    }
+
+    /// γ_k for every step.
+    pub fn expand(&self) -> Vec<f64> {
+        self.0.iter().flat_map(|&(g, k)| std::iter::repeat_n(g, k)).collect()
+    }
+}
+
+impl FromIterator<f64> for StepsizeRuns {
+    fn from_iter<I: IntoIterator<Item = f64>>(steps: I) -> Self {
+        let mut runs = Self::default();
+        steps.into_iter().for_each(|g| runs.push(g));
+        runs
+    }
+}
+
 /// How the rows of each step are chosen.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Batching {
@@ -103,15 +144,21 @@ pub enum Batching {
     Replay { m: usize, rows: Vec<usize> },
 }
 
-/// A replayable schedule read from a file: `stepsizes` (K) and optional `batches` (K × m).
+/// A replayable schedule read from a file: `stepsizes` (K), or a run file's
+/// `stepsize_values` and `stepsize_counts` (P each: γ repeated that many steps), and
+/// optional `batches` (K × m).
 pub fn load_schedule(path: &Path, n: usize) -> npz::Result<(Stepsizes, Batching)> {
     let mut f = NpzReader::open(path)?;
-    let gammas = f.vector("stepsizes", None)?.as_slice().to_vec();
+    let (gammas, name) = if f.contains("stepsize_values") || f.contains("stepsize_counts") {
+        (read_runs(&mut f)?, "stepsize_values")
+    } else {
+        (f.vector("stepsizes", None)?.as_slice().to_vec(), "stepsizes")
+    };
     if gammas.is_empty() {
-        return Err(f.error("stepsizes", "is empty: the schedule has no steps"));
+        return Err(f.error(name, "is empty: the schedule has no steps"));
     }
     let stepsizes = Stepsizes::PerStep(gammas);
-    stepsizes.check().map_err(|e| f.error("stepsizes", e))?;
+    stepsizes.check().map_err(|e| f.error(name, e))?;
     if !f.contains("batches") {
         return Ok((stepsizes, Batching::Full));
     }
@@ -129,6 +176,43 @@ pub fn load_schedule(path: &Path, n: usize) -> npz::Result<(Stepsizes, Batching)
         return Err(f.error("batches", format!("index {i} at step {}, slot {} is out of range 0..{n}", at / m, at % m)));
     }
     Ok((stepsizes, Batching::Replay { m, rows: b.data.iter().map(|&i| i as usize).collect() }))
+}
+
+/// A run file's `stepsize_values` (P) and `stepsize_counts` (P, each ≥ 1) expanded to γ_k,
+/// after the step count is checked against [`limits::MAX_STEPS`] and the memory budget.
+fn read_runs(f: &mut NpzReader) -> npz::Result<Vec<f64>> {
+    if f.contains("stepsizes") {
+        return Err(f.error("stepsizes", "and stepsize_values are both given: give one form of the schedule"));
+    }
+    for (name, other) in [("stepsize_values", "stepsize_counts"), ("stepsize_counts", "stepsize_values")] {
+        if !f.contains(other) {
+            return Err(f.error(other, format!("missing: {name} and {other} go together")));
+        }
+    }
+    let values = f.vector("stepsize_values", None)?;
+    let counts = f.i64_array("stepsize_counts")?;
+    if counts.shape != [values.len()] {
+        let (got, p) = (npz::fmt_shape(&counts.shape), values.len());
+        return Err(f.error("stepsize_counts", format!("has shape {got}, expected ({p},): one per stepsize value")));
+    }
+    if let Some((i, g)) = values.iter().enumerate().find(|(_, g)| !(g.is_finite() && **g > 0.0)) {
+        return Err(f.error("stepsize_values", format!("entry {i} is {g}; stepsizes must be finite and > 0")));
+    }
+    let mut steps: usize = 0;
+    for (i, &k) in counts.data.iter().enumerate() {
+        let total = usize::try_from(k).ok().filter(|&k| k >= 1).and_then(|k| steps.checked_add(k));
+        steps = match total {
+            Some(t) if t <= limits::MAX_STEPS => t,
+            _ if k < 1 => return Err(f.error("stepsize_counts", format!("entry {i} is {k}; counts must be ≥ 1"))),
+            _ => {
+                let what =
+                    format!("adds up past {} steps at entry {i}; at most that many are accepted", limits::MAX_STEPS);
+                return Err(f.error("stepsize_counts", what));
+            }
+        };
+    }
+    limits::check_alloc("the schedule's stepsizes", steps as u128, 8).map_err(|e| f.error("stepsize_counts", e))?;
+    Ok(values.iter().zip(&counts.data).flat_map(|(&g, &k)| std::iter::repeat_n(g, k as usize)).collect())
 }
 
 /// Produces the rows of each step without allocating.
