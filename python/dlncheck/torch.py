@@ -9,6 +9,7 @@ never leave the GPU; `to_accumulator()` brings the sums to the host for `predict
 
 from __future__ import annotations
 
+import math
 from typing import Any, Optional
 
 import torch
@@ -35,9 +36,12 @@ class GainAccumulator:
 
     def add(self, stepsize: float, grad: Any) -> None:
         """One step: `grad` is the gradient with respect to b (a tensor of length d)."""
-        if not stepsize > 0.0:
+        if not (math.isfinite(stepsize) and stepsize > 0.0):
             raise ValueError(f"stepsize is {stepsize}; it must be finite and > 0")
-        g = torch.as_tensor(grad).detach().to(device=self.gain.device, dtype=torch.float64)
+        g = torch.as_tensor(grad).detach()
+        if g.is_complex() or g.dtype == torch.bool:
+            raise TypeError(f"grad has dtype {g.dtype}; a real numeric tensor is expected")
+        g = g.to(device=self.gain.device, dtype=torch.float64)
         if g.shape != self.gain.shape:
             raise ValueError(f"grad has shape {tuple(g.shape)}, expected ({self.gain.shape[0]},)")
         if self.param != "md":

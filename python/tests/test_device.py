@@ -120,3 +120,69 @@ def test_a_torch_gd_loop_is_predicted_from_its_device_accumulator():
             break
     out = dlncheck.predict(p["X"], p["y"], acc.to_accumulator(), beta=(u * v).numpy())
     assert out["verdict"] == "agrees" and out["rel_err"] <= 1e-8, out
+
+
+def _gd_block(jnp, n, d, gamma, seed, extra=False):
+    """A GD step on b = u ⊙ v for gain_scan, and its start."""
+    rng = np.random.default_rng(seed)
+    X = jnp.asarray(rng.standard_normal((n, d)))
+    y = X[:, :3] @ jnp.array([1.5, -2.0, 1.0])
+
+    def step(carry, _):
+        u, v = carry
+        g = X.T @ (X @ (u * v) - y) / n
+        out = (gamma, g, g) if extra else (gamma, g)
+        return (u - gamma * g * v, v - gamma * g * u), out
+
+    return step, (jnp.full(d, np.sqrt(2) * 0.1), jnp.zeros(d))
+
+
+@pytest.mark.parametrize("gamma, redo", [(0.02, False), (0.6, True)])
+def test_gain_scan_equals_the_rust_accumulator_on_both_paths(gamma, redo):
+    # γ = 0.02 keeps every |x| below 1/16 (the series-only run stands); γ = 0.6 has larger
+    # first steps, so the block is run again with gain_update's branches.
+    jax = pytest.importorskip("jax", reason="jax is not installed (CI installs the CPU build)")
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+
+    import dlncheck.jax as dj
+
+    step, start = _gd_block(jnp, 20, 30, gamma, seed=1, extra=True)
+    scan = jax.jit(lambda c: dj.gain_scan(step, c, length=300))
+    (carry, state), grads = scan((start, dj.gain_init(30)))
+    # The gradients the device used (the scan's outputs) through the Rust accumulator.
+    grads = np.asarray(grads)
+    acc = dlncheck.GainAccumulator(0.1, d=30)
+    acc.add_many(np.full(300, gamma), grads)
+    assert (np.max(np.abs(gamma * grads)) >= 1 / 16) == redo
+    assert int(state.steps) == 300 and grads.shape == (300, 30)
+    host = dj.to_accumulator(state, 0.1, 30)
+    assert close(host.gain, acc.gain) and close(host.rho, acc.rho)
+    # And the same sums as gain_update in the step.
+    (_, per_step), _ = jax.lax.scan(lambda cs, _: (lambda c, o: ((c, dj.gain_update(cs[1], o[0], o[1])), None))(
+        *step(cs[0], None)), (start, dj.gain_init(30)), None, length=300)
+    assert close(state.gain, per_step.gain) and close(state.rho, per_step.rho)
+
+
+def test_gain_scan_flags_degenerate_steps_and_counts_md():
+    jax = pytest.importorskip("jax", reason="jax is not installed (CI installs the CPU build)")
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+
+    import dlncheck.jax as dj
+
+    # x = γg = 1 on every coordinate at the third step: the factor 1 − x is 0.
+    grads = jnp.stack([jnp.full(D, 0.01), jnp.full(D, 0.02), jnp.ones(D), jnp.full(D, np.nan)])
+    (_, state), _ = dj.gain_scan(lambda c, g: (c, (1.0, g)), (0.0, dj.gain_init(D)), grads[:3])
+    with pytest.raises(ValueError, match="exactly 0"):
+        dj.to_accumulator(state, 0.1, D)
+    (_, state), _ = dj.gain_scan(lambda c, g: (c, (1.0, g)), (0.0, dj.gain_init(D)), grads[3:])
+    assert bool(state.degenerate)
+    (_, state), _ = dj.gain_scan(lambda c, g: (c, (0.1, g)), (0.0, dj.gain_init(D)), grads[:2], param="md")
+    assert int(state.steps) == 2 and not np.any(np.asarray(state.gain))
+    # b = u² − v²: x = 2γg, as the Rust accumulator takes it.
+    (_, state), _ = dj.gain_scan(lambda c, g: (c, (0.1, g)), (0.0, dj.gain_init(D)), grads[:2], param="u2v2")
+    ref = dlncheck.GainAccumulator(0.1, d=D, param="u2v2")
+    for g in grads[:2]:
+        ref.add(0.1, np.asarray(g))
+    assert close(dj.to_accumulator(state, 0.1, D, param="u2v2").gain, ref.gain)

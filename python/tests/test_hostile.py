@@ -334,3 +334,47 @@ def test_readings_at_any_scale_keep_the_accumulator_exact(scale, param, grad, st
     except ERRORS:
         return
     assert out["best"]["message"]
+
+
+def _device_sums(grad, stepsize, scan):
+    """Three steps through dlncheck.jax (gain_scan or gain_update), as a host accumulator."""
+    jax = pytest.importorskip("jax", reason="jax is not installed (CI installs the CPU build)")
+    jax.config.update("jax_enable_x64", True)
+    import dlncheck.jax as dj
+
+    if scan:
+        (_, s), _ = dj.gain_scan(lambda c, _: (c, (stepsize, grad)), (0.0, dj.gain_init(4)), length=3)
+    else:
+        s = dj.gain_init(4)
+        for _ in range(3):
+            s = dj.gain_update(s, stepsize, grad)
+    return dj.to_accumulator(s, 0.1, 4)
+
+
+gradients = st.one_of(arrays, hnp.arrays(dtype=st.sampled_from(["<f8", ">f8", "<f4", "f2", "<i8", "u1"]), shape=4))
+
+
+@PROPERTY
+@given(grad=gradients, stepsize=st.floats(allow_nan=True, allow_infinity=True), scan=st.booleans(),
+       scale=st.sampled_from([1e-300, 1e-8, 1.0, 1e8, 1e300]))
+def test_any_array_through_the_jax_accumulator(grad, stepsize, scan, scale):
+    # The device accumulator takes what the host one takes, with the same sums, and refuses
+    # the rest by a Python error (shape, dtype, stepsize, a degenerate step): never a
+    # broadcast gradient or a silently wrong sum.
+    with np.errstate(all="ignore"):
+        grad = grad * scale if grad.dtype.kind == "f" else grad
+    host = dlncheck.GainAccumulator(0.1, d=4)
+    try:
+        for _ in range(3):
+            host.add(stepsize, grad)
+        host_ok = True
+    except ERRORS:
+        host_ok = False
+    try:
+        device = _device_sums(grad, stepsize, scan)
+    except ERRORS:
+        device = None
+    assert (device is not None) == host_ok, (grad, stepsize)
+    if device is not None:
+        for a, b in ((device.gain, host.gain), (device.rho, host.rho)):
+            assert np.max(np.abs(a - b)) <= 1e-13 * max(np.max(np.abs(b)), 1e-300)
