@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any, Optional
 
+import numpy as np
 import torch
 
 from . import _device
@@ -38,10 +39,10 @@ class GainAccumulator:
         """One step: `grad` is the gradient with respect to b (a tensor of length d)."""
         if not (math.isfinite(stepsize) and stepsize > 0.0):
             raise ValueError(f"stepsize is {stepsize}; it must be finite and > 0")
-        g = torch.as_tensor(grad).detach()
+        g = grad if isinstance(grad, torch.Tensor) else _from_host(grad)
         if g.is_complex() or g.dtype == torch.bool:
             raise TypeError(f"grad has dtype {g.dtype}; a real numeric tensor is expected")
-        g = g.to(device=self.gain.device, dtype=torch.float64)
+        g = g.detach().to(device=self.gain.device, dtype=torch.float64)
         if g.shape != self.gain.shape:
             raise ValueError(f"grad has shape {tuple(g.shape)}, expected ({self.gain.shape[0]},)")
         if self.param != "md":
@@ -62,3 +63,11 @@ class GainAccumulator:
             raise ValueError("a step had a factor 1 ∓ γg exactly 0 or not finite: its gain is undefined")
         s = self.to_numpy()
         return _Host.from_sums(s["gain"], s["rho"], s["steps"], **self._start)
+
+
+def _from_host(grad: Any) -> torch.Tensor:
+    """A host array (any byte order) as a float64 tensor; complex and bool refused."""
+    a = np.asarray(grad)
+    if a.dtype.kind not in "fiu":
+        raise TypeError(f"grad has dtype {a.dtype}; a real numeric array is expected")
+    return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float64))

@@ -351,6 +351,23 @@ def _device_sums(grad, stepsize, scan):
     return dj.to_accumulator(s, 0.1, 4)
 
 
+def _torch_sums(grad, stepsize):
+    """Three steps through dlncheck.torch, as a host accumulator; a refused step leaves the
+    device state as it was."""
+    torch = pytest.importorskip("torch", reason="torch is not installed (not in CI: 2 GB)")
+    import dlncheck.torch as dt
+
+    acc = dt.GainAccumulator(0.1, d=4)
+    for _ in range(3):
+        before = (acc.steps, acc.gain.clone(), acc.rho.clone())
+        try:
+            acc.add(stepsize, torch.from_numpy(grad.copy()) if grad.dtype.kind == "f" and grad.dtype.isnative else grad)
+        except ERRORS:
+            assert acc.steps == before[0] and torch.equal(acc.gain, before[1]) and torch.equal(acc.rho, before[2])
+            raise
+    return acc.to_accumulator()
+
+
 gradients = st.one_of(arrays, hnp.arrays(dtype=st.sampled_from(["<f8", ">f8", "<f4", "f2", "<i8", "u1"]), shape=4))
 
 
@@ -374,7 +391,31 @@ def test_any_array_through_the_jax_accumulator(grad, stepsize, scan, scale):
         device = _device_sums(grad, stepsize, scan)
     except ERRORS:
         device = None
-    assert (device is not None) == host_ok, (grad, stepsize)
+    same_as_host(device, host if host_ok else None, grad, stepsize)
+
+
+def same_as_host(device, host, grad, stepsize):
+    """Both refused, or both took the steps with the same sums."""
+    assert (device is not None) == (host is not None), (grad, stepsize)
     if device is not None:
         for a, b in ((device.gain, host.gain), (device.rho, host.rho)):
             assert np.max(np.abs(a - b)) <= 1e-13 * max(np.max(np.abs(b)), 1e-300)
+
+
+@PROPERTY
+@given(grad=gradients, stepsize=st.floats(allow_nan=True, allow_infinity=True),
+       scale=st.sampled_from([1e-300, 1e-8, 1.0, 1e8, 1e300]))
+def test_any_array_through_the_torch_accumulator(grad, stepsize, scale):
+    with np.errstate(all="ignore"):
+        grad = grad * scale if grad.dtype.kind == "f" else grad
+    host = dlncheck.GainAccumulator(0.1, d=4)
+    try:
+        for _ in range(3):
+            host.add(stepsize, grad)
+    except ERRORS:
+        host = None
+    try:
+        device = _torch_sums(grad, stepsize)
+    except ERRORS:
+        device = None
+    same_as_host(device, host, grad, stepsize)
