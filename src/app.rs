@@ -59,7 +59,7 @@ pub type Result<T> = std::result::Result<T, Error>;
 pub struct Outcome {
     pub json: Value,
     pub text: String,
-    /// 0 ok, 1 a checked claim does not hold, 3 a run diverged.
+    /// 0 ok, 1 a checked claim does not hold, 3 a run diverged, 5 sweep cells failed.
     pub exit: u8,
 }
 
@@ -563,17 +563,44 @@ pub fn sweep_cmd(
         .num_threads(threads.unwrap_or(0))
         .build()
         .map_err(|e| Error::Usage(e.to_string()))?;
-    let (ran, skipped) = pool.install(|| run_sweep(grid, out, resume, shard, true)).map_err(Error::Usage)?;
+    let report = pool.install(|| run_sweep(grid, out, resume, shard, true)).map_err(Error::Usage)?;
     let seconds = start.elapsed().as_secs_f64();
-    let text = format!(
-        "{ran} cells run, {skipped} already done, in {seconds:.1} s on {} threads; results in {}\n",
+    let mut text = format!(
+        "{} cells run, {} already done, in {seconds:.1} s on {} threads; results in {}\n",
+        report.ran,
+        report.skipped,
         pool.current_num_threads(),
         out.display()
     );
-    Ok(Outcome::ok(
-        json!({"ran": ran, "skipped": skipped, "seconds": seconds, "out": out, "grid": grid.fingerprint()}),
-        text,
-    ))
+    text.push_str(&failed_cells_text(&report.failed));
+    let json = json!({"ran": report.ran, "skipped": report.skipped, "seconds": seconds, "out": out,
+        "grid": grid.fingerprint(), "failed": failed_cells_json(&report.failed)});
+    Ok(Outcome { json, text, exit: if report.failed.is_empty() { 0 } else { 5 } })
+}
+
+/// Most failed cells a sweep's report lists one by one.
+const FAILED_CELLS_LISTED: usize = 20;
+
+/// The failed cells of a sweep, for its text: how many, that they are not written, and
+/// why (the first [`FAILED_CELLS_LISTED`]); empty when none failed.
+fn failed_cells_text(failed: &[(usize, String)]) -> String {
+    if failed.is_empty() {
+        return String::new();
+    }
+    let mut text = format!("{} cells failed and are not written (--resume runs them again):\n", failed.len());
+    for (i, why) in failed.iter().take(FAILED_CELLS_LISTED) {
+        let _ = writeln!(text, "  cell {i}: {why}");
+    }
+    if failed.len() > FAILED_CELLS_LISTED {
+        let _ = writeln!(text, "  … and {} more", failed.len() - FAILED_CELLS_LISTED);
+    }
+    text
+}
+
+fn failed_cells_json(failed: &[(usize, String)]) -> Value {
+    let listed: Vec<Value> =
+        failed.iter().take(FAILED_CELLS_LISTED).map(|(i, why)| json!({"index": i, "error": why})).collect();
+    json!({"count": failed.len(), "first": listed})
 }
 
 /// `dlncheck plot`: the sweep figures.
@@ -646,7 +673,11 @@ pub fn figures_cmd(out: &Path, seeds: usize, fraction: f64, to: FigureOutput) ->
     let grid = Grid { means: vec![0.0, 1.0], seeds, ..Grid::default_paper() };
     let sweep_file = out.join("sweep.jsonl");
     let _ = std::fs::remove_file(&sweep_file);
-    run_sweep(&grid, &sweep_file, false, None, true).map_err(Error::Usage)?;
+    let report = run_sweep(&grid, &sweep_file, false, None, true).map_err(Error::Usage)?;
+    if !report.failed.is_empty() {
+        let text = format!("no figures drawn: {}", failed_cells_text(&report.failed));
+        return Ok(Outcome { json: json!({"failed": failed_cells_json(&report.failed)}), text, exit: 5 });
+    }
     let results = crate::sweep::read(&sweep_file).map_err(Error::Usage)?;
     let mut files = figures::sweep(&results, out, to)?;
     files.extend(figures::edge_of_stability(out, fraction, to)?);

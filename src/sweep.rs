@@ -335,7 +335,14 @@ pub fn run_cell(grid: &Grid, fingerprint: &str, cell: &Cell) -> Result<CellResul
     let (fraction, threshold, gamma) = match grid.stepsizes {
         StepGrid::Absolute(_) => (None, None, cell.step),
         StepGrid::Fraction(_) => {
-            let th = threshold_cached(&key, cell.seed, &p, &model, cell.batch, &ThresholdSettings::default())?;
+            let th = threshold_cached(&key, cell.seed, &p, &model, cell.batch, &ThresholdSettings::default()).map_err(
+                |e| {
+                    format!(
+                        "its threshold: {e} (a sweep searches with `dlncheck threshold`'s defaults; absolute \
+                         --stepsizes need no threshold)"
+                    )
+                },
+            )?;
             (Some(cell.step), Some(th.lo), cell.step * th.lo)
         }
     };
@@ -512,14 +519,15 @@ fn open_locked(out: &Path) -> Result<File, String> {
 ///
 /// The file is locked for the whole sweep. On resume, a line cut short by an
 /// interruption is removed by truncating the file to its valid part (one system call:
-/// nothing else in the file is ever rewritten).
+/// nothing else in the file is ever rewritten). A cell that fails does not stop the
+/// others: the report lists it.
 pub fn run_sweep(
     grid: &Grid,
     out: &Path,
     resume: bool,
     shard: Option<Shard>,
     progress: bool,
-) -> Result<(usize, usize), String> {
+) -> Result<SweepReport, String> {
     grid.check()?;
     let fingerprint = grid.fingerprint();
     let mut file = open_locked(out)?;
@@ -549,16 +557,32 @@ pub fn run_sweep(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} cells, {elapsed} elapsed, ~{eta} left")
             .map_err(|e| e.to_string())?,
     );
+    let failed = Mutex::new(Vec::new());
     todo.par_iter().try_for_each(|cell| -> Result<(), String> {
-        let r = run_cell(grid, &fingerprint, cell).map_err(|e| format!("cell {}: {e}", cell.index))?;
-        let line = serde_json::to_string(&r).map_err(|e| e.to_string())? + "\n";
-        let mut f = writer.lock().map_err(|e| e.to_string())?;
-        f.write_all(line.as_bytes()).map_err(|e| format!("{}: {e}", out.display()))?;
+        match run_cell(grid, &fingerprint, cell) {
+            Ok(r) => {
+                let line = serde_json::to_string(&r).map_err(|e| e.to_string())? + "\n";
+                let mut f = writer.lock().map_err(|e| e.to_string())?;
+                f.write_all(line.as_bytes()).map_err(|e| format!("{}: {e}", out.display()))?;
+            }
+            Err(e) => failed.lock().map_err(|e| e.to_string())?.push((cell.index, e)),
+        }
         bar.inc(1);
         Ok(())
     })?;
     bar.finish_and_clear();
-    Ok((todo.len(), done.len()))
+    let mut failed = failed.into_inner().map_err(|e| e.to_string())?;
+    failed.sort_by_key(|f| f.0);
+    Ok(SweepReport { ran: todo.len() - failed.len(), skipped: done.len(), failed })
+}
+
+/// What a sweep did: the cells run and written, the cells already in the file, and the
+/// cells that failed (index, why), which are not written, so `--resume` runs them again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweepReport {
+    pub ran: usize,
+    pub skipped: usize,
+    pub failed: Vec<(usize, String)>,
 }
 
 /// Joins sweep files (shards, or a run and its resumption) into one, sorted by cell

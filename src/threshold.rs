@@ -112,6 +112,9 @@ impl Trials<'_> {
         }
         config.max_iters = steps as usize;
         config.history_cap = 2;
+        // Whether the run converges is all a trial asks: without the gain, a step whose
+        // factor 1 ∓ γg is exactly 0 is a step like any other.
+        config.accumulate_gain = false;
         Ok(train(self.problem, &config)?.stop)
     }
 

@@ -66,12 +66,18 @@ fn gd_kernels_match_the_plain_update() {
     assert!(close(&r1, &(&x * &b - &y), 1e-12) && close(&r2, &(&x * &b - &y), 1e-12), "residuals");
 }
 
+/// X, y and what sgd_step reads: X row-major and each row's max |X_ij|.
+fn sgd_data(n: usize, d: usize) -> (DMatrix<f64>, DVector<f64>, Vec<f64>, Vec<f64>) {
+    let (x, y) = data(n, d);
+    let x_rm: Vec<f64> = x.transpose().as_slice().to_vec();
+    let row_max = x_rm.chunks_exact(d).map(|r| r.iter().fold(0.0f64, |m, v| m.max(v.abs()))).collect();
+    (x, y, x_rm, row_max)
+}
+
 #[test]
 fn sgd_kernel_matches_the_plain_update() {
     let (n, d) = (12, 50);
-    let (x, y) = data(n, d);
-    let x_rm: Vec<f64> = x.transpose().as_slice().to_vec();
-    let row_max: Vec<f64> = x_rm.chunks_exact(d).map(|r| r.iter().fold(0.0f64, |m, v| m.max(v.abs()))).collect();
+    let (x, y, x_rm, row_max) = sgd_data(n, d);
     let model = Model::uv(DVector::from_element(d, 0.2));
     let mut w = Weights::init(&model);
     let (mut u, mut v) = (DVector::from_element(d, 0.2 * 2f64.sqrt()), DVector::zeros(d));
@@ -195,4 +201,31 @@ fn diagnose_readings_are_plain_accumulations() {
     let mut readings = Readings::new(&model, 2);
     readings.add(0.5, &[1.0, 0.1]);
     assert!(readings.at_scale(2.0).is_none() && readings.at_scale(0.5).is_some());
+}
+
+/// Without the accumulator an SGD step moves the weights exactly as with it (batch 1,
+/// fused or not, and larger batches), for uv and u2v2: a search that skips the gain
+/// follows the same run.
+#[test]
+fn sgd_without_the_gain_is_the_same_run() {
+    let (n, d) = (12, 50);
+    let (_, y, x_rm, row_max) = sgd_data(n, d);
+    for (param, gamma) in
+        [(dlncheck::model::Param::Uv, 0.1), (dlncheck::model::Param::Uv, 2.0), (dlncheck::model::Param::U2v2, 0.1)]
+    {
+        let model = Model::new(param, DVector::from_element(d, 0.2));
+        let (mut with, mut without) = (Weights::init(&model), Weights::init(&model));
+        let (mut xs, mut acc) = (vec![0.0; d], GainAccumulator::new(d));
+        for k in 0..300 {
+            let rows: Vec<usize> = if k % 2 == 0 { vec![k % n] } else { vec![k % n, (k * 5 + 1) % n] };
+            let g = gamma * param.x_scale();
+            let step = |w: &mut Weights, xs: &mut [f64], acc: Option<&mut GainAccumulator>| {
+                let _ = sgd_step(&x_rm, &row_max, y.as_slice(), &rows, g, w, xs, acc, param);
+            };
+            step(&mut with, &mut xs, Some(&mut acc));
+            step(&mut without, &mut xs, None);
+        }
+        assert_eq!(with.w_plus, without.w_plus, "{param:?} γ = {gamma}");
+        assert_eq!(with.w_minus, without.w_minus, "{param:?} γ = {gamma}");
+    }
 }

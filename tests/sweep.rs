@@ -127,3 +127,33 @@ fn bad_sweep_inputs_exit_2() {
     assert_eq!(code, 2);
     assert!(err.contains("differs from"), "{err}");
 }
+
+/// A cell whose threshold cannot be found (an ill-conditioned problem: no stepsize reaches
+/// the loss within the search's time) fails alone: exit 5, the cell named and not
+/// written, the hint that absolute stepsizes need no threshold; `--resume` tries it again;
+/// the same problem with absolute stepsizes sweeps.
+#[test]
+fn a_cell_without_a_threshold_fails_alone_with_exit_5() {
+    let dir = tempfile::tempdir().unwrap();
+    let problem = dir.path().join("ill.npz");
+    let mut w = dlncheck::npz::NpzWriter::new();
+    w.f64("X", &[2, 3], &[1.0, 0.0, 0.0, 0.0, 1e-5, 0.0]).f64("y", &[2], &[1.0, 1.0]);
+    w.write(&problem, &[]).unwrap();
+    let out = dir.path().join("s.jsonl");
+    let run = |extra: &[&str]| {
+        let base =
+            ["sweep", "--problem", problem.to_str().unwrap(), "--algorithm", "gd", "--out", out.to_str().unwrap()];
+        dlncheck(&[&base[..], extra].concat())
+    };
+    let (code, text, err) = run(&["--fractions", "0.5,0.9"]);
+    assert_eq!(code, 5, "{text}{err}");
+    assert!(text.contains("2 cells failed and are not written"), "{text}");
+    assert!(text.contains("cell 0: its threshold: no stepsize converges") && text.contains("absolute"), "{text}");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "");
+    let (code, text, _) = run(&["--fractions", "0.5,0.9", "--resume"]);
+    assert!(code == 5 && text.contains("0 cells run, 0 already done") && text.contains("cell 1:"), "{text}");
+    std::fs::remove_file(&out).unwrap();
+    let (code, text, err) = run(&["--stepsizes", "0.1,0.2", "--iters", "1000"]);
+    assert_eq!(code, 0, "{text}{err}");
+    assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 2);
+}

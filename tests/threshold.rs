@@ -79,3 +79,28 @@ fn the_stability_bound_matches_its_closed_form_at_zero() {
     let no_star = dlncheck::problem::Problem { beta_star: None, ..p };
     assert!(stability_bound(&no_star, &Model::uv(a.clone()), None).unwrap_err().contains("beta_star"));
 }
+
+/// A trial whose step makes a factor 1 ∓ γg exactly 0 (rows e₁, e₂, y = 1, batch 1: the
+/// first step at γ = 1 has γg = −1) is a run like any other for the search, which asks
+/// only whether it converges: the gain, undefined there, is not accumulated. (The search
+/// used to stop with the gain's error.)
+#[test]
+fn a_trial_with_a_factor_exactly_zero_does_not_stop_the_search() {
+    let p = dlncheck::problem::Problem {
+        x: nalgebra::DMatrix::from_row_slice(2, 3, &[1.0, 0.0, 0.0, 0.0, 1.0, 0.0]),
+        y: DVector::from_vec(vec![1.0, 1.0]),
+        beta_star: None,
+        x_test: None,
+        y_test: None,
+    };
+    let model = Model::uv(DVector::from_element(3, 0.1));
+    let s = ThresholdSettings::default();
+    let t = threshold(&p, &model, Some(1), 0, &s).unwrap();
+    assert!(t.lo < 1.0 && t.hi >= 1.0 && t.hi / t.lo - 1.0 <= s.rel_width, "{t:?}");
+    // The trial at γ = 1 is the degenerate one: with the gain, the run refuses it.
+    let mut c = TrainConfig::with_model(model.clone(), Stepsizes::Constant(1.0), Batching::Random { m: 1, seed: 0 });
+    c.max_iters = 10;
+    let e = train(&p, &c).unwrap_err().to_string();
+    assert!(e.contains("exactly 0"), "{e}");
+    divergence(&p, &model, Some(1), 0, &s, &t).unwrap();
+}

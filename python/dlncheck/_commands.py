@@ -6,11 +6,12 @@ command line's formats; no formula lives here."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import pathlib
 import tempfile
-from typing import Any, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 import numpy as np
 
@@ -267,21 +268,27 @@ def sweep(executor: Any = None, out: Any = None, **grid: Any) -> list[dict[str, 
     interface: ProcessPoolExecutor, submitit's AutoExecutor, a Dask client's
     get_executor(), ...; None runs them here, one after another) and returns every cell's
     result, by index. With `out`, results are appended to it as JSON lines the command
-    line's merge and plot read, and a rerun skips the cells already there (resume)."""
+    line's merge and plot read, and a rerun skips the cells already there (resume). A cell
+    that fails (NumericalError, e.g. no threshold found) does not stop the others; after
+    them, NumericalError lists the failed cells, which are not written."""
     cells = sweep_cells(**grid)
     fingerprint = cells[0].grid if cells else ""
     path = pathlib.Path(out) if out is not None else None
     done = _done(path, fingerprint) if path is not None else {}
     todo = [c for c in cells if c.index not in done]
     if executor is None:
-        lines: Iterable[str] = map(_cell_line, todo)
+        pending: Iterable[tuple[Cell, Callable[[], str]]] = ((c, functools.partial(_cell_line, c)) for c in todo)
     else:
-        futures = [executor.submit(_cell_line, c) for c in todo]
-        lines = (f.result() for f in futures)
-    results = dict(done)
+        pending = [(c, executor.submit(_cell_line, c).result) for c in todo]
+    results, failed = dict(done), []
     sink = open(path, "a") if path is not None else None
     try:
-        for cell, line in zip(todo, lines):
+        for cell, line_of in pending:
+            try:
+                line = line_of()
+            except NumericalError as e:  # this cell's own failure: the others go on
+                failed.append(str(e))
+                continue
             results[cell.index] = line
             if sink is not None:
                 sink.write(line + "\n")
@@ -289,4 +296,8 @@ def sweep(executor: Any = None, out: Any = None, **grid: Any) -> list[dict[str, 
     finally:
         if sink is not None:
             sink.close()
+    if failed:
+        listed = "; ".join(failed[:20]) + (f"; … and {len(failed) - 20} more" if len(failed) > 20 else "")
+        raise NumericalError(f"{len(failed)} of {len(todo)} cells failed and are not written (a rerun runs them "
+                             f"again): {listed}")
     return [json.loads(results[i]) for i in sorted(results)]

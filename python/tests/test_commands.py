@@ -162,3 +162,26 @@ def test_sweep_on_submitits_local_executor(tmp_path):
     executor.update_parameters(timeout_min=10)
     dlncheck.sweep(executor, out=tmp_path / "py.jsonl", **GRID)
     assert sorted((tmp_path / "py.jsonl").read_text().splitlines()) == cli_sweep_lines(tmp_path)
+
+
+def test_a_failing_cell_does_not_stop_the_sweep(tmp_path):
+    # An executor on which cell 4 fails as a cell does (NumericalError): the other cells
+    # are written, then the error names the failed cell; a rerun runs only that cell.
+    class FailingOne(concurrent.futures.ThreadPoolExecutor):
+        fail = {4}
+
+        def submit(self, fn, cell):
+            if cell.index in self.fail:
+                def raise_():
+                    raise dlncheck.NumericalError(f"cell {cell.index}: its threshold: no stepsize converges")
+                return super().submit(raise_)
+            return super().submit(fn, cell)
+
+    out = tmp_path / "py.jsonl"
+    with FailingOne(2) as pool, pytest.raises(dlncheck.NumericalError, match="1 of 12 cells failed.*cell 4"):
+        dlncheck.sweep(pool, out=out, **GRID)
+    assert sorted(json.loads(x)["index"] for x in out.read_text().splitlines()) == [i for i in range(12) if i != 4]
+    FailingOne.fail = set()
+    with FailingOne(2) as pool:
+        rows = dlncheck.sweep(pool, out=out, **GRID)
+    assert [r["index"] for r in rows] == list(range(12))

@@ -331,8 +331,8 @@ pub fn gd_step_blocked<F: Factors>(
 
 /// One stochastic step on the batch `rows` of row-major X (n × d), gain included:
 /// r_i = <x_i, b> - y_i, x = γ/m Σ_i r_i x_i (γ already times s), the weight update,
-/// and Gain, ρ += q(x), (q₋ - q₊)(x) for the parametrisations with a gain (`acc`; mirror
-/// descent, `acc = None`, moves by e^{∓x} and has none). `row_max[i]` = max_j |X_ij|
+/// and Gain, ρ += q(x), (q₋ - q₊)(x) into `acc` (None: no gain, the same weights).
+/// Mirror descent moves by e^{∓x} and has no gain. `row_max[i]` = max_j |X_ij|
 /// bounds |x| for batch 1 without a pass, so the update and the accumulation share one
 /// loop there. Depth D (`param`) moves (u, v) by [`Depth`] and has no gain. `xs` is
 /// scratch of length d. Returns Σ r_i² over the batch.
@@ -360,6 +360,7 @@ pub fn sgd_step(
             return Ok(ri * ri);
         }
         match acc {
+            _ if param == Param::Md => with_exp_factors!(bound, F => w.update_scaled::<F>(c, row, xs)),
             Some(acc) if bound < SERIES_LIMIT && acc.first_order.is_none() => {
                 let (wp, wm, b) = (&mut w.w_plus[..d], &mut w.w_minus[..d], &mut w.b[..d]);
                 acc.add_fused(bound, |j| {
@@ -372,7 +373,7 @@ pub fn sgd_step(
                 w.update_scaled::<Linear>(c, row, xs);
                 acc.add_bounded(xs, bound)?;
             }
-            None => with_exp_factors!(bound, F => w.update_scaled::<F>(c, row, xs)),
+            None => w.update_scaled::<Linear>(c, row, xs),
         }
         return Ok(ri * ri);
     }
@@ -389,11 +390,12 @@ pub fn sgd_step(
         return Ok(batch_sq);
     }
     match acc {
+        _ if param == Param::Md => with_exp_factors!(crate::trajectory::max_abs(xs), F => w.update::<F>(xs)),
         Some(acc) => {
             w.update::<Linear>(xs);
             acc.add(xs)?;
         }
-        None => with_exp_factors!(crate::trajectory::max_abs(xs), F => w.update::<F>(xs)),
+        None => w.update::<Linear>(xs),
     }
     Ok(batch_sq)
 }

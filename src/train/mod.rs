@@ -34,6 +34,7 @@ pub const BLOWUP: f64 = 1e16;
 /// | record_batches | false | keep the rows of every step in the run |
 /// | history_cap | 4096 | points kept in the thinned loss history |
 /// | check_every | 4 epochs | SGD: steps between full-loss checks |
+/// | accumulate_gain | true | accumulate the gain (a search that needs only whether runs converge turns it off) |
 /// | first_order_gain | false | also accumulate Σ γ_k² g_k² |
 /// | trace_growth | None | GD: keep (step, loss, b) at k = 0 and then k ← max(k+1, ⌈k(1+growth)⌉) |
 /// | momentum | None | heavy ball or Nesterov on the weights ([`Momentum`]) |
@@ -47,6 +48,7 @@ pub struct TrainConfig {
     pub record_batches: bool,
     pub history_cap: usize,
     pub check_every: Option<usize>,
+    pub accumulate_gain: bool,
     pub first_order_gain: bool,
     pub trace_growth: Option<f64>,
     pub momentum: Option<Momentum>,
@@ -87,6 +89,7 @@ impl TrainConfig {
             record_batches: false,
             history_cap: 4096,
             check_every: None,
+            accumulate_gain: true,
             first_order_gain: false,
             trace_growth: None,
             momentum: None,
@@ -334,7 +337,7 @@ impl State {
                     kernels::gd_step::<F>(x_cm, y, gx, w, r, r_next, xs)
                 }),
             }
-            if param.has_gain() {
+            if param.has_gain() && c.accumulate_gain {
                 self.acc.add(&self.xs)?;
             }
             self.stepsizes.push(gamma);
@@ -346,9 +349,9 @@ impl State {
     fn run_sgd(&mut self, p: &Problem, c: &TrainConfig, max_iters: usize) -> Result<Stop, TrainError> {
         let x_rm: Vec<f64> = p.x.transpose().as_slice().to_vec();
         let row_max: Vec<f64> = x_rm.chunks_exact(p.d()).map(max_abs).collect();
-        let (y, param) = (p.y.as_slice(), c.model.param);
+        let (y, param, gain) = (p.y.as_slice(), c.model.param, c.accumulate_gain);
         self.sgd_loop(p, c, max_iters, |w, xs, acc, rows, gamma| {
-            let acc = param.has_gain().then_some(acc);
+            let acc = (param.has_gain() && gain).then_some(acc);
             Ok(kernels::sgd_step(&x_rm, &row_max, y, rows, param.x_scale() * gamma, w, xs, acc, param)?)
         })
     }
