@@ -239,6 +239,16 @@ def _cell_line(cell: Cell) -> str:
     return sweep_cell(list(cell.argv), cell.index)
 
 
+def _cell_outcome(cell: Cell) -> tuple[bool, str]:
+    """(True, the cell's line) or (False, why it failed): a cell's own failure comes back
+    as a value, so every executor (submitit, Dask, Ray: each wraps a job's exceptions its
+    own way) reports it alike."""
+    try:
+        return True, _cell_line(cell)
+    except NumericalError as e:
+        return False, str(e)
+
+
 def _done(out: pathlib.Path, fingerprint: str) -> dict[int, str]:
     """The lines of `out` already holding this grid's cells (a line cut short at the end,
     by an interruption, is dropped from the file); another grid's lines are an error."""
@@ -277,17 +287,20 @@ def sweep(executor: Any = None, out: Any = None, **grid: Any) -> list[dict[str, 
     done = _done(path, fingerprint) if path is not None else {}
     todo = [c for c in cells if c.index not in done]
     if executor is None:
-        pending: Iterable[tuple[Cell, Callable[[], str]]] = ((c, functools.partial(_cell_line, c)) for c in todo)
+        pending: Iterable[tuple[Cell, Callable[[], tuple[bool, str]]]] = (
+            (c, functools.partial(_cell_outcome, c)) for c in todo)
     else:
-        pending = [(c, executor.submit(_cell_line, c).result) for c in todo]
+        pending = [(c, executor.submit(_cell_outcome, c).result) for c in todo]
     results, failed = dict(done), []
     sink = open(path, "a") if path is not None else None
     try:
-        for cell, line_of in pending:
+        for cell, outcome in pending:
             try:
-                line = line_of()
-            except NumericalError as e:  # this cell's own failure: the others go on
-                failed.append(str(e))
+                ok, line = outcome()
+            except NumericalError as e:  # raised by the executor itself: the cell's failure too
+                ok, line = False, str(e)
+            if not ok:  # this cell's own failure: the others go on
+                failed.append(line)
                 continue
             results[cell.index] = line
             if sink is not None:

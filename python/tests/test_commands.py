@@ -185,3 +185,18 @@ def test_a_failing_cell_does_not_stop_the_sweep(tmp_path):
     with FailingOne(2) as pool:
         rows = dlncheck.sweep(pool, out=out, **GRID)
     assert [r["index"] for r in rows] == list(range(12))
+
+
+def test_cells_failing_on_submitit_are_reported_not_raised_by_the_job(tmp_path):
+    # Each cell's threshold search fails on an ill-conditioned problem; submitit would wrap
+    # an exception raised in the job in its own FailedJobError, so the failure comes back
+    # as a value and is reported as NumericalError naming both cells, with nothing written.
+    submitit = pytest.importorskip("submitit", reason="submitit is not installed (CI installs it)")
+    problem = tmp_path / "ill.npz"
+    np.savez(problem, X=np.array([[1.0, 0.0, 0.0], [0.0, 1e-5, 0.0]]), y=np.array([1.0, 1.0]))
+    executor = submitit.AutoExecutor(folder=tmp_path / "jobs", cluster="local")
+    executor.update_parameters(timeout_min=10)
+    out = tmp_path / "py.jsonl"
+    with pytest.raises(dlncheck.NumericalError, match="2 of 2 cells failed.*cell 0: its threshold.*cell 1:"):
+        dlncheck.sweep(executor, out=out, problem=str(problem), fractions="0.5,0.9", algorithm="gd")
+    assert not out.exists() or out.read_text() == ""
