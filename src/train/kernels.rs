@@ -359,8 +359,11 @@ pub fn sgd_step(
             with_depth_factors!(depth, F => w.update_scaled::<F>(c, row, xs));
             return Ok(ri * ri);
         }
+        if param == Param::Md {
+            with_exp_factors!(bound, F => w.update_scaled::<F>(c, row, xs));
+            return Ok(ri * ri);
+        }
         match acc {
-            _ if param == Param::Md => with_exp_factors!(bound, F => w.update_scaled::<F>(c, row, xs)),
             Some(acc) if bound < SERIES_LIMIT && acc.first_order.is_none() => {
                 let (wp, wm, b) = (&mut w.w_plus[..d], &mut w.w_minus[..d], &mut w.b[..d]);
                 acc.add_fused(bound, |j| {
@@ -389,8 +392,11 @@ pub fn sgd_step(
         with_depth_factors!(depth, F => w.update::<F>(xs));
         return Ok(batch_sq);
     }
+    if param == Param::Md {
+        with_exp_factors!(crate::trajectory::max_abs(xs), F => w.update::<F>(xs));
+        return Ok(batch_sq);
+    }
     match acc {
-        _ if param == Param::Md => with_exp_factors!(crate::trajectory::max_abs(xs), F => w.update::<F>(xs)),
         Some(acc) => {
             w.update::<Linear>(xs);
             acc.add(xs)?;

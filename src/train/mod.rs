@@ -123,9 +123,12 @@ impl TrainConfig {
             _ => Ok(()),
         }
     }
-}
 
-impl TrainConfig {
+    /// The most steps a run takes: `max_iters`, or fewer if the schedule ends first.
+    pub fn step_cap(&self) -> usize {
+        self.stepsizes.len().map_or(self.max_iters, |k| k.min(self.max_iters))
+    }
+
     /// The recorded rows of every step (K × m, at the step cap) fit in memory: each is
     /// kept, copied to int64 and encoded for the run file, 24 bytes in all.
     fn check_batch_record(&self) -> Result<(), TrainError> {
@@ -133,10 +136,9 @@ impl TrainConfig {
             Batching::Random { m, .. } if self.record_batches => *m,
             _ => return Ok(()),
         };
-        let steps = self.stepsizes.len().map_or(self.max_iters, |k| k.min(self.max_iters));
         crate::limits::check_alloc(
             "recording the batches (--record-batches, K × m at the step cap)",
-            steps as u128 * m as u128,
+            self.step_cap() as u128 * m as u128,
             24,
         )
         .map_err(TrainError::Config)
@@ -226,7 +228,7 @@ impl Run {
 pub fn train(problem: &Problem, config: &TrainConfig) -> Result<Run, TrainError> {
     let (n, d) = (problem.n(), problem.d());
     config.check(n, d)?;
-    let max_iters = config.stepsizes.len().map_or(config.max_iters, |k| k.min(config.max_iters));
+    let max_iters = config.step_cap();
     let mut state = State::new(problem, config);
     let stop = match (config.batching.clone(), config.momentum) {
         (Batching::Full, None) => state.run_gd(problem, config, max_iters)?,
